@@ -1,0 +1,118 @@
+//! Start-up: connects the event store, Redis and the broker, migrates, serves the API and
+//! runs the outbox relay until shutdown.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::post;
+use axum::Router;
+use cqrs_es::persist::PersistedEventStore;
+use postgres_es::PostgresEventRepository;
+use secrecy::ExposeSecret;
+use sqlx::migrate::Migrator;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use ward_domain::author::AuthorKey;
+use ward_domain::post::{Post, PostServices};
+use ward_platform::config::WardConfig;
+use ward_platform::http::{correlate, ApiError};
+use ward_platform::ops::{redis_check, sql_check, Ops};
+use ward_platform::{kafka, ops, shutdown};
+
+use crate::outbox::Relay;
+use crate::posts;
+use crate::session::SessionStore;
+
+/// The event store's schema, including the outbox and its trigger.
+pub static MIGRATOR: Migrator = sqlx::migrate!();
+
+/// An event store for aggregate `A`.
+pub type Store<A> = PersistedEventStore<PostgresEventRepository, A>;
+
+/// What every handler may use.
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) posts: Arc<Store<Post>>,
+    pub(crate) post_services: PostServices,
+    pub(crate) sessions: SessionStore,
+    pub(crate) session_cookie: String,
+}
+
+/// Creates the event store database if needed and brings its schema up to date. Safe to run
+/// any number of times, also concurrently.
+pub async fn migrate(config: &WardConfig) -> anyhow::Result<()> {
+    config
+        .event_store
+        .create_postgres_database()
+        .await
+        .context("creating the event store database")?;
+    let pool = config.event_store.connect_postgres().await?;
+    MIGRATOR
+        .run(&pool)
+        .await
+        .context("migrating the event store")?;
+    Ok(())
+}
+
+/// Runs the command API on `listener` until `shutdown` is cancelled.
+pub async fn run(
+    config: &WardConfig,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let author_key = config
+        .command_api
+        .author_key
+        .as_ref()
+        .context("command_api.author_key (WARD_COMMAND_API__AUTHOR_KEY) is not set")?;
+    let author_key = AuthorKey::new(author_key.expose_secret().as_bytes())?;
+    migrate(config).await?;
+    let pool = config.event_store.connect_postgres().await?;
+    let redis = ops::connect_redis(&config.redis)
+        .await
+        .context("connecting to Redis")?;
+
+    let mut ops = Ops::builder("ward_command");
+    let relay = Relay::new(pool.clone(), config.kafka.clone(), ops.registry());
+    let ops = ops
+        .check("event_store", sql_check(pool.clone()))
+        .check("redis", redis_check(redis.clone()))
+        .check("kafka", kafka::broker_check(&config.kafka)?)
+        .build();
+
+    let state = AppState {
+        posts: Arc::new(PersistedEventStore::new_event_store(
+            PostgresEventRepository::new(pool),
+        )),
+        post_services: PostServices { author_key },
+        sessions: SessionStore::new(redis, &config.redis),
+        session_cookie: config.command_api.session_cookie.clone(),
+    };
+    let relay = config
+        .command_api
+        .relay
+        .then(|| tokio::spawn(relay.run(shutdown.clone())));
+    tracing::info!(address = %listener.local_addr()?, "command API listening");
+    let served = shutdown::serve(
+        listener,
+        router(state, &ops, config.command_api.max_body_bytes),
+        shutdown.clone(),
+    )
+    .await;
+    shutdown.cancel();
+    if let Some(relay) = relay {
+        relay.await?;
+    }
+    served
+}
+
+fn router(state: AppState, ops: &Ops, max_body_bytes: usize) -> Router {
+    let api = Router::new()
+        .route("/api/v1/posts", post(posts::create))
+        .fallback(|| async { ApiError::not_found("route_not_found", "no such endpoint") })
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .with_state(state);
+    ops.instrument(api)
+        .layer(axum::middleware::from_fn(correlate))
+}

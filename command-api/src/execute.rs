@@ -1,0 +1,54 @@
+//! Runs one command against one aggregate: load, decide, commit. Unlike
+//! `CqrsFramework::execute`, it answers with the aggregate's new version, which API clients
+//! receive as a consistency token.
+
+use std::collections::HashMap;
+
+use axum::http::StatusCode;
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::{Aggregate, AggregateContext, AggregateError, EventStore};
+use ward_platform::http::{ApiError, CorrelationId};
+
+/// Handles `command` on the aggregate `id` and commits the resulting events; returns the
+/// aggregate's version afterwards (the sequence of its last event).
+pub async fn execute<A, S>(
+    store: &S,
+    services: &A::Services,
+    id: &str,
+    command: A::Command,
+    correlation: &CorrelationId,
+) -> Result<usize, AggregateError<A::Error>>
+where
+    A: Aggregate,
+    S: EventStore<A>,
+{
+    let mut context = store.load_aggregate(id).await?;
+    let sink = EventSink::default();
+    context
+        .aggregate()
+        .handle(command, services, &sink)
+        .await
+        .map_err(AggregateError::UserError)?;
+    let events = sink.collect().await;
+    // Metadata is only the correlation id; see `ward_platform::kafka::Metadata`.
+    let metadata = HashMap::from([("correlation_id".to_owned(), correlation.0.clone())]);
+    let committed = store.commit(events, context, metadata).await?;
+    Ok(committed.last().map_or(0, |event| event.sequence))
+}
+
+/// Maps a command failure to the API error: a broken rule is 422 with the rule's code, a
+/// concurrent change 409, anything else an opaque 500.
+pub fn api_error<E>(error: AggregateError<E>, code: impl Fn(&E) -> &'static str) -> ApiError
+where
+    E: std::error::Error,
+{
+    match error {
+        AggregateError::UserError(rule) => ApiError::invalid(code(&rule), rule.to_string()),
+        AggregateError::AggregateConflict => ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            "someone changed this at the same moment; try again",
+        ),
+        other => ApiError::internal(other),
+    }
+}

@@ -1,0 +1,241 @@
+//! The outbox relay: publishes the rows that the `events_to_outbox` trigger queued, in order,
+//! to one Kafka topic per aggregate type, keyed by aggregate id, and deletes each row only
+//! after the broker acknowledged it (`acks=all`, idempotent producer).
+//!
+//! Exactly one relay publishes at a time: the leader holds a PostgreSQL session-level advisory
+//! lock on a connection of its own. If the leader dies its connection closes, the lock is
+//! released and another replica's relay, which retries every second, takes over.
+//!
+//! Delivery is at-least-once: a crash between the broker's acknowledgement and the `DELETE`
+//! publishes a row again. Consumers therefore skip events whose sequence they already applied.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use sqlx::postgres::PgListener;
+use sqlx::{PgConnection, PgPool};
+use tokio_util::sync::CancellationToken;
+use ward_platform::config::KafkaConfig;
+use ward_platform::kafka::{self, Envelope, Metadata};
+
+/// The advisory lock key that elects the relay leader ("WARD" and 1).
+const LEADER_LOCK: i64 = 0x5741_5244_0001;
+/// Most rows published per round trip.
+const BATCH: i64 = 256;
+/// How often a follower tries to become leader, and a leader looks without a notification.
+const POLL: Duration = Duration::from_secs(1);
+/// The PostgreSQL channel the outbox trigger notifies.
+const CHANNEL: &str = "ward_outbox";
+
+/// The relay and its metrics.
+pub struct Relay {
+    pool: PgPool,
+    kafka: KafkaConfig,
+    backlog: Gauge,
+    leader: Gauge,
+    published: Counter,
+}
+
+impl Relay {
+    /// A relay over the outbox in `pool`, registering its metrics in `registry`.
+    pub fn new(pool: PgPool, kafka: KafkaConfig, registry: &mut Registry) -> Self {
+        let relay = Self {
+            pool,
+            kafka,
+            backlog: Gauge::default(),
+            leader: Gauge::default(),
+            published: Counter::default(),
+        };
+        registry.register(
+            "outbox_backlog",
+            "Outbox rows not yet acknowledged by the broker (as seen by the leader)",
+            relay.backlog.clone(),
+        );
+        registry.register(
+            "outbox_relay_leader",
+            "1 while this process's relay holds the leader lock",
+            relay.leader.clone(),
+        );
+        registry.register(
+            "outbox_published",
+            "Outbox rows published and acknowledged",
+            relay.published.clone(),
+        );
+        relay
+    }
+
+    /// Follows, leads, and after any failure starts over, until `shutdown` is cancelled.
+    pub async fn run(self, shutdown: CancellationToken) {
+        while !shutdown.is_cancelled() {
+            if let Err(error) = self.lead(&shutdown).await {
+                self.leader.set(0);
+                tracing::warn!(error = format!("{error:#}"), "outbox relay stepped down");
+                tokio::select! {
+                    () = tokio::time::sleep(POLL) => {}
+                    () = shutdown.cancelled() => {}
+                }
+            }
+        }
+        self.leader.set(0);
+    }
+
+    /// Waits for the leader lock, then publishes until shutdown or a failure.
+    async fn lead(&self, shutdown: &CancellationToken) -> anyhow::Result<()> {
+        let mut lock = self.pool.acquire().await?.detach();
+        loop {
+            let acquired: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+                .bind(LEADER_LOCK)
+                .fetch_one(&mut lock)
+                .await?;
+            if acquired {
+                break;
+            }
+            tokio::select! {
+                () = tokio::time::sleep(POLL) => {}
+                () = shutdown.cancelled() => return Ok(()),
+            }
+        }
+        self.leader.set(1);
+        tracing::info!("outbox relay is the leader");
+        let producer = producer(&self.kafka)?;
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener.listen(CHANNEL).await?;
+        loop {
+            // Still the leader? A broken lock connection means the lock is gone.
+            sqlx::query("SELECT 1")
+                .execute(&mut lock)
+                .await
+                .context("lost the leader lock connection")?;
+            let published = self.publish_batch(&producer).await?;
+            if published as i64 == BATCH {
+                continue;
+            }
+            tokio::select! {
+                notified = listener.recv() => { notified?; }
+                () = tokio::time::sleep(POLL) => {}
+                () = shutdown.cancelled() => break,
+            }
+        }
+        release(&mut lock).await;
+        self.leader.set(0);
+        Ok(())
+    }
+
+    /// Publishes the oldest rows; deletes those the broker acknowledged, up to the first
+    /// failure, so the rows left behind stay in order for the next attempt.
+    async fn publish_batch(&self, producer: &FutureProducer) -> anyhow::Result<usize> {
+        let rows: Vec<OutboxRow> = sqlx::query_as(
+            "SELECT id, event_id, aggregate_type, aggregate_id, sequence, event_type, \
+                    event_version, payload, metadata, occurred_at \
+             FROM outbox ORDER BY id LIMIT $1",
+        )
+        .bind(BATCH)
+        .fetch_all(&self.pool)
+        .await
+        .context("reading the outbox")?;
+        if rows.is_empty() {
+            self.backlog.set(0);
+            return Ok(0);
+        }
+        let mut deliveries = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let topic = kafka::topic_for(&self.kafka, &row.aggregate_type);
+            let value = serde_json::to_vec(&row.envelope()?)?;
+            let record = FutureRecord::to(&topic)
+                .key(row.aggregate_id.as_str())
+                .payload(&value);
+            match producer.send_result(record) {
+                Ok(delivery) => deliveries.push(delivery),
+                Err((error, _)) => {
+                    tracing::warn!(%error, "producer queue refused a record");
+                    break;
+                }
+            }
+        }
+        let mut acknowledged = Vec::with_capacity(deliveries.len());
+        let mut failure = None;
+        for (row, delivery) in rows.iter().zip(deliveries) {
+            match delivery.await {
+                Ok(Ok(_)) if failure.is_none() => acknowledged.push(row.id),
+                Ok(Ok(_)) => {}
+                Ok(Err((error, _))) => {
+                    failure.get_or_insert_with(|| anyhow::anyhow!("publishing: {error}"));
+                }
+                Err(_) => {
+                    failure.get_or_insert_with(|| anyhow::anyhow!("the producer was dropped"));
+                }
+            }
+        }
+        sqlx::query("DELETE FROM outbox WHERE id = ANY($1)")
+            .bind(&acknowledged)
+            .execute(&self.pool)
+            .await
+            .context("deleting published outbox rows")?;
+        self.published.inc_by(acknowledged.len() as u64);
+        let backlog: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox")
+            .fetch_one(&self.pool)
+            .await?;
+        self.backlog.set(backlog);
+        match failure {
+            Some(error) => Err(error),
+            None => Ok(acknowledged.len()),
+        }
+    }
+}
+
+async fn release(lock: &mut PgConnection) {
+    if let Err(error) = sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(LEADER_LOCK)
+        .execute(lock)
+        .await
+    {
+        tracing::warn!(%error, "releasing the leader lock; closing the connection releases it");
+    }
+}
+
+/// The relay's producer: idempotent, every in-sync replica acknowledges, no compression
+/// (Tansu, the local broker, does not take compressed batches).
+fn producer(config: &KafkaConfig) -> anyhow::Result<FutureProducer> {
+    Ok(kafka::client_config(config)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("compression.type", "none")
+        .set("linger.ms", "1")
+        .set("message.timeout.ms", "10000")
+        .create()?)
+}
+
+#[derive(sqlx::FromRow)]
+struct OutboxRow {
+    id: i64,
+    event_id: uuid::Uuid,
+    aggregate_type: String,
+    aggregate_id: String,
+    sequence: i64,
+    event_type: String,
+    event_version: String,
+    payload: serde_json::Value,
+    metadata: serde_json::Value,
+    occurred_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl OutboxRow {
+    fn envelope(&self) -> anyhow::Result<Envelope> {
+        Ok(Envelope {
+            event_id: self.event_id,
+            aggregate_type: self.aggregate_type.clone(),
+            aggregate_id: self.aggregate_id.clone(),
+            sequence: self.sequence,
+            event_type: self.event_type.clone(),
+            event_version: self.event_version.clone(),
+            occurred_at: self.occurred_at,
+            payload: self.payload.clone(),
+            // Parsed into the closed metadata type: unknown keys never leave the database.
+            metadata: serde_json::from_value::<Metadata>(self.metadata.clone())?,
+        })
+    }
+}

@@ -1,0 +1,13 @@
+//! Ward's domain: aggregates, commands, events and the rules between them. No IO lives here —
+//! every function is deterministic given its inputs, so the rules are tested without a
+//! database.
+//!
+//! # Layout
+//! - [`author`]: keyed author references, which let the write side check authorship while two
+//!   items by one member stay unlinkable in the event log.
+//! - [`member`]: who a member is on the write side.
+//! - [`post`]: the `Post` aggregate: boards, titles, bodies.
+
+pub mod author;
+pub mod member;
+pub mod post;

@@ -1,0 +1,330 @@
+//! Typed configuration: a TOML file (optional) overlaid by `WARD_*` environment variables,
+//! where `__` separates nested keys (`WARD_KAFKA__BOOTSTRAP_SERVERS`).
+
+use std::path::Path;
+
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+/// Loads `T` from `path` (if given) and then from the environment.
+pub fn load<T: DeserializeOwned>(path: Option<&Path>) -> anyhow::Result<T> {
+    let mut figment = Figment::new();
+    if let Some(path) = path {
+        if !path.exists() {
+            anyhow::bail!("config file {} does not exist", path.display());
+        }
+        figment = figment.merge(Toml::file(path));
+    }
+    figment = figment.merge(Env::prefixed("WARD_").ignore(&["CONFIG"]).split("__"));
+    Ok(figment.extract()?)
+}
+
+/// The whole configuration of one Ward installation. Every process reads the same file and
+/// uses the sections it needs, so one file (or one set of `WARD_*` variables) describes a
+/// deployment. `config/ward.sample.toml` documents every key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WardConfig {
+    /// The Kafka-protocol broker.
+    #[serde(default)]
+    pub kafka: KafkaConfig,
+    /// Redis: sessions, rate limits, the query cache.
+    #[serde(default)]
+    pub redis: RedisConfig,
+    /// The event store (PostgreSQL), written by the command API.
+    #[serde(default = "default_event_store")]
+    pub event_store: DatabaseConfig,
+    /// The board read model (PostgreSQL), written by the board projector.
+    #[serde(default = "default_board_db")]
+    pub board_db: DatabaseConfig,
+    /// The command API.
+    #[serde(default)]
+    pub command_api: CommandApiConfig,
+    /// The query API.
+    #[serde(default)]
+    pub query_api: QueryApiConfig,
+    /// The projectors.
+    #[serde(default)]
+    pub projector: ProjectorConfig,
+}
+
+impl WardConfig {
+    /// Loads the file named by `WARD_CONFIG` (if set), then the `WARD_*` variables.
+    pub fn load() -> anyhow::Result<Self> {
+        load(std::env::var_os("WARD_CONFIG").as_deref().map(Path::new))
+    }
+
+    /// Defaults for a local machine: every service on 127.0.0.1, no secrets set.
+    pub fn local() -> Self {
+        Self {
+            kafka: KafkaConfig::default(),
+            redis: RedisConfig::default(),
+            event_store: default_event_store(),
+            board_db: default_board_db(),
+            command_api: CommandApiConfig::default(),
+            query_api: QueryApiConfig::default(),
+            projector: ProjectorConfig::default(),
+        }
+    }
+}
+
+fn default_event_store() -> DatabaseConfig {
+    DatabaseConfig::new("postgres://postgres@127.0.0.1:5432/ward_events")
+}
+
+fn default_board_db() -> DatabaseConfig {
+    DatabaseConfig::new("postgres://postgres@127.0.0.1:5432/ward_board")
+}
+
+/// The command API's own settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CommandApiConfig {
+    /// Address to listen on.
+    pub listen: String,
+    /// Secret (at least 32 bytes) keying the per-item author references in events. Required;
+    /// changing it makes existing authorship uncheckable.
+    pub author_key: Option<SecretString>,
+    /// Name of the session cookie. `__Host-ward_session` in production (HTTPS only); plain
+    /// `ward_session` for http://127.0.0.1 development.
+    pub session_cookie: String,
+    /// Largest accepted request body, in bytes; larger bodies get 413.
+    pub max_body_bytes: usize,
+    /// Whether this process runs the outbox relay (only one replica publishes at a time).
+    pub relay: bool,
+}
+
+impl Default for CommandApiConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".to_owned(),
+            author_key: None,
+            session_cookie: "__Host-ward_session".to_owned(),
+            max_body_bytes: 64 * 1024,
+            relay: true,
+        }
+    }
+}
+
+/// The query API's own settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueryApiConfig {
+    /// Address to listen on.
+    pub listen: String,
+}
+
+impl Default for QueryApiConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8081".to_owned(),
+        }
+    }
+}
+
+/// The projectors' own settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProjectorConfig {
+    /// Address of the operational endpoints (`/livez`, `/readyz`, `/metrics`).
+    pub listen: String,
+    /// Most records applied in one read-model transaction.
+    pub batch_size: usize,
+    /// Prepended to consumer group names, so a rebuild (or a test) can consume from offset 0
+    /// into a fresh database without disturbing the live group.
+    pub group_prefix: String,
+}
+
+impl Default for ProjectorConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8082".to_owned(),
+            batch_size: 500,
+            group_prefix: String::new(),
+        }
+    }
+}
+
+/// Where a service finds the Kafka-protocol broker.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// Comma-separated `host:port` list, as librdkafka's `bootstrap.servers`.
+    pub bootstrap_servers: String,
+    /// Prepended to every topic name, so several Ward installations (or tests) can share one
+    /// broker without seeing each other's records.
+    #[serde(default)]
+    pub topic_prefix: String,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        Self {
+            bootstrap_servers: "127.0.0.1:9092".to_owned(),
+            topic_prefix: String::new(),
+        }
+    }
+}
+
+/// Where a service finds Redis.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisConfig {
+    /// `redis://host:port/db`.
+    pub url: SecretString,
+    /// Prepended to every key, so installations and tests sharing one Redis stay apart.
+    #[serde(default = "default_key_prefix")]
+    pub key_prefix: String,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        Self {
+            url: SecretString::from("redis://127.0.0.1:6379"),
+            key_prefix: default_key_prefix(),
+        }
+    }
+}
+
+fn default_key_prefix() -> String {
+    "ward:".to_owned()
+}
+
+/// A SQL database connection.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `postgres://…` or `mysql://…`; may hold a password, so it never prints.
+    pub url: SecretString,
+    /// Upper bound of the connection pool.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
+}
+
+fn default_max_connections() -> u32 {
+    10
+}
+
+impl DatabaseConfig {
+    /// A config for `url` with the default pool size.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: SecretString::from(url.into()),
+            max_connections: default_max_connections(),
+        }
+    }
+
+    /// The URL, for drivers that need it in the clear.
+    pub fn url(&self) -> &str {
+        self.url.expose_secret()
+    }
+
+    /// The same server, another database: `name` replaces the URL's path.
+    pub fn with_database(&self, name: &str) -> anyhow::Result<Self> {
+        let url = self.url();
+        let (base, query) = url
+            .split_once('?')
+            .map_or((url, None), |(b, q)| (b, Some(q)));
+        let scheme_end = base.find("://").map_or(0, |i| i + 3);
+        let server_end = base[scheme_end..]
+            .find('/')
+            .map_or(base.len(), |i| scheme_end + i);
+        let mut new = format!("{}/{name}", &base[..server_end]);
+        if let Some(query) = query {
+            new = format!("{new}?{query}");
+        }
+        Ok(Self {
+            url: SecretString::from(new),
+            max_connections: self.max_connections,
+        })
+    }
+
+    /// Creates the PostgreSQL database if it does not exist yet.
+    pub async fn create_postgres_database(&self) -> anyhow::Result<()> {
+        use sqlx::migrate::MigrateDatabase;
+        if !sqlx::Postgres::database_exists(self.url()).await? {
+            sqlx::Postgres::create_database(self.url()).await?;
+        }
+        Ok(())
+    }
+
+    /// Opens a PostgreSQL pool.
+    pub async fn connect_postgres(&self) -> anyhow::Result<sqlx::PgPool> {
+        Ok(sqlx::postgres::PgPoolOptions::new()
+            .max_connections(self.max_connections)
+            .acquire_timeout(std::time::Duration::from_secs(5))
+            .connect(self.url.expose_secret())
+            .await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Sample {
+        kafka: KafkaConfig,
+    }
+
+    #[test]
+    fn environment_overrides_the_file() -> anyhow::Result<()> {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "ward.toml",
+                "[kafka]\nbootstrap_servers = \"a:1\"\ntopic_prefix = \"x.\"\n",
+            )?;
+            jail.set_env("WARD_KAFKA__BOOTSTRAP_SERVERS", "b:2");
+            let sample: Sample = load(Some(Path::new("ward.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(sample.kafka.bootstrap_servers, "b:2");
+            assert_eq!(sample.kafka.topic_prefix, "x.");
+            Ok(())
+        });
+        Ok(())
+    }
+
+    #[test]
+    fn another_database_on_the_same_server() -> anyhow::Result<()> {
+        let db = DatabaseConfig::new("postgres://u:p@h:5432/ward_events?sslmode=disable");
+        assert_eq!(
+            db.with_database("t_board")?.url(),
+            "postgres://u:p@h:5432/t_board?sslmode=disable"
+        );
+        assert_eq!(
+            DatabaseConfig::new("mysql://root@h")
+                .with_database("x")?
+                .url(),
+            "mysql://root@h/x"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn the_whole_configuration_loads_from_the_environment_alone() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("WARD_COMMAND_API__AUTHOR_KEY", "k".repeat(32));
+            jail.set_env("WARD_PROJECTOR__BATCH_SIZE", "7");
+            let config: WardConfig = load(None).map_err(|e| e.to_string())?;
+            assert_eq!(config.projector.batch_size, 7);
+            assert!(config.command_api.author_key.is_some());
+            assert_eq!(config.kafka.bootstrap_servers, "127.0.0.1:9092");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "ward.toml",
+                "[kafka]\nbootstrap_servers = \"a:1\"\ntypo = 1\n",
+            )?;
+            assert!(load::<Sample>(Some(Path::new("ward.toml"))).is_err());
+            Ok(())
+        });
+    }
+}

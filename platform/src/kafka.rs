@@ -1,0 +1,180 @@
+//! Ward's events on the wire: the record envelope, the topic definitions shared by the local
+//! broker and the production Kafka manifests, and librdkafka settings.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::ClientConfig;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::config::KafkaConfig;
+use crate::ops::{Check, CHECK_TIMEOUT};
+
+/// The value of every record on a `ward.*.events` topic. Documented in `docs/events.md`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Envelope {
+    /// Unique id of this event (UUIDv7, so ids sort by time).
+    pub event_id: Uuid,
+    /// The aggregate's type, e.g. `post`; selects the topic.
+    pub aggregate_type: String,
+    /// The aggregate's id; also the record key, so one aggregate's events stay in order.
+    pub aggregate_id: String,
+    /// Position of the event within its aggregate, starting at 1.
+    pub sequence: i64,
+    /// The event's name, e.g. `PostCreated`.
+    pub event_type: String,
+    /// The version of the payload's schema for this `event_type`.
+    pub event_version: String,
+    /// When the event was committed to the event store.
+    pub occurred_at: DateTime<Utc>,
+    /// The event's fields.
+    pub payload: serde_json::Value,
+    /// What is known about the request that caused the event — deliberately only this.
+    pub metadata: Metadata,
+}
+
+/// Event metadata. A closed type: anything that is not listed here (an IP address, a user
+/// agent, an OAuth subject, an email) cannot reach a topic, even by mistake.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Metadata {
+    /// Ties together the events and logs of one request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
+}
+
+/// One topic as declared in `infra/kafka/topics.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopicDefinition {
+    /// Topic name without the installation's prefix.
+    pub name: String,
+    /// The aggregate type whose events the topic carries.
+    pub aggregate_type: String,
+    /// Partition count; also the most consumers one group can use.
+    pub partitions: i32,
+    /// Topic-level configs (`retention.ms`, `cleanup.policy`, …).
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TopicFile {
+    topics: Vec<TopicDefinition>,
+}
+
+/// The topic definitions, from the single source of truth in `infra/kafka/topics.toml`.
+pub fn topic_definitions() -> anyhow::Result<Vec<TopicDefinition>> {
+    let file: TopicFile = toml_from_str(include_str!("../../infra/kafka/topics.toml"))?;
+    Ok(file.topics)
+}
+
+fn toml_from_str<T: serde::de::DeserializeOwned>(text: &str) -> anyhow::Result<T> {
+    use figment::providers::{Format, Toml};
+    Ok(figment::Figment::from(Toml::string(text)).extract()?)
+}
+
+/// The topic that carries events of `aggregate_type`, with the installation's prefix.
+pub fn topic_for(config: &KafkaConfig, aggregate_type: &str) -> String {
+    format!("{}ward.{aggregate_type}.events", config.topic_prefix)
+}
+
+/// librdkafka settings common to every client of `config`'s broker.
+pub fn client_config(config: &KafkaConfig) -> ClientConfig {
+    let mut client = ClientConfig::new();
+    client
+        .set("bootstrap.servers", &config.bootstrap_servers)
+        .set("broker.address.family", "v4")
+        .set("log_level", "4");
+    client
+}
+
+/// Creates every defined topic that does not exist yet. Existing topics are left as they are.
+pub async fn create_topics(config: &KafkaConfig) -> anyhow::Result<Vec<String>> {
+    let admin: AdminClient<DefaultClientContext> = client_config(config).create()?;
+    let definitions = topic_definitions()?;
+    let names: Vec<String> = definitions
+        .iter()
+        .map(|d| format!("{}{}", config.topic_prefix, d.name))
+        .collect();
+    let topics: Vec<NewTopic<'_>> = definitions
+        .iter()
+        .zip(&names)
+        .map(|(definition, name)| {
+            definition.config.iter().fold(
+                NewTopic::new(name, definition.partitions, TopicReplication::Fixed(1)),
+                |topic, (key, value)| topic.set(key, value),
+            )
+        })
+        .collect();
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let mut created = Vec::new();
+    for result in admin.create_topics(&topics, &options).await? {
+        match result {
+            Ok(name) => created.push(name),
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => anyhow::bail!("creating topic {name}: {code}"),
+        }
+    }
+    Ok(created)
+}
+
+/// A readiness check that asks the broker for its metadata.
+pub fn broker_check(config: &KafkaConfig) -> anyhow::Result<Check> {
+    let admin: Arc<AdminClient<DefaultClientContext>> = Arc::new(client_config(config).create()?);
+    Ok(Arc::new(move || {
+        let admin = admin.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                admin.inner().fetch_metadata(None, CHECK_TIMEOUT)?;
+                anyhow::Ok(())
+            })
+            .await?
+        })
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_topic_definition_is_complete() -> anyhow::Result<()> {
+        let definitions = topic_definitions()?;
+        assert!(definitions.iter().any(|d| d.name == "ward.post.events"));
+        for definition in definitions {
+            assert!(definition.partitions > 0, "{}", definition.name);
+            assert_eq!(
+                definition.config.get("retention.ms").map(String::as_str),
+                Some("-1")
+            );
+            let config = KafkaConfig {
+                bootstrap_servers: String::new(),
+                topic_prefix: String::new(),
+            };
+            assert_eq!(
+                topic_for(&config, &definition.aggregate_type),
+                definition.name
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn metadata_keeps_nothing_but_the_correlation_id() -> anyhow::Result<()> {
+        let metadata: Metadata =
+            serde_json::from_str(r#"{"correlation_id":"c1","ip":"10.0.0.1","user_agent":"x"}"#)?;
+        assert_eq!(
+            serde_json::to_string(&metadata)?,
+            r#"{"correlation_id":"c1"}"#
+        );
+        Ok(())
+    }
+}

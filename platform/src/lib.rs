@@ -1,0 +1,17 @@
+//! Service plumbing shared by Ward's processes, so each one starts, configures, reports and
+//! stops the same way.
+//!
+//! # Layout
+//! - [`config`]: typed configuration loaded from a TOML file, then `WARD_*` environment variables.
+//! - [`telemetry`]: structured `tracing` logs, set up once per process.
+//! - [`http`]: the API error body, the JSON extractor and correlation ids.
+//! - [`ops`]: `/livez`, `/readyz`, `/metrics` and the HTTP request metrics layer.
+//! - [`kafka`]: the event envelope on the wire, topic definitions and client settings.
+//! - [`shutdown`]: SIGTERM / Ctrl-C as a cancellation token, and graceful HTTP serving.
+
+pub mod config;
+pub mod http;
+pub mod kafka;
+pub mod ops;
+pub mod shutdown;
+pub mod telemetry;

@@ -1,0 +1,148 @@
+//! The board read model in PostgreSQL: posts by board, newest first.
+
+use anyhow::Context;
+use sqlx::{PgPool, Postgres, Transaction};
+use uuid::Uuid;
+use ward_domain::post::PostEvent;
+use ward_platform::kafka::Envelope;
+
+use crate::consumer::{next_offsets, Projection, Record, StoredOffset};
+
+/// The board read model's schema.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/board");
+
+/// Builds `board_posts` from the post topic.
+pub struct BoardProjection {
+    pool: PgPool,
+}
+
+impl BoardProjection {
+    /// A projection writing to `pool`.
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+}
+
+impl Projection for BoardProjection {
+    fn group(&self) -> &'static str {
+        "ward-board"
+    }
+
+    fn aggregate_types(&self) -> &'static [&'static str] {
+        &["post"]
+    }
+
+    async fn stored_offsets(&self, group: &str) -> anyhow::Result<Vec<StoredOffset>> {
+        let rows: Vec<(String, i32, i64)> = sqlx::query_as(
+            "SELECT topic, partition, next_offset FROM projector_offsets WHERE consumer_group = $1",
+        )
+        .bind(group)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(topic, partition, next_offset)| StoredOffset {
+                topic,
+                partition,
+                next_offset,
+            })
+            .collect())
+    }
+
+    #[tracing::instrument(skip_all, fields(group, records = batch.len()))]
+    async fn apply(&self, group: &str, batch: &[Record]) -> anyhow::Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for record in batch {
+            if let Err(reason) = apply_record(&mut tx, record).await? {
+                tracing::error!(
+                    group,
+                    topic = record.topic,
+                    partition = record.partition,
+                    offset = record.offset,
+                    reason,
+                    "record rejected"
+                );
+                sqlx::query(
+                    "INSERT INTO projector_rejects (consumer_group, topic, partition, \"offset\", reason) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                )
+                .bind(group)
+                .bind(&record.topic)
+                .bind(record.partition)
+                .bind(record.offset)
+                .bind(reason)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        for stored in next_offsets(batch) {
+            // GREATEST: a consumer that lost its partition mid-retry never moves it backwards.
+            sqlx::query(
+                "INSERT INTO projector_offsets (consumer_group, topic, partition, next_offset) \
+                 VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (consumer_group, topic, partition) \
+                 DO UPDATE SET next_offset = GREATEST(projector_offsets.next_offset, EXCLUDED.next_offset)",
+            )
+            .bind(group)
+            .bind(&stored.topic)
+            .bind(stored.partition)
+            .bind(stored.next_offset)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await.context("committing a board batch")?;
+        Ok(())
+    }
+}
+
+/// Applies one record. The outer error is a database failure (retry the batch); the inner
+/// one a record that can never be applied (reject it and go on).
+async fn apply_record(
+    tx: &mut Transaction<'_, Postgres>,
+    record: &Record,
+) -> anyhow::Result<Result<(), String>> {
+    let Some(value) = &record.value else {
+        return Ok(Err("the record has no value".to_owned()));
+    };
+    let envelope: Envelope = match serde_json::from_slice(value) {
+        Ok(envelope) => envelope,
+        Err(error) => return Ok(Err(format!("not an event envelope: {error}"))),
+    };
+    let Ok(post_id) = Uuid::parse_str(&envelope.aggregate_id) else {
+        return Ok(Err(format!(
+            "post id {:?} is not a UUID",
+            envelope.aggregate_id
+        )));
+    };
+    let event: PostEvent = match serde_json::from_value(serde_json::json!({
+        envelope.event_type.as_str(): envelope.payload,
+    })) {
+        Ok(event) => event,
+        Err(error) => {
+            return Ok(Err(format!(
+                "{} version {}: {error}",
+                envelope.event_type, envelope.event_version
+            )))
+        }
+    };
+    match event {
+        PostEvent::PostCreated {
+            board, title, body, ..
+        } => {
+            // A redelivered creation finds the row there and changes nothing.
+            sqlx::query(
+                "INSERT INTO board_posts (id, board, title, body, created_at, version) \
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(post_id)
+            .bind(board.as_str())
+            .bind(title)
+            .bind(body)
+            .bind(envelope.occurred_at)
+            .bind(envelope.sequence)
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
+    Ok(Ok(()))
+}

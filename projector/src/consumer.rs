@@ -1,0 +1,396 @@
+//! The consumer loop every projection runs.
+//!
+//! librdkafka's consumer is driven from one dedicated blocking thread: `poll` runs the
+//! rebalance callback on that thread, and the callback must look up the stored offsets before
+//! the assignment takes effect. Database work is run on the Tokio runtime with
+//! `Handle::block_on`, which is allowed on a blocking thread.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::error::KafkaResult;
+use rdkafka::message::Message;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::ClientContext;
+use tokio::runtime::Handle;
+use tokio_util::sync::CancellationToken;
+use ward_platform::config::KafkaConfig;
+use ward_platform::kafka;
+
+/// One record as a projection sees it.
+#[derive(Debug, Clone)]
+pub struct Record {
+    /// The topic, with the installation's prefix.
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+    /// The record's offset.
+    pub offset: i64,
+    /// The record's value (an [`kafka::Envelope`] in JSON), if it has one.
+    pub value: Option<Vec<u8>>,
+}
+
+/// Where a partition's next record is, as stored by a projection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredOffset {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+    /// The offset of the next record to read.
+    pub next_offset: i64,
+}
+
+/// A read model built from some topics.
+pub trait Projection: Send + Sync + 'static {
+    /// The consumer group's name, before the configured prefix (e.g. `ward-board`).
+    fn group(&self) -> &'static str;
+
+    /// The aggregate types whose topics this projection reads.
+    fn aggregate_types(&self) -> &'static [&'static str];
+
+    /// The offsets stored for `group`.
+    fn stored_offsets(
+        &self,
+        group: &str,
+    ) -> impl Future<Output = anyhow::Result<Vec<StoredOffset>>> + Send;
+
+    /// Applies `batch` and stores the offsets after it, in one transaction.
+    fn apply(
+        &self,
+        group: &str,
+        batch: &[Record],
+    ) -> impl Future<Output = anyhow::Result<()>> + Send;
+}
+
+/// The projector's metrics.
+#[derive(Clone, Default)]
+pub struct ConsumerMetrics {
+    lag: Family<PartitionLabels, Gauge>,
+    applied: Family<GroupLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PartitionLabels {
+    group: String,
+    topic: String,
+    partition: i32,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct GroupLabels {
+    group: String,
+}
+
+impl ConsumerMetrics {
+    /// Metrics registered in `registry`.
+    pub fn register(registry: &mut Registry) -> Self {
+        let metrics = Self::default();
+        registry.register(
+            "lag",
+            "Records on the partition not yet applied to the read model",
+            metrics.lag.clone(),
+        );
+        registry.register(
+            "events_applied",
+            "Records applied to the read model",
+            metrics.applied.clone(),
+        );
+        metrics
+    }
+}
+
+/// Settings of one consumer.
+#[derive(Debug, Clone)]
+pub struct ConsumerSettings {
+    /// The broker and topic prefix.
+    pub kafka: KafkaConfig,
+    /// Prepended to the projection's group name.
+    pub group_prefix: String,
+    /// Most records per transaction.
+    pub batch_size: usize,
+}
+
+/// Runs `projection` on a blocking thread until `shutdown` is cancelled; then finishes the
+/// batch in hand, commits it and leaves the group.
+pub fn spawn<P: Projection>(
+    projection: Arc<P>,
+    settings: ConsumerSettings,
+    metrics: ConsumerMetrics,
+    shutdown: CancellationToken,
+) -> tokio::task::JoinHandle<anyhow::Result<()>> {
+    let handle = Handle::current();
+    tokio::task::spawn_blocking(move || {
+        consume(&handle, projection, &settings, &metrics, &shutdown)
+    })
+}
+
+fn consume<P: Projection>(
+    handle: &Handle,
+    projection: Arc<P>,
+    settings: &ConsumerSettings,
+    metrics: &ConsumerMetrics,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let group = format!("{}{}", settings.group_prefix, projection.group());
+    let topics: Vec<String> = projection
+        .aggregate_types()
+        .iter()
+        .map(|t| kafka::topic_for(&settings.kafka, t))
+        .collect();
+    let context = SeekToStored {
+        handle: handle.clone(),
+        projection: projection.clone(),
+        group: group.clone(),
+    };
+    let consumer: BaseConsumer<SeekToStored<P>> = kafka::client_config(&settings.kafka)
+        .set("group.id", &group)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "10000")
+        .set("heartbeat.interval.ms", "1000")
+        .create_with_context(context)?;
+    let topic_refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&topic_refs)?;
+    tracing::info!(group, ?topics, "projector consuming");
+
+    let mut progress = Progress::default();
+    while !shutdown.is_cancelled() {
+        progress.report_lag(&consumer, metrics, &group);
+        let batch = poll_batch(&consumer, settings.batch_size);
+        if batch.is_empty() {
+            continue;
+        }
+        // Retry until the read model takes the batch: skipping it would lose events.
+        while let Err(error) = handle.block_on(projection.apply(&group, &batch)) {
+            tracing::warn!(
+                group,
+                error = format!("{error:#}"),
+                "applying a batch failed; retrying"
+            );
+            if shutdown.is_cancelled() {
+                // Not committed: the batch is read again after the restart.
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        metrics
+            .applied
+            .get_or_create(&GroupLabels {
+                group: group.clone(),
+            })
+            .inc_by(batch.len() as u64);
+        progress.advance(&batch);
+    }
+    tracing::info!(group, "projector leaving its consumer group");
+    drop(consumer);
+    Ok(())
+}
+
+/// Up to `max` records: waits a little for the first, then takes what is already there.
+fn poll_batch<C: ConsumerContext>(consumer: &BaseConsumer<C>, max: usize) -> Vec<Record> {
+    let mut batch = Vec::new();
+    let mut wait = Duration::from_millis(100);
+    while batch.len() < max {
+        match consumer.poll(wait) {
+            Some(Ok(message)) => batch.push(Record {
+                topic: message.topic().to_owned(),
+                partition: message.partition(),
+                offset: message.offset(),
+                value: message.payload().map(<[u8]>::to_vec),
+            }),
+            Some(Err(error)) => {
+                // Typically the broker is unreachable; librdkafka reconnects by itself.
+                tracing::warn!(%error, "consumer error");
+                std::thread::sleep(Duration::from_millis(500));
+                break;
+            }
+            None => break,
+        }
+        wait = Duration::ZERO;
+    }
+    batch
+}
+
+/// The offset after the last record of each partition in `batch`.
+pub fn next_offsets(batch: &[Record]) -> Vec<StoredOffset> {
+    let mut next: BTreeMap<(&str, i32), i64> = BTreeMap::new();
+    for record in batch {
+        let entry = next.entry((&record.topic, record.partition)).or_insert(0);
+        *entry = (*entry).max(record.offset + 1);
+    }
+    next.into_iter()
+        .map(|((topic, partition), next_offset)| StoredOffset {
+            topic: topic.to_owned(),
+            partition,
+            next_offset,
+        })
+        .collect()
+}
+
+/// How far this consumer got in each partition, and when it last reported its lag.
+#[derive(Default)]
+struct Progress {
+    next: BTreeMap<(String, i32), i64>,
+    reported: Option<Instant>,
+}
+
+impl Progress {
+    /// How often lag is reported: each report asks the broker for the high watermarks.
+    const REPORT_EVERY: Duration = Duration::from_secs(5);
+
+    fn advance(&mut self, batch: &[Record]) {
+        for stored in next_offsets(batch) {
+            self.next
+                .insert((stored.topic, stored.partition), stored.next_offset);
+        }
+    }
+
+    fn report_lag<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+        metrics: &ConsumerMetrics,
+        group: &str,
+    ) {
+        if self
+            .reported
+            .is_some_and(|at| at.elapsed() < Self::REPORT_EVERY)
+        {
+            return;
+        }
+        self.reported = Some(Instant::now());
+        for ((topic, partition), next) in &self.next {
+            match consumer.fetch_watermarks(topic, *partition, Duration::from_secs(1)) {
+                Ok((_, high)) => {
+                    let labels = PartitionLabels {
+                        group: group.to_owned(),
+                        topic: topic.clone(),
+                        partition: *partition,
+                    };
+                    metrics.lag.get_or_create(&labels).set((high - next).max(0));
+                }
+                Err(error) => tracing::debug!(%error, topic, partition, "fetching watermarks"),
+            }
+        }
+    }
+}
+
+/// The consumer context: on assignment, starts every partition at the offset stored in the
+/// read model (or at the beginning when none is stored) instead of Kafka's committed offset.
+struct SeekToStored<P> {
+    handle: Handle,
+    projection: Arc<P>,
+    group: String,
+}
+
+impl<P: Projection> ClientContext for SeekToStored<P> {}
+
+impl<P: Projection> ConsumerContext for SeekToStored<P> {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        assignment: &mut TopicPartitionList,
+    ) {
+        let result = match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                self.assign_at_stored_offsets(consumer, assignment)
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => consumer.unassign(),
+            other => {
+                tracing::error!(group = self.group, error = ?other, "rebalance failed");
+                consumer.unassign()
+            }
+        };
+        if let Err(error) = result {
+            tracing::error!(group = self.group, %error, "applying a rebalance");
+        }
+    }
+}
+
+impl<P: Projection> SeekToStored<P> {
+    fn assign_at_stored_offsets(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        assignment: &mut TopicPartitionList,
+    ) -> KafkaResult<()> {
+        let stored = loop {
+            match self
+                .handle
+                .block_on(self.projection.stored_offsets(&self.group))
+            {
+                Ok(stored) => break stored,
+                Err(error) => {
+                    tracing::warn!(
+                        group = self.group,
+                        error = format!("{error:#}"),
+                        "reading stored offsets; retrying"
+                    );
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+            }
+        };
+        let partitions: Vec<(String, i32)> = assignment
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_owned(), e.partition()))
+            .collect();
+        for (topic, partition) in partitions {
+            let offset = stored
+                .iter()
+                .find(|s| s.topic == topic && s.partition == partition)
+                .map_or(Offset::Beginning, |s| Offset::Offset(s.next_offset));
+            assignment.set_partition_offset(&topic, partition, offset)?;
+        }
+        tracing::info!(
+            group = self.group,
+            partitions = assignment.count(),
+            "partitions assigned"
+        );
+        consumer.assign(assignment)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(partition: i32, offset: i64) -> Record {
+        Record {
+            topic: "t".to_owned(),
+            partition,
+            offset,
+            value: None,
+        }
+    }
+
+    #[test]
+    fn the_next_offset_of_each_partition_follows_its_last_record() {
+        let next = next_offsets(&[record(0, 5), record(1, 2), record(0, 7), record(0, 6)]);
+        assert_eq!(
+            next,
+            vec![
+                StoredOffset {
+                    topic: "t".to_owned(),
+                    partition: 0,
+                    next_offset: 8
+                },
+                StoredOffset {
+                    topic: "t".to_owned(),
+                    partition: 1,
+                    next_offset: 3
+                },
+            ]
+        );
+    }
+}

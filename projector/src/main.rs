@@ -1,0 +1,11 @@
+//! `ward-projector`: the projectors as their own process.
+
+use ward_platform::{config, shutdown, telemetry};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    telemetry::init();
+    let config = config::WardConfig::load()?;
+    let listener = tokio::net::TcpListener::bind(&config.projector.listen).await?;
+    ward_projector::run(&config, listener, shutdown::on_signal()).await
+}

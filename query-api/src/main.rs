@@ -1,0 +1,11 @@
+//! `ward-query-api`: the query API as its own process.
+
+use ward_platform::{config, shutdown, telemetry};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    telemetry::init();
+    let config = config::WardConfig::load()?;
+    let listener = tokio::net::TcpListener::bind(&config.query_api.listen).await?;
+    ward_query_api::run(&config, listener, shutdown::on_signal()).await
+}

@@ -1,0 +1,92 @@
+//! The `ward` command: operator tasks (migrations, topics) and the runner that starts any set
+//! of Ward's components in one process — all of them for local use — through the same library
+//! entry points the separate `ward-*` binaries use.
+
+use std::fmt;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use ward_platform::config::WardConfig;
+
+/// A component `ward run` can start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Component {
+    /// The command API and its outbox relay.
+    CommandApi,
+    /// The projectors.
+    Projector,
+    /// The query API.
+    QueryApi,
+}
+
+impl Component {
+    /// Every component, in start order.
+    pub const ALL: [Component; 3] = [
+        Component::CommandApi,
+        Component::Projector,
+        Component::QueryApi,
+    ];
+
+    fn listen(self, config: &WardConfig) -> &str {
+        match self {
+            Component::CommandApi => &config.command_api.listen,
+            Component::Projector => &config.projector.listen,
+            Component::QueryApi => &config.query_api.listen,
+        }
+    }
+}
+
+impl fmt::Display for Component {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Component::CommandApi => "command API",
+            Component::Projector => "projector",
+            Component::QueryApi => "query API",
+        })
+    }
+}
+
+/// Creates every database Ward needs and brings every schema up to date.
+pub async fn migrate(config: &WardConfig) -> anyhow::Result<()> {
+    ward_command_api::migrate(config).await?;
+    ward_projector::migrate(config).await?;
+    Ok(())
+}
+
+/// Starts `components` and runs them until `shutdown` is cancelled or one of them fails; a
+/// failure stops the others too.
+pub async fn run(
+    config: &WardConfig,
+    components: &[Component],
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    migrate(config).await?;
+    let mut tasks = JoinSet::new();
+    for &component in components {
+        let address = component.listen(config);
+        let listener = TcpListener::bind(address)
+            .await
+            .with_context(|| format!("binding the {component} to {address}"))?;
+        println!("{component:<12} http://{}", listener.local_addr()?);
+        let (config, shutdown) = (config.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            let result = match component {
+                Component::CommandApi => ward_command_api::run(&config, listener, shutdown).await,
+                Component::Projector => ward_projector::run(&config, listener, shutdown).await,
+                Component::QueryApi => ward_query_api::run(&config, listener, shutdown).await,
+            };
+            result.with_context(|| format!("the {component} stopped"))
+        });
+    }
+    let mut outcome = Ok(());
+    while let Some(joined) = tasks.join_next().await {
+        shutdown.cancel();
+        if let Err(error) = joined? {
+            tracing::error!(error = format!("{error:#}"), "component failed");
+            outcome = outcome.and(Err(error));
+        }
+    }
+    outcome
+}
