@@ -1,0 +1,567 @@
+//! The walking skeleton end to end, on real parts: HTTP command → event store → outbox →
+//! Tansu → projector → board read model → query API.
+
+mod support;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::Message;
+use serde_json::{json, Value};
+use support::*;
+use uuid::Uuid;
+use ward_platform::kafka::{self, Envelope};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_post_created_over_http_is_listed_by_the_query_api_within_five_seconds() -> Result {
+    let stack = Stack::new().await?;
+    let (commands, _projector, queries) = (
+        stack.command_api().await?,
+        stack.projector().await?,
+        stack.query_api().await?,
+    );
+    let client = reqwest::Client::new();
+    let cookie = stack.session().await?;
+
+    let response = client
+        .post(commands.url("/api/v1/posts"))
+        .header("cookie", format!("ward_session={cookie}"))
+        .json(&json!({"board": "qna", "title": "  야간 근무 수당 질문 ", "body": "어떻게 계산하나요?"}))
+        .send()
+        .await?;
+    assert_eq!(response.status(), 201);
+    let location = response.headers()["location"].to_str()?.to_owned();
+    let created: Value = response.json().await?;
+    let id = created["id"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(created["version"], 1);
+    assert_eq!(location, format!("/api/v1/posts/{id}"));
+
+    let listed = eventually(
+        Duration::from_secs(5),
+        "the post in the listing",
+        || async {
+            let page: Value = client
+                .get(queries.url("/api/v1/boards/qna/posts"))
+                .send()
+                .await?
+                .json()
+                .await?;
+            Ok(page["posts"].as_array().filter(|p| !p.is_empty()).cloned())
+        },
+    )
+    .await?;
+    assert_eq!(listed[0]["id"], id.as_str());
+    assert_eq!(listed[0]["title"], "야간 근무 수당 질문");
+
+    let post: Value = client
+        .get(queries.url(&location))
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(post["body"], "어떻게 계산하나요?");
+    assert_eq!(post["board"], "qna");
+    assert_eq!(post["version"], 1);
+    stack.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_record_on_the_topic_has_the_documented_envelope() -> Result {
+    let stack = Stack::new().await?;
+    let commands = stack.command_api().await?;
+    let client = reqwest::Client::new();
+    let cookie = stack.session().await?;
+    let response = client
+        .post(commands.url("/api/v1/posts"))
+        .header("cookie", format!("ward_session={cookie}"))
+        .header("x-request-id", "trace-me-42")
+        .header("user-agent", "Secret-Agent/1.0")
+        .json(&json!({"board": "free", "title": "제목", "body": "본문"}))
+        .send()
+        .await?;
+    assert_eq!(response.status(), 201);
+    assert_eq!(response.headers()["x-request-id"], "trace-me-42");
+    let id = response.json::<Value>().await?["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+
+    let consumer: BaseConsumer = kafka::client_config(&stack.config.kafka)
+        .set("group.id", format!("test-reader-{}", Uuid::new_v4()))
+        .set("auto.offset.reset", "earliest")
+        .create()?;
+    consumer.subscribe(&["ward.post.events"])?;
+    let (key, value) = tokio::task::spawn_blocking(move || -> Result<(Vec<u8>, Vec<u8>)> {
+        for _ in 0..200 {
+            if let Some(message) = consumer.poll(Duration::from_millis(100)) {
+                let message = message?;
+                return Ok((
+                    message.key().unwrap_or_default().to_vec(),
+                    message.payload().unwrap_or_default().to_vec(),
+                ));
+            }
+        }
+        anyhow::bail!("no record arrived within 20 s")
+    })
+    .await??;
+
+    assert_eq!(key, id.as_bytes(), "records are keyed by aggregate id");
+    let raw: Value = serde_json::from_slice(&value)?;
+    let keys: HashSet<&str> = raw
+        .as_object()
+        .map(|o| o.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    let documented: HashSet<&str> = [
+        "event_id",
+        "aggregate_type",
+        "aggregate_id",
+        "sequence",
+        "event_type",
+        "event_version",
+        "occurred_at",
+        "payload",
+        "metadata",
+    ]
+    .into();
+    assert_eq!(keys, documented);
+    let envelope: Envelope = serde_json::from_value(raw.clone())?;
+    assert_eq!(envelope.event_id.get_version_num(), 7);
+    assert_eq!(envelope.aggregate_type, "post");
+    assert_eq!(envelope.aggregate_id, id);
+    assert_eq!(envelope.sequence, 1);
+    assert_eq!(envelope.event_type, "PostCreated");
+    assert_eq!(envelope.event_version, "1");
+    assert_eq!(raw["metadata"], json!({"correlation_id": "trace-me-42"}));
+    assert_eq!(raw["payload"]["board"], "free");
+    assert_eq!(raw["payload"]["title"], "제목");
+    assert_eq!(
+        raw["payload"]["author_ref"].as_str().map(str::len),
+        Some(64)
+    );
+    let text = raw.to_string();
+    assert!(
+        !text.contains("Secret-Agent") && !text.contains("127.0.0.1"),
+        "{text}"
+    );
+    stack.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_requests_get_clear_errors_and_write_nothing() -> Result {
+    let stack = Stack::new().await?;
+    let commands = stack.command_api().await?;
+    let client = reqwest::Client::new();
+    let cookie = format!("ward_session={}", stack.session().await?);
+    let url = commands.url("/api/v1/posts");
+    let valid = json!({"board": "free", "title": "t", "body": "b"});
+
+    let cases: Vec<(reqwest::RequestBuilder, u16, &str)> = vec![
+        (client.post(&url).json(&valid), 401, "unauthenticated"),
+        (
+            client
+                .post(&url)
+                .header("cookie", "ward_session=forged")
+                .json(&valid),
+            401,
+            "unauthenticated",
+        ),
+        (
+            client
+                .post(&url)
+                .header("cookie", &cookie)
+                .json(&json!({"board": "secret", "title": "t", "body": "b"})),
+            422,
+            "board_unknown",
+        ),
+        (
+            client
+                .post(&url)
+                .header("cookie", &cookie)
+                .json(&json!({"board": "free", "title": "   ", "body": "b"})),
+            422,
+            "title_empty",
+        ),
+        (
+            client
+                .post(&url)
+                .header("cookie", &cookie)
+                .json(&json!({"board": "free", "title": "가".repeat(101), "body": "b"})),
+            422,
+            "title_too_long",
+        ),
+        (
+            client
+                .post(&url)
+                .header("cookie", &cookie)
+                .json(&json!({"board": "free", "title": "t", "body": ""})),
+            422,
+            "body_empty",
+        ),
+        (
+            client
+                .post(&url)
+                .header("cookie", &cookie)
+                .json(&json!({"board": "free", "title": "t", "body": "x".repeat(10_001)})),
+            422,
+            "body_too_long",
+        ),
+        (
+            client
+                .post(&url)
+                .header("cookie", &cookie)
+                .json(&json!({"board": "free", "title": "t"})),
+            422,
+            "invalid_body",
+        ),
+        (
+            client
+                .post(&url)
+                .header("cookie", &cookie)
+                .json(&json!({"board": "free", "title": "t", "body": "b", "author": "x"})),
+            422,
+            "invalid_body",
+        ),
+        (
+            client
+                .post(&url)
+                .header("cookie", &cookie)
+                .header("content-type", "application/json")
+                .body("{not json"),
+            400,
+            "malformed_json",
+        ),
+        (
+            client
+                .post(&url)
+                .header("cookie", &cookie)
+                .body(valid.to_string()),
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            client
+                .post(&url)
+                .header("cookie", &cookie)
+                .json(&json!({"board": "free", "title": "t", "body": "x".repeat(70_000)})),
+            413,
+            "payload_too_large",
+        ),
+        (
+            client
+                .post(commands.url("/api/v1/nothing"))
+                .header("cookie", &cookie)
+                .json(&valid),
+            404,
+            "route_not_found",
+        ),
+    ];
+    for (request, status, code) in cases {
+        let response = request.send().await?;
+        assert_eq!(response.status().as_u16(), status, "expected {code}");
+        let body: Value = response.json().await?;
+        assert_eq!(body["error"], code);
+        assert!(
+            body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{body}"
+        );
+    }
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&stack.events_db().await?)
+        .await?;
+    let outbox: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox")
+        .fetch_one(&stack.events_db().await?)
+        .await?;
+    assert_eq!(
+        (events, outbox),
+        (0, 0),
+        "refused requests must leave no state"
+    );
+    stack.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_query_api_pages_by_cursor_and_explains_bad_queries() -> Result {
+    let stack = Stack::new().await?;
+    let (commands, _projector, queries) = (
+        stack.command_api().await?,
+        stack.projector().await?,
+        stack.query_api().await?,
+    );
+    let client = reqwest::Client::new();
+    let cookie = stack.session().await?;
+    let mut created = Vec::new();
+    for n in 0..5 {
+        created.push(create_post(&client, &commands, &cookie, &format!("글 {n}")).await?);
+    }
+    let board = stack.board_db().await?;
+    eventually(Duration::from_secs(5), "five posts", || async {
+        Ok((board_count(&board).await? == 5).then_some(()))
+    })
+    .await?;
+
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut url = queries.url("/api/v1/boards/free/posts?limit=2");
+        if let Some(c) = &cursor {
+            url.push_str(&format!("&cursor={c}"));
+        }
+        let page: Value = client.get(url).send().await?.json().await?;
+        for post in page["posts"].as_array().into_iter().flatten() {
+            seen.push(post["id"].as_str().unwrap_or_default().parse::<Uuid>()?);
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    created.reverse();
+    assert_eq!(seen, created, "newest first, each once");
+
+    for (path, status, code) in [
+        (
+            "/api/v1/boards/free/posts?limit=0",
+            422,
+            "limit_out_of_range",
+        ),
+        (
+            "/api/v1/boards/free/posts?limit=101",
+            422,
+            "limit_out_of_range",
+        ),
+        ("/api/v1/boards/free/posts?limit=many", 400, "invalid_query"),
+        (
+            "/api/v1/boards/free/posts?cursor=bogus",
+            400,
+            "cursor_invalid",
+        ),
+        ("/api/v1/boards/secret/posts", 404, "board_not_found"),
+        ("/api/v1/posts/not-a-uuid", 404, "post_not_found"),
+        (
+            &format!("/api/v1/posts/{}", Uuid::now_v7()),
+            404,
+            "post_not_found",
+        ),
+    ] {
+        let response = client.get(queries.url(path)).send().await?;
+        assert_eq!(response.status().as_u16(), status, "{path}");
+        assert_eq!(response.json::<Value>().await?["error"], code, "{path}");
+    }
+    stack.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_projector_killed_mid_stream_loses_and_doubles_nothing() -> Result {
+    let stack = Stack::new().await?;
+    let commands = stack.command_api().await?;
+    let client = reqwest::Client::new();
+    let cookie = stack.session().await?;
+    let mut ids = HashSet::new();
+    for n in 0..300 {
+        ids.insert(create_post(&client, &commands, &cookie, &format!("글 {n}")).await?);
+    }
+    let events = stack.events_db().await?;
+    eventually(Duration::from_secs(20), "the outbox to drain", || async {
+        let left: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox")
+            .fetch_one(&events)
+            .await?;
+        Ok((left == 0).then_some(()))
+    })
+    .await?;
+
+    // Small batches, so the kill lands between commits.
+    let board = stack.board_db().await?;
+    let mut projector = stack.projector_process(7).await?;
+    let partial = eventually(
+        Duration::from_secs(30),
+        "the projector to start",
+        || async {
+            let n = board_count(&board).await?;
+            Ok((n > 0).then_some(n))
+        },
+    )
+    .await?;
+    projector.start_kill()?; // SIGKILL: no chance to finish its batch
+    projector.wait().await?;
+    let at_kill = board_count(&board).await?;
+    assert!(
+        at_kill < 300,
+        "the kill must land mid-stream (had {partial}, then {at_kill})"
+    );
+
+    let _restarted = stack.projector_process(7).await?;
+    eventually(Duration::from_secs(30), "all 300 posts", || async {
+        Ok((board_count(&board).await? >= 300).then_some(()))
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stored: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM board_posts")
+        .fetch_all(&board)
+        .await?;
+    assert_eq!(stored.len(), 300, "nothing doubled");
+    assert_eq!(
+        stored.into_iter().collect::<HashSet<_>>(),
+        ids,
+        "nothing missing"
+    );
+    stack.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn posts_created_while_the_broker_is_down_arrive_exactly_once_after_it_returns() -> Result {
+    let mut stack = Stack::new().await?;
+    let (commands, _projector) = (stack.command_api().await?, stack.projector().await?);
+    let client = reqwest::Client::new();
+    let cookie = stack.session().await?;
+    let board = stack.board_db().await?;
+    let mut ids = HashSet::new();
+    ids.insert(create_post(&client, &commands, &cookie, "before").await?);
+    eventually(Duration::from_secs(5), "the first post", || async {
+        Ok((board_count(&board).await? == 1).then_some(()))
+    })
+    .await?;
+
+    stack.broker.stop().await?;
+    for n in 0..20 {
+        ids.insert(create_post(&client, &commands, &cookie, &format!("during {n}")).await?);
+    }
+    let ready = client.get(commands.url("/readyz")).send().await?;
+    assert_eq!(ready.status(), 503);
+    assert_eq!(ready.json::<Value>().await?["failing"], json!(["kafka"]));
+    let queued: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox")
+        .fetch_one(&stack.events_db().await?)
+        .await?;
+    assert_eq!(queued, 20, "the commands are safe in the outbox");
+
+    stack.broker.resume().await?;
+    eventually(Duration::from_secs(60), "all 21 posts", || async {
+        Ok((board_count(&board).await? >= 21).then_some(()))
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stored: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM board_posts")
+        .fetch_all(&board)
+        .await?;
+    assert_eq!(stored.len(), 21, "exactly once");
+    assert_eq!(stored.into_iter().collect::<HashSet<_>>(), ids);
+    stack.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn another_relay_takes_over_when_the_leader_stops() -> Result {
+    let stack = Stack::new().await?;
+    let (first, second, _projector) = (
+        stack.command_api().await?,
+        stack.command_api().await?,
+        stack.projector().await?,
+    );
+    let client = reqwest::Client::new();
+    let leader_gauge = |api: &Running| {
+        let url = api.url("/metrics");
+        let client = client.clone();
+        async move {
+            let text = client.get(url).send().await?.text().await?;
+            Ok::<_, anyhow::Error>(
+                text.lines()
+                    .find(|l| l.starts_with("ward_command_outbox_relay_leader "))
+                    .map(str::to_owned),
+            )
+        }
+    };
+    let leaders = eventually(Duration::from_secs(10), "one leader", || async {
+        let states = (leader_gauge(&first).await?, leader_gauge(&second).await?);
+        let ones = [&states.0, &states.1]
+            .iter()
+            .filter(|s| s.as_deref() == Some("ward_command_outbox_relay_leader 1"))
+            .count();
+        Ok((ones == 1).then_some(states))
+    })
+    .await?;
+    let (leader, follower) = if leaders.0.as_deref() == Some("ward_command_outbox_relay_leader 1") {
+        (first, second)
+    } else {
+        (second, first)
+    };
+    leader.stop().await?;
+
+    let cookie = stack.session().await?;
+    let id = create_post(&client, &follower, &cookie, "after the handover").await?;
+    let board = stack.board_db().await?;
+    eventually(
+        Duration::from_secs(10),
+        "the post through the new leader",
+        || async {
+            let found: Option<Uuid> =
+                sqlx::query_scalar("SELECT id FROM board_posts WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&board)
+                    .await?;
+            Ok(found)
+        },
+    )
+    .await?;
+    assert_eq!(
+        leader_gauge(&follower).await?.as_deref(),
+        Some("ward_command_outbox_relay_leader 1")
+    );
+    stack.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_service_reports_liveness_readiness_and_metrics() -> Result {
+    let stack = Stack::new().await?;
+    let running = [
+        stack.command_api().await?,
+        stack.projector().await?,
+        stack.query_api().await?,
+    ];
+    let client = reqwest::Client::new();
+    for (service, prefix) in running
+        .iter()
+        .zip(["ward_command", "ward_projector", "ward_query"])
+    {
+        assert_eq!(
+            client.get(service.url("/livez")).send().await?.status(),
+            200
+        );
+        let ready = client.get(service.url("/readyz")).send().await?;
+        assert_eq!(ready.status(), 200, "{prefix}: {}", ready.text().await?);
+        let metrics = client
+            .get(service.url("/metrics"))
+            .send()
+            .await?
+            .text()
+            .await?;
+        assert!(
+            metrics.contains(&format!("{prefix}_http_requests_total{{")),
+            "{prefix}: {metrics}"
+        );
+        assert!(
+            metrics.contains(&format!("{prefix}_http_request_duration_seconds_bucket{{")),
+            "{prefix}"
+        );
+    }
+    let metrics = client
+        .get(running[0].url("/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(metrics.contains("ward_command_outbox_backlog"));
+    stack.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_stops_the_projector_gracefully() -> Result {
+    let stack = Stack::new().await?;
+    let mut projector = stack.projector_process(100).await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let pid = projector.id().ok_or_else(|| anyhow::anyhow!("no pid"))?;
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()?;
+    let status = tokio::time::timeout(Duration::from_secs(15), projector.wait()).await??;
+    assert!(status.success(), "{status}");
+    stack.finish().await
+}

@@ -1,0 +1,319 @@
+//! The test harness: every test gets its own Tansu broker (port and storage of its own), its
+//! own PostgreSQL databases and its own Redis key prefix, so tests run in parallel and any
+//! number of times in a row. Components run in-process on port 0, or — where a test must kill
+//! one — as a `ward` child process.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use rand::RngCore;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::process::{Child, Command};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+use ward_command_api::session::{Session, SessionStore};
+use ward_domain::member::MemberId;
+use ward_platform::config::{DatabaseConfig, WardConfig};
+use ward_platform::{kafka, ops};
+
+pub type Result<T = ()> = anyhow::Result<T>;
+
+/// A Tansu broker of this test's own.
+pub struct Broker {
+    port: u16,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl Broker {
+    pub async fn start() -> Result<Self> {
+        let port = StdListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let mut broker = Self {
+            port,
+            dir: tempfile::tempdir()?,
+            child: None,
+        };
+        broker.resume().await?;
+        Ok(broker)
+    }
+
+    /// `host:port` for librdkafka.
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the broker (SIGKILL); its storage stays for [`Broker::resume`].
+    pub async fn stop(&mut self) -> Result {
+        if let Some(mut child) = self.child.take() {
+            child.kill().await?;
+        }
+        Ok(())
+    }
+
+    /// Starts the broker on the same port and storage.
+    pub async fn resume(&mut self) -> Result {
+        let url = format!("tcp://127.0.0.1:{}", self.port);
+        let child = Command::new(tansu())
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args(["--storage-engine", "sqlite://tansu.db"])
+            .current_dir(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()?;
+        self.child = Some(child);
+        wait_for_port(self.port).await
+    }
+}
+
+fn tansu() -> PathBuf {
+    std::env::var_os("WARD_TANSU_BIN").map_or_else(|| PathBuf::from("tansu"), PathBuf::from)
+}
+
+async fn wait_for_port(port: u16) -> Result {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        anyhow::ensure!(Instant::now() < deadline, "nothing listens on port {port}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+/// One test's installation of Ward: configuration, broker, databases, topics.
+pub struct Stack {
+    pub config: WardConfig,
+    pub broker: Broker,
+    pub id: String,
+}
+
+impl Stack {
+    pub async fn new() -> Result<Self> {
+        ward_platform::telemetry::init();
+        let broker = Broker::start().await?;
+        let id = Uuid::new_v4().simple().to_string()[..12].to_owned();
+        let mut config = WardConfig::local();
+        let server = DatabaseConfig::new("postgres://postgres@127.0.0.1:5432/postgres");
+        config.event_store = server.with_database(&format!("ward_t_{id}_events"))?;
+        config.board_db = server.with_database(&format!("ward_t_{id}_board"))?;
+        config.kafka.bootstrap_servers = broker.bootstrap();
+        config.redis.key_prefix = format!("ward-test:{id}:");
+        config.command_api.author_key = Some(random_key().into());
+        config.command_api.session_cookie = "ward_session".to_owned();
+        config.command_api.listen = "127.0.0.1:0".to_owned();
+        config.query_api.listen = "127.0.0.1:0".to_owned();
+        config.projector.listen = "127.0.0.1:0".to_owned();
+        ward::migrate(&config).await?;
+        kafka::create_topics(&config.kafka).await?;
+        Ok(Self { config, broker, id })
+    }
+
+    /// Starts the command API in this process.
+    pub async fn command_api(&self) -> Result<Running> {
+        self.spawn(|config, listener, token| async move {
+            ward_command_api::run(&config, listener, token).await
+        })
+        .await
+    }
+
+    /// Starts the query API in this process.
+    pub async fn query_api(&self) -> Result<Running> {
+        self.spawn(|config, listener, token| async move {
+            ward_query_api::run(&config, listener, token).await
+        })
+        .await
+    }
+
+    /// Starts the projector in this process.
+    pub async fn projector(&self) -> Result<Running> {
+        self.spawn(|config, listener, token| async move {
+            ward_projector::run(&config, listener, token).await
+        })
+        .await
+    }
+
+    async fn spawn<F, Fut>(&self, start: F) -> Result<Running>
+    where
+        F: FnOnce(WardConfig, TcpListener, CancellationToken) -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?;
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(start(self.config.clone(), listener, shutdown.clone()));
+        let running = Running {
+            address,
+            shutdown,
+            task: Some(task),
+        };
+        running.wait_live().await?;
+        Ok(running)
+    }
+
+    /// Starts the projector as a child process (`ward run --only projector`).
+    pub async fn projector_process(&self, batch_size: usize) -> Result<Child> {
+        let child = Command::new(env!("CARGO_BIN_EXE_ward"))
+            .args(["run", "--only", "projector"])
+            .env(
+                "WARD_KAFKA__BOOTSTRAP_SERVERS",
+                &self.config.kafka.bootstrap_servers,
+            )
+            .env("WARD_EVENT_STORE__URL", self.config.event_store.url())
+            .env("WARD_BOARD_DB__URL", self.config.board_db.url())
+            .env("WARD_PROJECTOR__LISTEN", "127.0.0.1:0")
+            .env("WARD_PROJECTOR__BATCH_SIZE", batch_size.to_string())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()?;
+        Ok(child)
+    }
+
+    /// A signed-in member's session cookie value.
+    pub async fn session(&self) -> Result<String> {
+        let redis = ops::connect_redis(&self.config.redis).await?;
+        let store = SessionStore::new(redis, &self.config.redis);
+        store
+            .create(&Session {
+                member_id: MemberId(Uuid::new_v4()),
+                roles: vec![],
+            })
+            .await
+    }
+
+    pub async fn events_db(&self) -> Result<sqlx::PgPool> {
+        self.config.event_store.connect_postgres().await
+    }
+
+    pub async fn board_db(&self) -> Result<sqlx::PgPool> {
+        self.config.board_db.connect_postgres().await
+    }
+
+    /// Drops this test's databases and Redis keys.
+    pub async fn finish(self) -> Result {
+        let admin = DatabaseConfig::new("postgres://postgres@127.0.0.1:5432/postgres")
+            .connect_postgres()
+            .await?;
+        for db in [&self.config.event_store, &self.config.board_db] {
+            let name = db.url().rsplit('/').next().unwrap_or_default().to_owned();
+            sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .execute(&admin)
+                .await?;
+        }
+        let mut redis = ops::connect_redis(&self.config.redis).await?;
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{}*", self.config.redis.key_prefix))
+            .query_async(&mut redis)
+            .await?;
+        if !keys.is_empty() {
+            let _: () = redis::cmd("DEL").arg(keys).query_async(&mut redis).await?;
+        }
+        Ok(())
+    }
+}
+
+fn random_key() -> String {
+    let mut key = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut key);
+    base64::engine::general_purpose::STANDARD.encode(key)
+}
+
+/// A component running in this process.
+pub struct Running {
+    pub address: SocketAddr,
+    shutdown: CancellationToken,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Running {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    async fn wait_live(&self) -> Result {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(response) = reqwest::get(self.url("/livez")).await {
+                if response.status().is_success() {
+                    return Ok(());
+                }
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "{} never became live",
+                self.address
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Stops the component gracefully and waits for it.
+    pub async fn stop(mut self) -> Result {
+        self.shutdown.cancel();
+        if let Some(task) = self.task.take() {
+            task.await??;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Polls `check` until it returns `Some`, or fails after `within`.
+pub async fn eventually<T, F, Fut>(within: Duration, what: &str, mut check: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<T>>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(value) = check().await? {
+            return Ok(value);
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "timed out after {within:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Creates a post as the member with `cookie`; returns its id.
+pub async fn create_post(
+    client: &reqwest::Client,
+    api: &Running,
+    cookie: &str,
+    title: &str,
+) -> Result<Uuid> {
+    let response = client
+        .post(api.url("/api/v1/posts"))
+        .header("cookie", format!("ward_session={cookie}"))
+        .json(&serde_json::json!({"board": "free", "title": title, "body": "본문"}))
+        .send()
+        .await?;
+    anyhow::ensure!(response.status() == 201, "status {}", response.status());
+    let body: serde_json::Value = response.json().await?;
+    Ok(body["id"].as_str().unwrap_or_default().parse()?)
+}
+
+/// How many rows the board read model holds.
+pub async fn board_count(pool: &sqlx::PgPool) -> Result<i64> {
+    Ok(sqlx::query_scalar("SELECT count(*) FROM board_posts")
+        .fetch_one(pool)
+        .await?)
+}
