@@ -18,7 +18,11 @@ pub fn load<T: DeserializeOwned>(path: Option<&Path>) -> anyhow::Result<T> {
         }
         figment = figment.merge(Toml::file(path));
     }
-    figment = figment.merge(Env::prefixed("WARD_").ignore(&["CONFIG"]).split("__"));
+    figment = figment.merge(
+        Env::prefixed("WARD_")
+            .ignore(&["CONFIG", "LOG_FORMAT", "TANSU_BIN"])
+            .split("__"),
+    );
     Ok(figment.extract()?)
 }
 
@@ -40,6 +44,13 @@ pub struct WardConfig {
     /// The board read model (PostgreSQL), written by the board projector.
     #[serde(default = "default_board_db")]
     pub board_db: DatabaseConfig,
+    /// The hospital and review read model (MariaDB). Reserved: read by the hospital
+    /// projection and query service, which are not built yet.
+    #[serde(default)]
+    pub hospital_db: Option<DatabaseConfig>,
+    /// The member and affiliation read model (MySQL protocol). Reserved like `hospital_db`.
+    #[serde(default)]
+    pub member_db: Option<DatabaseConfig>,
     /// The command API.
     #[serde(default)]
     pub command_api: CommandApiConfig,
@@ -64,6 +75,8 @@ impl WardConfig {
             redis: RedisConfig::default(),
             event_store: default_event_store(),
             board_db: default_board_db(),
+            hospital_db: None,
+            member_db: None,
             command_api: CommandApiConfig::default(),
             query_api: QueryApiConfig::default(),
             projector: ProjectorConfig::default(),
@@ -115,12 +128,16 @@ impl Default for CommandApiConfig {
 pub struct QueryApiConfig {
     /// Address to listen on.
     pub listen: String,
+    /// Comma-separated read models this process serves (`board`), so each can scale on its
+    /// own.
+    pub services: String,
 }
 
 impl Default for QueryApiConfig {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:8081".to_owned(),
+            services: "board".to_owned(),
         }
     }
 }
@@ -136,6 +153,8 @@ pub struct ProjectorConfig {
     /// Prepended to consumer group names, so a rebuild (or a test) can consume from offset 0
     /// into a fresh database without disturbing the live group.
     pub group_prefix: String,
+    /// Comma-separated projections this process runs (`board`).
+    pub projections: String,
 }
 
 impl Default for ProjectorConfig {
@@ -144,8 +163,28 @@ impl Default for ProjectorConfig {
             listen: "127.0.0.1:8082".to_owned(),
             batch_size: 500,
             group_prefix: String::new(),
+            projections: "board".to_owned(),
         }
     }
+}
+
+/// The names in a comma-separated list setting, each checked against `known`.
+pub fn names<'a>(setting: &'a str, list: &str, known: &[&str]) -> anyhow::Result<Vec<&'a str>> {
+    let names: Vec<&str> = setting
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .collect();
+    if names.is_empty() {
+        anyhow::bail!("{list} is empty; choose from {}", known.join(", "));
+    }
+    if let Some(unknown) = names.iter().find(|n| !known.contains(n)) {
+        anyhow::bail!(
+            "{list} names {unknown:?}, which this build does not have; choose from {}",
+            known.join(", ")
+        );
+    }
+    Ok(names)
 }
 
 /// Where a service finds the Kafka-protocol broker.
@@ -262,6 +301,8 @@ impl DatabaseConfig {
 }
 
 #[cfg(test)]
+// figment's `Jail` closures return figment's own (large) error type.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
 
@@ -314,6 +355,22 @@ mod tests {
             assert_eq!(config.kafka.bootstrap_servers, "127.0.0.1:9092");
             Ok(())
         });
+    }
+
+    #[test]
+    fn the_sample_and_dev_configurations_load() -> anyhow::Result<()> {
+        for file in ["../config/ward.sample.toml", "../config/ward.dev.toml"] {
+            let config: WardConfig = load(Some(Path::new(file)))?;
+            assert_eq!(config.kafka.bootstrap_servers, "127.0.0.1:9092", "{file}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn list_settings_name_only_known_things() {
+        assert_eq!(names(" board, ", "x", &["board"]).ok(), Some(vec!["board"]));
+        assert!(names("board,hospital", "x", &["board"]).is_err());
+        assert!(names("", "x", &["board"]).is_err());
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use ward_platform::config::WardConfig;
+use ward_platform::config::{self, WardConfig};
 use ward_platform::ops::{sql_check, Ops};
 use ward_platform::{kafka, shutdown};
 
@@ -35,6 +35,12 @@ pub async fn run(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    // Only the board projection exists so far.
+    config::names(
+        &config.projector.projections,
+        "projector.projections",
+        &["board"],
+    )?;
     migrate(config).await?;
     let pool = config.board_db.connect_postgres().await?;
     let mut ops = Ops::builder("ward_projector");

@@ -5,7 +5,7 @@ use axum::Router;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use ward_platform::config::WardConfig;
+use ward_platform::config::{self, WardConfig};
 use ward_platform::http::{correlate, ApiError};
 use ward_platform::ops::{sql_check, Ops};
 use ward_platform::shutdown;
@@ -24,6 +24,8 @@ pub async fn run(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    // Only the board read model exists so far.
+    config::names(&config.query_api.services, "query_api.services", &["board"])?;
     let board = config.board_db.connect_postgres().await?;
     let ops = Ops::builder("ward_query")
         .check("board_db", sql_check(board.clone()))

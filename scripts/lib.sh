@@ -1,0 +1,47 @@
+# Shared by scripts/dev and scripts/test: make sure the machine has what Ward needs.
+# Source it; it defines functions only.
+
+export PATH="$HOME/.cargo/bin:$PATH"
+
+TANSU_VERSION=0.6.0
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# PostgreSQL, MariaDB and Redis are installed on this kind of machine; start any that is down
+# with the machine's documented commands.
+ensure_services() {
+  if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+    say "starting PostgreSQL"
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start
+  fi
+  if ! mariadb-admin -h 127.0.0.1 -u root ping >/dev/null 2>&1; then
+    say "starting MariaDB"
+    start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
+  fi
+  if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+    say "starting Redis"
+    redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+      --dir /var/lib/redis --logfile /var/log/redis/ci.log
+  fi
+  for _ in $(seq 1 60); do
+    pg_isready -q -h 127.0.0.1 -p 5432 &&
+      mariadb-admin -h 127.0.0.1 -u root ping >/dev/null 2>&1 &&
+      redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && return 0
+    sleep 1
+  done
+  say "PostgreSQL, MariaDB or Redis did not come up"; return 1
+}
+
+# Tansu, the Kafka-protocol broker (docs/adr/0002). Installing it compiles it: about 20-30
+# minutes on 2 cores, so it happens once per machine.
+ensure_tansu() {
+  if [ "$(tansu --version 2>/dev/null)" = "tansu $TANSU_VERSION" ]; then return 0; fi
+  say "installing the Tansu broker $TANSU_VERSION (compiles from source; about 25 minutes, once)"
+  cargo install "tansu@$TANSU_VERSION" --locked --features libsql,postgres
+}
+
+ensure_nextest() {
+  command -v cargo-nextest >/dev/null 2>&1 && return 0
+  say "installing cargo-nextest"
+  cargo install cargo-nextest --locked
+}
