@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use axum::http::StatusCode;
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, AggregateContext, AggregateError, EventStore};
+use ward_domain::rule::BrokenRule;
 use ward_platform::http::{ApiError, CorrelationId};
 
 /// Handles `command` on the aggregate `id` and commits the resulting events; returns the
@@ -36,14 +37,19 @@ where
     Ok(committed.last().map_or(0, |event| event.sequence))
 }
 
-/// Maps a command failure to the API error: a broken rule is 422 with the rule's code, a
-/// concurrent change 409, anything else an opaque 500.
-pub fn api_error<E>(error: AggregateError<E>, code: impl Fn(&E) -> &'static str) -> ApiError
-where
-    E: std::error::Error,
-{
+/// Maps a command failure to the API error: a broken rule is 422 with the rule's code and
+/// details, a concurrent change 409, anything else an opaque 500.
+pub fn api_error<E: BrokenRule>(error: AggregateError<E>) -> ApiError {
     match error {
-        AggregateError::UserError(rule) => ApiError::invalid(code(&rule), rule.to_string()),
+        AggregateError::UserError(rule) => {
+            let details = rule.details();
+            let error = ApiError::invalid(rule.code(), rule.to_string());
+            if details.is_empty() {
+                error
+            } else {
+                error.with_details(serde_json::json!(details))
+            }
+        }
         AggregateError::AggregateConflict => ApiError::new(
             StatusCode::CONFLICT,
             "conflict",

@@ -7,7 +7,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
-use ward_domain::post::{CreatePost, Post, PostCommand, PostError};
+use ward_domain::post::{CreatePost, Post, PostCommand};
 use ward_platform::http::{ApiError, ApiJson, CorrelationId};
 
 use crate::app::AppState;
@@ -47,7 +47,7 @@ pub async fn create(
         &correlation,
     )
     .await
-    .map_err(|e| api_error(e, PostError::code))?;
+    .map_err(api_error)?;
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, format!("/api/v1/posts/{id}"))],

@@ -7,7 +7,11 @@
 //!   items by one member stay unlinkable in the event log.
 //! - [`member`]: who a member is on the write side.
 //! - [`post`]: the `Post` aggregate: boards, titles, bodies.
+//! - [`rule`]: the code and details every broken rule reports.
+//! - [`text`]: length rules and the personal-data filter for everything members write.
 
 pub mod author;
 pub mod member;
 pub mod post;
+pub mod rule;
+pub mod text;

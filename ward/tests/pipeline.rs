@@ -210,6 +210,14 @@ async fn bad_requests_get_clear_errors_and_write_nothing() -> Result {
             client
                 .post(&url)
                 .header("cookie", &cookie)
+                .json(&json!({"board": "free", "title": "t", "body": "연락처 010-1234-5678"})),
+            422,
+            "personal_data",
+        ),
+        (
+            client
+                .post(&url)
+                .header("cookie", &cookie)
                 .json(&json!({"board": "free", "title": "t"})),
             422,
             "invalid_body",

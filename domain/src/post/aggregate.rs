@@ -2,9 +2,7 @@ use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 
-use super::{
-    Board, CreatePost, PostCommand, PostError, PostEvent, BODY_MAX_CHARS, TITLE_MAX_CHARS,
-};
+use super::{Board, CreatePost, PostCommand, PostError, PostEvent, BODY, TITLE};
 use crate::author::{AuthorKey, AuthorRef};
 
 /// What a post command handler may use besides the aggregate's own state.
@@ -55,18 +53,8 @@ impl Post {
         }
         let board = Board::parse(&command.board)
             .ok_or_else(|| PostError::UnknownBoard(command.board.clone()))?;
-        let title = checked_text(
-            &command.title,
-            TITLE_MAX_CHARS,
-            PostError::TitleEmpty,
-            PostError::TitleTooLong,
-        )?;
-        let body = checked_text(
-            &command.body,
-            BODY_MAX_CHARS,
-            PostError::BodyEmpty,
-            PostError::BodyTooLong,
-        )?;
+        let title = TITLE.check(&command.title)?;
+        let body = BODY.check(&command.body)?;
         Ok(PostEvent::PostCreated {
             board,
             title,
@@ -78,22 +66,6 @@ impl Post {
     }
 }
 
-/// `text` trimmed, if it has between 1 and `max` characters.
-fn checked_text(
-    text: &str,
-    max: usize,
-    empty: PostError,
-    too_long: fn(usize) -> PostError,
-) -> Result<String, PostError> {
-    let trimmed = text.trim();
-    let chars = trimmed.chars().count();
-    match chars {
-        0 => Err(empty),
-        n if n > max => Err(too_long(n)),
-        _ => Ok(trimmed.to_owned()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use cqrs_es::test::TestFramework;
@@ -101,6 +73,7 @@ mod tests {
 
     use super::*;
     use crate::member::MemberId;
+    use crate::text::{PersonalData, TextError};
 
     type PostTest = TestFramework<Post>;
 
@@ -153,7 +126,7 @@ mod tests {
         PostTest::with(services())
             .given_no_previous_events()
             .when(PostCommand::Create(command))
-            .then_expect_error(PostError::TitleEmpty);
+            .then_expect_error(PostError::Text(TextError::Empty { field: "title" }));
     }
 
     #[test]
@@ -162,7 +135,11 @@ mod tests {
         PostTest::with(services())
             .given_no_previous_events()
             .when(PostCommand::Create(command))
-            .then_expect_error(PostError::TitleTooLong(101));
+            .then_expect_error(PostError::Text(TextError::TooLong {
+                field: "title",
+                max: 100,
+                actual: 101,
+            }));
         let (command, _) = create("free", &"가".repeat(100), "body");
         let events = PostTest::with(services())
             .given_no_previous_events()
@@ -177,7 +154,7 @@ mod tests {
         PostTest::with(services())
             .given_no_previous_events()
             .when(PostCommand::Create(command))
-            .then_expect_error(PostError::BodyEmpty);
+            .then_expect_error(PostError::Text(TextError::Empty { field: "body" }));
     }
 
     #[test]
@@ -186,7 +163,23 @@ mod tests {
         PostTest::with(services())
             .given_no_previous_events()
             .when(PostCommand::Create(command))
-            .then_expect_error(PostError::BodyTooLong(10_001));
+            .then_expect_error(PostError::Text(TextError::TooLong {
+                field: "body",
+                max: 10_000,
+                actual: 10_001,
+            }));
+    }
+
+    #[test]
+    fn personal_data_in_the_body_is_refused_and_named() {
+        let (command, _) = create("free", "title", "수간호사 연락처 010-9876-5432");
+        PostTest::with(services())
+            .given_no_previous_events()
+            .when(PostCommand::Create(command))
+            .then_expect_error(PostError::Text(TextError::PersonalData {
+                field: "body",
+                found: PersonalData::PhoneNumber,
+            }));
     }
 
     #[test]

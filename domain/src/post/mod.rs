@@ -16,7 +16,19 @@ pub use command::{CreatePost, PostCommand};
 pub use error::PostError;
 pub use event::{Board, PostEvent};
 
-/// Longest title, in characters after trimming.
-pub const TITLE_MAX_CHARS: usize = 100;
-/// Longest body, in characters after trimming.
-pub const BODY_MAX_CHARS: usize = 10_000;
+use crate::text::TextRule;
+
+/// A post's title: 1–100 characters after trimming, no personal data.
+pub const TITLE: TextRule = TextRule {
+    field: "title",
+    min: 1,
+    max: 100,
+    public: true,
+};
+/// A post's body: 1–10,000 characters after trimming, no personal data.
+pub const BODY: TextRule = TextRule {
+    field: "body",
+    min: 1,
+    max: 10_000,
+    public: true,
+};

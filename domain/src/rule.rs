@@ -1,0 +1,46 @@
+//! What every aggregate's error type tells an API client.
+
+use std::collections::BTreeMap;
+
+/// A broken rule: a stable, machine-readable code plus details, besides the human message
+/// (`Display`).
+pub trait BrokenRule: std::error::Error {
+    /// The stable code, e.g. `title_too_long`.
+    fn code(&self) -> String;
+
+    /// Machine-readable details, e.g. `{"field": "title", "found": "phone_number"}`.
+    fn details(&self) -> BTreeMap<&'static str, String> {
+        BTreeMap::new()
+    }
+}
+
+impl BrokenRule for crate::text::TextError {
+    fn code(&self) -> String {
+        crate::text::TextError::code(self)
+    }
+
+    fn details(&self) -> BTreeMap<&'static str, String> {
+        use crate::text::TextError;
+        let mut details = BTreeMap::new();
+        match self {
+            TextError::Empty { field } => {
+                details.insert("field", (*field).to_owned());
+            }
+            TextError::TooShort { field, min, actual } => {
+                details.insert("field", (*field).to_owned());
+                details.insert("min", min.to_string());
+                details.insert("actual", actual.to_string());
+            }
+            TextError::TooLong { field, max, actual } => {
+                details.insert("field", (*field).to_owned());
+                details.insert("max", max.to_string());
+                details.insert("actual", actual.to_string());
+            }
+            TextError::PersonalData { field, found } => {
+                details.insert("field", (*field).to_owned());
+                details.insert("found", found.code().to_owned());
+            }
+        }
+        details
+    }
+}
