@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::post;
+use axum::routing::{delete, post};
 use axum::Router;
 use cqrs_es::persist::PersistedEventStore;
 use postgres_es::PostgresEventRepository;
@@ -20,6 +20,7 @@ use ward_platform::http::{correlate, ApiError};
 use ward_platform::ops::{redis_check, sql_check, Ops};
 use ward_platform::{kafka, ops, shutdown};
 
+use crate::content_keys::ContentKeys;
 use crate::outbox::Relay;
 use crate::posts;
 use crate::session::SessionStore;
@@ -34,6 +35,7 @@ pub type Store<A> = PersistedEventStore<PostgresEventRepository, A>;
 #[derive(Clone)]
 pub struct AppState {
     pub(crate) posts: Arc<Store<Post>>,
+    pub(crate) content_keys: ContentKeys,
     pub(crate) post_services: PostServices,
     pub(crate) sessions: SessionStore,
     pub(crate) session_cookie: String,
@@ -82,9 +84,11 @@ pub async fn run(
         .build();
 
     let state = AppState {
-        posts: Arc::new(PersistedEventStore::new_event_store(
-            PostgresEventRepository::new(pool),
-        )),
+        posts: Arc::new(
+            PersistedEventStore::new_event_store(PostgresEventRepository::new(pool.clone()))
+                .with_upcasters(posts::upcasters()),
+        ),
+        content_keys: ContentKeys::new(pool),
         post_services: PostServices { author_key },
         sessions: SessionStore::new(redis, &config.redis),
         session_cookie: config.command_api.session_cookie.clone(),
@@ -110,6 +114,7 @@ pub async fn run(
 fn router(state: AppState, ops: &Ops, max_body_bytes: usize) -> Router {
     let api = Router::new()
         .route("/api/v1/posts", post(posts::create))
+        .route("/api/v1/posts/{id}", delete(posts::delete))
         .fallback(|| async { ApiError::not_found("route_not_found", "no such endpoint") })
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(state);

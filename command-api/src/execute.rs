@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use axum::http::StatusCode;
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, AggregateContext, AggregateError, EventStore};
-use ward_domain::rule::BrokenRule;
+use ward_domain::rule::{BrokenRule, Refusal};
 use ward_platform::http::{ApiError, CorrelationId};
 
 /// Handles `command` on the aggregate `id` and commits the resulting events; returns the
@@ -37,13 +37,19 @@ where
     Ok(committed.last().map_or(0, |event| event.sequence))
 }
 
-/// Maps a command failure to the API error: a broken rule is 422 with the rule's code and
-/// details, a concurrent change 409, anything else an opaque 500.
+/// Maps a command failure to the API error: a broken rule gets its refusal's status (422,
+/// 403, 404, 409) with the rule's code and details, a concurrent change 409, anything else an opaque 500.
 pub fn api_error<E: BrokenRule>(error: AggregateError<E>) -> ApiError {
     match error {
         AggregateError::UserError(rule) => {
             let details = rule.details();
-            let error = ApiError::invalid(rule.code(), rule.to_string());
+            let status = match rule.refusal() {
+                Refusal::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
+                Refusal::Forbidden => StatusCode::FORBIDDEN,
+                Refusal::NotFound => StatusCode::NOT_FOUND,
+                Refusal::Conflict => StatusCode::CONFLICT,
+            };
+            let error = ApiError::new(status, rule.code(), rule.to_string());
             if details.is_empty() {
                 error
             } else {

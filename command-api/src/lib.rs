@@ -4,13 +4,17 @@
 //!
 //! # Layout
 //! - [`app`]: start-up — pools, migrations, the router, the relay — and [`run`].
+//! - [`content_keys`]: per-item content keys for crypto-shredding.
 //! - [`execute`]: runs one command against one aggregate and reports the new version.
 //! - [`session`]: sessions in Redis and the `Member` extractor.
 //! - [`posts`]: the post endpoints.
+//! - [`hospitals`]: the hospital catalogue import from the public hospital list.
 //! - [`outbox`]: the relay from the outbox table to Kafka, with its single-leader lock.
 
 pub mod app;
+pub mod content_keys;
 pub mod execute;
+pub mod hospitals;
 pub mod outbox;
 pub mod posts;
 pub mod session;

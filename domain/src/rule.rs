@@ -2,9 +2,27 @@
 
 use std::collections::BTreeMap;
 
+/// What kind of "no" a broken rule is; APIs map it to a status code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The request itself is wrong (422).
+    Invalid,
+    /// The caller may not do this (403).
+    Forbidden,
+    /// The target does not exist (404).
+    NotFound,
+    /// The target's state does not allow it (409).
+    Conflict,
+}
+
 /// A broken rule: a stable, machine-readable code plus details, besides the human message
 /// (`Display`).
 pub trait BrokenRule: std::error::Error {
+    /// What kind of refusal this is.
+    fn refusal(&self) -> Refusal {
+        Refusal::Invalid
+    }
+
     /// The stable code, e.g. `title_too_long`.
     fn code(&self) -> String;
 

@@ -43,10 +43,13 @@ pub async fn run(
     )?;
     migrate(config).await?;
     let pool = config.board_db.connect_postgres().await?;
+    // Content keys live in the event store; in production this is a read-only role.
+    let keys = config.event_store.connect_postgres().await?;
     let mut ops = Ops::builder("ward_projector");
     let metrics = ConsumerMetrics::register(ops.registry());
     let ops = ops
         .check("board_db", sql_check(pool.clone()))
+        .check("content_keys", sql_check(keys.clone()))
         .check("kafka", kafka::broker_check(&config.kafka)?)
         .build();
     let settings = ConsumerSettings {
@@ -55,7 +58,7 @@ pub async fn run(
         batch_size: config.projector.batch_size,
     };
     let board = consumer::spawn(
-        Arc::new(BoardProjection::new(pool)),
+        Arc::new(BoardProjection::new(pool, keys)),
         settings,
         metrics,
         shutdown.clone(),

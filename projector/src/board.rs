@@ -3,7 +3,8 @@
 use anyhow::Context;
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
-use ward_domain::post::PostEvent;
+use ward_domain::post::{EventText, PostEvent};
+use ward_domain::sealed::ContentKey;
 use ward_platform::kafka::Envelope;
 
 use crate::consumer::{next_offsets, Projection, Record, StoredOffset};
@@ -14,12 +15,13 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/board"
 /// Builds `board_posts` from the post topic.
 pub struct BoardProjection {
     pool: PgPool,
+    keys: PgPool,
 }
 
 impl BoardProjection {
-    /// A projection writing to `pool`.
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+    /// A projection writing to `pool`, reading content keys from the event store `keys`.
+    pub fn new(pool: PgPool, keys: PgPool) -> Self {
+        Self { pool, keys }
     }
 }
 
@@ -53,7 +55,7 @@ impl Projection for BoardProjection {
     async fn apply(&self, group: &str, batch: &[Record]) -> anyhow::Result<()> {
         let mut tx = self.pool.begin().await?;
         for record in batch {
-            if let Err(reason) = apply_record(&mut tx, record).await? {
+            if let Err(reason) = apply_record(&mut tx, &self.keys, record).await? {
                 tracing::error!(
                     group,
                     topic = record.topic,
@@ -99,6 +101,7 @@ impl Projection for BoardProjection {
 /// one a record that can never be applied (reject it and go on).
 async fn apply_record(
     tx: &mut Transaction<'_, Postgres>,
+    keys: &PgPool,
     record: &Record,
 ) -> anyhow::Result<Result<(), String>> {
     let Some(value) = &record.value else {
@@ -114,9 +117,11 @@ async fn apply_record(
             envelope.aggregate_id
         )));
     };
-    let event: PostEvent = match serde_json::from_value(serde_json::json!({
-        envelope.event_type.as_str(): envelope.payload,
-    })) {
+    let event = match PostEvent::from_fields(
+        &envelope.event_type,
+        &envelope.event_version,
+        envelope.payload,
+    ) {
         Ok(event) => event,
         Err(error) => {
             return Ok(Err(format!(
@@ -129,10 +134,21 @@ async fn apply_record(
         PostEvent::PostCreated {
             board, title, body, ..
         } => {
+            let key = content_key(keys, post_id).await?;
+            let (state, title, body) = match (
+                open(key.as_ref(), post_id, "title", &title),
+                open(key.as_ref(), post_id, "body", &body),
+            ) {
+                (Opened::Text(title), Opened::Text(body)) => ("published", Some(title), Some(body)),
+                (Opened::Erased, _) | (_, Opened::Erased) => ("erased", None, None),
+                (Opened::Unreadable, _) | (_, Opened::Unreadable) => {
+                    return Ok(Err("the content does not open with its key".to_owned()))
+                }
+            };
             // A redelivered creation finds the row there and changes nothing.
             sqlx::query(
-                "INSERT INTO board_posts (id, board, title, body, created_at, version) \
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
+                "INSERT INTO board_posts (id, board, title, body, created_at, version, state) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
             )
             .bind(post_id)
             .bind(board.as_str())
@@ -140,9 +156,49 @@ async fn apply_record(
             .bind(body)
             .bind(envelope.occurred_at)
             .bind(envelope.sequence)
+            .bind(state)
+            .execute(&mut **tx)
+            .await?;
+        }
+        PostEvent::PostDeleted { .. } => {
+            sqlx::query(
+                "UPDATE board_posts SET state = 'deleted', title = NULL, body = NULL, version = $2 \
+                 WHERE id = $1 AND version < $2",
+            )
+            .bind(post_id)
+            .bind(envelope.sequence)
             .execute(&mut **tx)
             .await?;
         }
     }
     Ok(Ok(()))
+}
+
+/// The post's content key, unless it was destroyed.
+async fn content_key(keys: &PgPool, post_id: Uuid) -> anyhow::Result<Option<ContentKey>> {
+    let stored: Option<Vec<u8>> = sqlx::query_scalar(
+        "SELECT key FROM content_keys WHERE item_type = 'post' AND item_id = $1",
+    )
+    .bind(post_id.to_string())
+    .fetch_optional(keys)
+    .await
+    .context("reading a content key")?;
+    Ok(stored.and_then(|bytes| ContentKey::from_bytes(&bytes)))
+}
+
+enum Opened {
+    Text(String),
+    Erased,
+    Unreadable,
+}
+
+fn open(key: Option<&ContentKey>, post_id: Uuid, field: &str, text: &EventText) -> Opened {
+    match (text, key) {
+        (EventText::Legacy(text), _) => Opened::Text(text.clone()),
+        (EventText::Sealed(_), None) => Opened::Erased,
+        (EventText::Sealed(sealed), Some(key)) => match key.open("post", post_id, field, sealed) {
+            Ok(text) => Opened::Text(text),
+            Err(_) => Opened::Unreadable,
+        },
+    }
 }

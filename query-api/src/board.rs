@@ -57,14 +57,16 @@ pub struct PostDetail {
     pub id: Uuid,
     /// Its board.
     pub board: String,
-    /// Its title.
-    pub title: String,
-    /// Its body.
-    pub body: String,
+    /// Its title; absent once deleted or erased.
+    pub title: Option<String>,
+    /// Its body; absent once deleted or erased.
+    pub body: Option<String>,
     /// When it was published.
     pub created_at: DateTime<Utc>,
     /// The version of the post this shows (compare with a command's answer).
     pub version: i64,
+    /// `published`, `deleted`, or `erased` (its content key was destroyed).
+    pub state: String,
 }
 
 /// `GET /api/v1/boards/{board}/posts?limit&cursor`: newest first, keyset-paginated.
@@ -99,7 +101,7 @@ pub async fn list(
     };
     let mut posts: Vec<PostSummary> = sqlx::query_as(
         "SELECT id, board, title, left(body, $4) AS excerpt, created_at FROM board_posts \
-         WHERE board = $1 AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3)) \
+         WHERE board = $1 AND state = 'published' AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3)) \
          ORDER BY created_at DESC, id DESC LIMIT $5",
     )
     .bind(&board)
@@ -134,7 +136,7 @@ pub async fn show(
     let not_found = || ApiError::not_found("post_not_found", "there is no such post");
     let id = Uuid::parse_str(&id).map_err(|_| not_found())?;
     sqlx::query_as(
-        "SELECT id, board, title, body, created_at, version FROM board_posts WHERE id = $1",
+        "SELECT id, board, title, body, created_at, version, state FROM board_posts WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(&state.board)

@@ -29,6 +29,21 @@ enum Command {
         #[command(subcommand)]
         command: TopicsCommand,
     },
+    /// Manage the hospital catalogue.
+    Hospitals {
+        #[command(subcommand)]
+        command: HospitalsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum HospitalsCommand {
+    /// Import a CSV in the layout of the public hospital list (UTF-8 or EUC-KR); re-importing
+    /// changes nothing, a changed row is recorded as an update.
+    Import {
+        /// The CSV file.
+        file: std::path::PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -52,6 +67,24 @@ async fn main() -> anyhow::Result<()> {
             ward::run(&config, &components, shutdown::on_signal()).await
         }
         Command::Migrate => ward::migrate(&config).await,
+        Command::Hospitals {
+            command: HospitalsCommand::Import { file },
+        } => {
+            let show_progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let report = ward_command_api::hospitals::import(&config, &file, show_progress).await?;
+            println!(
+                "hospitals: {} registered, {} updated, {} unchanged, {} rejected",
+                report.registered,
+                report.updated,
+                report.unchanged,
+                report.rejected.len()
+            );
+            for (line, reason) in &report.rejected {
+                eprintln!("line {line}: {reason}");
+            }
+            anyhow::ensure!(report.rejected.is_empty(), "some rows were rejected");
+            Ok(())
+        }
         Command::Topics {
             command: TopicsCommand::Create,
         } => {

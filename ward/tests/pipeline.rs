@@ -131,17 +131,21 @@ async fn the_record_on_the_topic_has_the_documented_envelope() -> Result {
     assert_eq!(envelope.aggregate_id, id);
     assert_eq!(envelope.sequence, 1);
     assert_eq!(envelope.event_type, "PostCreated");
-    assert_eq!(envelope.event_version, "1");
+    assert_eq!(envelope.event_version, "2");
     assert_eq!(raw["metadata"], json!({"correlation_id": "trace-me-42"}));
     assert_eq!(raw["payload"]["board"], "free");
-    assert_eq!(raw["payload"]["title"], "제목");
+    let sealed = &raw["payload"]["title"]["sealed"];
+    assert!(
+        sealed["nonce"].is_string() && sealed["ciphertext"].is_string(),
+        "{raw}"
+    );
     assert_eq!(
         raw["payload"]["author_ref"].as_str().map(str::len),
         Some(64)
     );
     let text = raw.to_string();
     assert!(
-        !text.contains("Secret-Agent") && !text.contains("127.0.0.1"),
+        !text.contains("Secret-Agent") && !text.contains("127.0.0.1") && !text.contains("제목"),
         "{text}"
     );
     stack.finish().await

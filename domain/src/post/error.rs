@@ -1,6 +1,6 @@
 use std::collections::BTreeMap;
 
-use crate::rule::BrokenRule;
+use crate::rule::{BrokenRule, Refusal};
 use crate::text::TextError;
 
 /// A rule a post command broke.
@@ -15,6 +15,15 @@ pub enum PostError {
     /// The post was already created.
     #[error("this post already exists")]
     AlreadyExists,
+    /// There is no such post.
+    #[error("there is no such post")]
+    NotFound,
+    /// The post was deleted.
+    #[error("this post was deleted")]
+    Deleted,
+    /// Only the author (or a moderator) may do this.
+    #[error("only the post's author may do this")]
+    NotAuthor,
 }
 
 impl BrokenRule for PostError {
@@ -23,6 +32,18 @@ impl BrokenRule for PostError {
             PostError::UnknownBoard(_) => "board_unknown".to_owned(),
             PostError::Text(text) => text.code(),
             PostError::AlreadyExists => "post_already_exists".to_owned(),
+            PostError::NotFound => "post_not_found".to_owned(),
+            PostError::Deleted => "post_deleted".to_owned(),
+            PostError::NotAuthor => "not_author".to_owned(),
+        }
+    }
+
+    fn refusal(&self) -> Refusal {
+        match self {
+            PostError::NotFound => Refusal::NotFound,
+            PostError::NotAuthor => Refusal::Forbidden,
+            PostError::AlreadyExists | PostError::Deleted => Refusal::Conflict,
+            PostError::UnknownBoard(_) | PostError::Text(_) => Refusal::Invalid,
         }
     }
 

@@ -1,7 +1,9 @@
 use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::author::AuthorRef;
+use crate::sealed::Sealed;
 
 /// The boards a post can be on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -31,32 +33,83 @@ impl Board {
     }
 }
 
+/// A text inside an event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventText {
+    /// Sealed with the item's content key (every event written since version 2).
+    Sealed(Sealed),
+    /// Plain text, from version 1 events written before content encryption existed.
+    Legacy(String),
+}
+
+/// Who deleted a post.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeletedBy {
+    /// Its author.
+    Author,
+    /// A moderator (never named).
+    Moderator,
+}
+
 /// What happened to a post. Documented field by field in `docs/events.md`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum PostEvent {
-    /// A post was published (version 1).
+    /// A post was published (version 2: sealed texts).
     PostCreated {
         /// The board it is on.
         board: Board,
         /// Trimmed title.
-        title: String,
+        title: EventText,
         /// Trimmed body.
-        body: String,
+        body: EventText,
         /// Keyed hash of author and post; see [`crate::author`].
         author_ref: AuthorRef,
+    },
+    /// A post was deleted and its content key destroyed (version 1).
+    PostDeleted {
+        /// Whether the author or a moderator deleted it.
+        by: DeletedBy,
     },
 }
 
 impl DomainEvent for PostEvent {
     fn event_type(&self) -> String {
         match self {
-            PostEvent::PostCreated { .. } => "PostCreated".to_owned(),
+            PostEvent::PostCreated { .. } => "PostCreated",
+            PostEvent::PostDeleted { .. } => "PostDeleted",
         }
+        .to_owned()
     }
 
     fn event_version(&self) -> String {
         match self {
-            PostEvent::PostCreated { .. } => "1".to_owned(),
+            PostEvent::PostCreated { .. } => "2",
+            PostEvent::PostDeleted { .. } => "1",
+        }
+        .to_owned()
+    }
+}
+
+impl PostEvent {
+    /// The event from its type, version and fields as stored or published, upcasting older
+    /// versions.
+    pub fn from_fields(event_type: &str, version: &str, fields: Value) -> serde_json::Result<Self> {
+        let fields = upcast_fields(event_type, version, fields);
+        serde_json::from_value(serde_json::json!({ event_type: fields }))
+    }
+}
+
+/// Brings an event's fields to the current version: `PostCreated` 1 carried plain `title`
+/// and `body` strings; version 2 carries [`EventText`]s.
+pub fn upcast_fields(event_type: &str, version: &str, mut fields: Value) -> Value {
+    if event_type == "PostCreated" && version == "1" {
+        for field in ["title", "body"] {
+            if let Some(text) = fields.get_mut(field) {
+                *text = serde_json::json!({ "legacy": text.take() });
+            }
         }
     }
+    fields
 }

@@ -12,9 +12,9 @@ mod error;
 mod event;
 
 pub use aggregate::{Post, PostServices};
-pub use command::{CreatePost, PostCommand};
+pub use command::{CreatePost, DeletePost, PostCommand};
 pub use error::PostError;
-pub use event::{Board, PostEvent};
+pub use event::{upcast_fields, Board, DeletedBy, EventText, PostEvent};
 
 use crate::text::TextRule;
 
