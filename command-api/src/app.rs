@@ -15,14 +15,16 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use ward_domain::author::AuthorKey;
 use ward_domain::post::{Post, PostServices};
-use ward_platform::config::WardConfig;
+use ward_platform::config::{RateLimits, WardConfig};
 use ward_platform::http::{correlate, ApiError};
 use ward_platform::ops::{redis_check, sql_check, Ops};
 use ward_platform::{kafka, ops, shutdown};
 
 use crate::content_keys::ContentKeys;
+use crate::idempotency::IdempotencyKeys;
 use crate::outbox::Relay;
 use crate::posts;
+use crate::rate_limit::RateLimiter;
 use crate::session::SessionStore;
 
 /// The event store's schema, including the outbox and its trigger.
@@ -36,6 +38,9 @@ pub type Store<A> = PersistedEventStore<PostgresEventRepository, A>;
 pub struct AppState {
     pub(crate) posts: Arc<Store<Post>>,
     pub(crate) content_keys: ContentKeys,
+    pub(crate) idempotency: IdempotencyKeys,
+    pub(crate) rate_limiter: RateLimiter,
+    pub(crate) rate_limits: RateLimits,
     pub(crate) post_services: PostServices,
     pub(crate) sessions: SessionStore,
     pub(crate) session_cookie: String,
@@ -88,7 +93,10 @@ pub async fn run(
             PersistedEventStore::new_event_store(PostgresEventRepository::new(pool.clone()))
                 .with_upcasters(posts::upcasters()),
         ),
-        content_keys: ContentKeys::new(pool),
+        content_keys: ContentKeys::new(pool.clone()),
+        idempotency: IdempotencyKeys::new(pool),
+        rate_limiter: RateLimiter::new(redis.clone(), &config.redis.key_prefix),
+        rate_limits: config.command_api.rate_limits.clone(),
         post_services: PostServices { author_key },
         sessions: SessionStore::new(redis, &config.redis),
         session_cookie: config.command_api.session_cookie.clone(),

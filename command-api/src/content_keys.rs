@@ -17,16 +17,20 @@ impl ContentKeys {
         Self { pool }
     }
 
-    /// Makes and stores the key of a new item.
+    /// Makes and stores the key of a new item, or returns the key it already has (a retried
+    /// create addresses the same item).
     pub async fn create(&self, item_type: &str, item: Uuid) -> anyhow::Result<ContentKey> {
-        let key = ContentKey::generate();
-        sqlx::query("INSERT INTO content_keys (item_type, item_id, key) VALUES ($1, $2, $3)")
-            .bind(item_type)
-            .bind(item.to_string())
-            .bind(key.as_bytes().as_slice())
-            .execute(&self.pool)
-            .await?;
-        Ok(key)
+        let stored: Vec<u8> = sqlx::query_scalar(
+            "INSERT INTO content_keys (item_type, item_id, key) VALUES ($1, $2, $3) \
+             ON CONFLICT (item_type, item_id) DO UPDATE SET key = content_keys.key RETURNING key",
+        )
+        .bind(item_type)
+        .bind(item.to_string())
+        .bind(ContentKey::generate().as_bytes().as_slice())
+        .fetch_one(&self.pool)
+        .await?;
+        ContentKey::from_bytes(&stored)
+            .ok_or_else(|| anyhow::anyhow!("a stored content key is not 32 bytes"))
     }
 
     /// Removes the key of an item whose creation was refused, so no orphan key stays.

@@ -10,9 +10,38 @@ use cqrs_es::{Aggregate, AggregateContext, AggregateError, EventStore};
 use ward_domain::rule::{BrokenRule, Refusal};
 use ward_platform::http::{ApiError, CorrelationId};
 
+/// How often a command is retried when another command changed the aggregate between its
+/// load and its commit.
+const CONFLICT_RETRIES: usize = 5;
+
 /// Handles `command` on the aggregate `id` and commits the resulting events; returns the
-/// aggregate's version afterwards (the sequence of its last event).
+/// aggregate's version afterwards (the sequence of its last event). An optimistic-lock
+/// conflict is retried on fresh state a few times before it is reported.
 pub async fn execute<A, S>(
+    store: &S,
+    services: &A::Services,
+    id: &str,
+    command: A::Command,
+    correlation: &CorrelationId,
+) -> Result<usize, AggregateError<A::Error>>
+where
+    A: Aggregate,
+    A::Command: Clone,
+    S: EventStore<A>,
+{
+    let mut attempt = 0;
+    loop {
+        match execute_once(store, services, id, command.clone(), correlation).await {
+            Err(AggregateError::AggregateConflict) if attempt < CONFLICT_RETRIES => {
+                attempt += 1;
+                tracing::debug!(attempt, "aggregate conflict; retrying");
+            }
+            result => return result,
+        }
+    }
+}
+
+async fn execute_once<A, S>(
     store: &S,
     services: &A::Services,
     id: &str,

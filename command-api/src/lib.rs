@@ -6,6 +6,8 @@
 //! - [`app`]: start-up — pools, migrations, the router, the relay — and [`run`].
 //! - [`content_keys`]: per-item content keys for crypto-shredding.
 //! - [`execute`]: runs one command against one aggregate and reports the new version.
+//! - [`idempotency`]: `Idempotency-Key` on creates.
+//! - [`rate_limit`]: per-member rate limits in Redis.
 //! - [`session`]: sessions in Redis and the `Member` extractor.
 //! - [`posts`]: the post endpoints.
 //! - [`hospitals`]: the hospital catalogue import from the public hospital list.
@@ -15,8 +17,10 @@ pub mod app;
 pub mod content_keys;
 pub mod execute;
 pub mod hospitals;
+pub mod idempotency;
 pub mod outbox;
 pub mod posts;
+pub mod rate_limit;
 pub mod session;
 
 pub use app::{migrate, run};

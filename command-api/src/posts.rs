@@ -1,26 +1,27 @@
 //! `POST /api/v1/posts` and `DELETE /api/v1/posts/{id}`.
 
 use axum::extract::{Path, State};
-use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use cqrs_es::persist::{EventUpcaster, SemanticVersionEventUpcaster};
-use cqrs_es::Aggregate;
-use serde::Deserialize;
+use cqrs_es::{Aggregate, AggregateError, EventStore};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
-use ward_domain::post::{upcast_fields, CreatePost, DeletePost, Post, PostCommand};
+use ward_domain::post::{upcast_fields, CreatePost, DeletePost, Post, PostCommand, PostError};
 use ward_platform::http::{ApiError, ApiJson, CorrelationId};
 
 use crate::app::AppState;
 use crate::execute::{api_error, execute};
-use crate::session::Member;
+use crate::idempotency::{Answer, Claim};
+use crate::session::{Member, Session};
 
 /// The role that may delete any post.
 pub const MODERATOR: &str = "moderator";
 
 /// The body of `POST /api/v1/posts`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewPost {
     board: String,
@@ -28,15 +29,55 @@ pub struct NewPost {
     body: String,
 }
 
-/// Publishes a post; answers `201` with its id, version and location.
+/// Publishes a post; answers `201` with its id, version and location. Honours
+/// `Idempotency-Key` and the member's post rate limit.
 #[tracing::instrument(skip_all)]
 pub async fn create(
     State(state): State<AppState>,
     Member(session): Member,
     correlation: CorrelationId,
+    headers: HeaderMap,
     ApiJson(new): ApiJson<NewPost>,
-) -> Result<impl IntoResponse, ApiError> {
-    let id = Uuid::now_v7();
+) -> Result<Response, ApiError> {
+    let request = serde_json::to_vec(&new).map_err(ApiError::internal)?;
+    let claim = state
+        .idempotency
+        .claim(session.member_id, &headers, &request)
+        .await?;
+    if let Claim::Replay(answer) = claim {
+        return Ok(answer.into_response());
+    }
+    let created = create_once(&state, &session, &correlation, &claim, new).await;
+    match created {
+        Ok(answer) => {
+            state.idempotency.answer(&claim, &answer).await?;
+            Ok(answer.into_response())
+        }
+        Err(error) => {
+            state.idempotency.release(&claim).await?;
+            Err(error)
+        }
+    }
+}
+
+async fn create_once(
+    state: &AppState,
+    session: &Session,
+    correlation: &CorrelationId,
+    claim: &Claim,
+    new: NewPost,
+) -> Result<Answer, ApiError> {
+    let id = claim.resource_id();
+    let location = format!("/api/v1/posts/{id}");
+    let answer = |version: usize| Answer {
+        status: StatusCode::CREATED.as_u16(),
+        body: json!({"id": id, "version": version}),
+        location: Some(location.clone()),
+    };
+    state
+        .rate_limiter
+        .check("post", session.member_id, state.rate_limits.posts)
+        .await?;
     let content_key = state.content_keys.create(Post::TYPE, id).await?;
     let command = PostCommand::Create(CreatePost {
         post_id: id,
@@ -46,26 +87,33 @@ pub async fn create(
         body: new.body,
         content_key,
     });
-    let executed = execute::<Post, _>(
+    match execute::<Post, _>(
         &*state.posts,
         &state.post_services,
         &id.to_string(),
         command,
-        &correlation,
+        correlation,
     )
-    .await;
-    let version = match executed {
-        Ok(version) => version,
+    .await
+    {
+        Ok(version) => Ok(answer(version)),
+        // A retry of a claimed create whose first attempt committed but never answered.
+        Err(AggregateError::UserError(PostError::AlreadyExists))
+            if matches!(claim, Claim::New { .. }) =>
+        {
+            let version = state
+                .posts
+                .load_events(&id.to_string())
+                .await
+                .map_err(ApiError::internal)?
+                .len();
+            Ok(answer(version))
+        }
         Err(error) => {
             state.content_keys.discard(Post::TYPE, id).await?;
-            return Err(api_error(error));
+            Err(api_error(error))
         }
-    };
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, format!("/api/v1/posts/{id}"))],
-        Json(json!({"id": id, "version": version})),
-    ))
+    }
 }
 
 /// Deletes a post (its author, or a moderator); its content key is destroyed with it.

@@ -108,6 +108,55 @@ pub struct CommandApiConfig {
     pub max_body_bytes: usize,
     /// Whether this process runs the outbox relay (only one replica publishes at a time).
     pub relay: bool,
+    /// Per-member limits per command kind.
+    pub rate_limits: RateLimits,
+}
+
+/// How many commands of one kind a member may send per window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limit {
+    /// Commands allowed per window.
+    pub count: u32,
+    /// Window length in seconds.
+    pub window_secs: u64,
+}
+
+/// Per-member rate limits (defaults in the spirit of Lemmy's).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimits {
+    /// New posts: 6 per 10 minutes.
+    pub posts: Limit,
+    /// New comments: 30 per 10 minutes.
+    pub comments: Limit,
+    /// New reviews: 3 per day.
+    pub reviews: Limit,
+    /// Reports: 20 per day.
+    pub reports: Limit,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self {
+            posts: Limit {
+                count: 6,
+                window_secs: 600,
+            },
+            comments: Limit {
+                count: 30,
+                window_secs: 600,
+            },
+            reviews: Limit {
+                count: 3,
+                window_secs: 86_400,
+            },
+            reports: Limit {
+                count: 20,
+                window_secs: 86_400,
+            },
+        }
+    }
 }
 
 impl Default for CommandApiConfig {
@@ -118,6 +167,7 @@ impl Default for CommandApiConfig {
             session_cookie: "__Host-ward_session".to_owned(),
             max_body_bytes: 64 * 1024,
             relay: true,
+            rate_limits: RateLimits::default(),
         }
     }
 }
