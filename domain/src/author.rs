@@ -37,6 +37,26 @@ impl AuthorKey {
     }
 }
 
+impl AuthorKey {
+    /// A stable pseudonym of `member`, for the member's own aggregate: the same member always
+    /// gets the same value, and nothing else in the log is derived the same way.
+    pub fn member_ref(&self, member: MemberId) -> AuthorRef {
+        self.author_ref("member", Uuid::nil(), member)
+    }
+
+    /// A deterministic, unlinkable id for the one item of `kind` that `member` may have in
+    /// `scope` (e.g. a review per hospital, a claim per hospital): a second attempt addresses
+    /// the same aggregate, and the id reveals nothing without the key.
+    pub fn derive_id(&self, kind: &str, scope: Uuid, member: MemberId) -> Uuid {
+        let reference = self.author_ref(kind, scope, member);
+        let mut bytes = [0u8; 16];
+        for (i, byte) in bytes.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&reference.0[2 * i..2 * i + 2], 16).unwrap_or_default();
+        }
+        uuid::Builder::from_custom_bytes(bytes).into_uuid()
+    }
+}
+
 impl std::fmt::Debug for AuthorKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("AuthorKey(<redacted>)")
@@ -77,6 +97,19 @@ mod tests {
         let second = key().author_ref("post", Uuid::new_v4(), member);
         assert_ne!(first, second);
         assert_eq!(first.0.len(), 64);
+    }
+
+    #[test]
+    fn derived_ids_are_stable_per_scope_and_differ_across_scopes() {
+        let (member, hospital) = (MemberId(Uuid::new_v4()), Uuid::new_v4());
+        let id = key().derive_id("review", hospital, member);
+        assert_eq!(id, key().derive_id("review", hospital, member));
+        assert_ne!(id, key().derive_id("review", Uuid::new_v4(), member));
+        assert_ne!(id, key().derive_id("affiliation", hospital, member));
+        assert_ne!(
+            key().member_ref(member),
+            key().member_ref(MemberId(Uuid::new_v4()))
+        );
     }
 
     #[test]

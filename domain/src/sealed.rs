@@ -102,6 +102,16 @@ pub struct Sealed {
     pub ciphertext: String,
 }
 
+/// A text inside an event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventText {
+    /// Sealed with the item's content key (every event written since content encryption).
+    Sealed(Sealed),
+    /// Plain text, from events written before content encryption existed.
+    Legacy(String),
+}
+
 /// The text cannot be opened: wrong key, wrong item or field, or tampered with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the sealed text cannot be opened")]

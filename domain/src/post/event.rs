@@ -3,7 +3,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::author::AuthorRef;
-use crate::sealed::Sealed;
+use crate::sealed::EventText;
 
 /// The boards a post can be on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -31,16 +31,6 @@ impl Board {
     pub fn parse(name: &str) -> Option<Board> {
         Board::ALL.into_iter().find(|b| b.as_str() == name)
     }
-}
-
-/// A text inside an event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EventText {
-    /// Sealed with the item's content key (every event written since version 2).
-    Sealed(Sealed),
-    /// Plain text, from version 1 events written before content encryption existed.
-    Legacy(String),
 }
 
 /// Who deleted a post.

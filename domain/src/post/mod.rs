@@ -11,10 +11,11 @@ mod command;
 mod error;
 mod event;
 
+pub use crate::sealed::EventText;
 pub use aggregate::{Post, PostServices};
 pub use command::{CreatePost, DeletePost, PostCommand};
 pub use error::PostError;
-pub use event::{upcast_fields, Board, DeletedBy, EventText, PostEvent};
+pub use event::{upcast_fields, Board, DeletedBy, PostEvent};
 
 use crate::text::TextRule;
 
