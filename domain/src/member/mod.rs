@@ -1,0 +1,5 @@
+//! Members as the write side knows them.
+
+mod id;
+
+pub use id::MemberId;
