@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{delete, post};
+use axum::routing::{delete, post, put};
 use axum::Router;
 use cqrs_es::persist::PersistedEventStore;
 use postgres_es::PostgresEventRepository;
@@ -23,9 +23,9 @@ use ward_platform::{kafka, ops, shutdown};
 use crate::content_keys::ContentKeys;
 use crate::idempotency::IdempotencyKeys;
 use crate::outbox::Relay;
-use crate::posts;
 use crate::rate_limit::RateLimiter;
 use crate::session::SessionStore;
+use crate::{comments, posts};
 
 /// The event store's schema, including the outbox and its trigger.
 pub static MIGRATOR: Migrator = sqlx::migrate!();
@@ -122,7 +122,20 @@ pub async fn run(
 fn router(state: AppState, ops: &Ops, max_body_bytes: usize) -> Router {
     let api = Router::new()
         .route("/api/v1/posts", post(posts::create))
-        .route("/api/v1/posts/{id}", delete(posts::delete))
+        .route(
+            "/api/v1/posts/{id}",
+            delete(posts::delete).patch(posts::edit),
+        )
+        .route(
+            "/api/v1/posts/{id}/like",
+            put(posts::like).delete(posts::unlike),
+        )
+        .route("/api/v1/posts/{id}/comments", post(comments::create))
+        .route(
+            "/api/v1/posts/{id}/comments/{comment}",
+            delete(comments::delete).patch(comments::edit),
+        )
+        .route("/api/v1/posts/{id}/accepted-answer", put(comments::accept))
         .fallback(|| async { ApiError::not_found("route_not_found", "no such endpoint") })
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(state);

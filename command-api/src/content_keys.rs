@@ -33,6 +33,22 @@ impl ContentKeys {
             .ok_or_else(|| anyhow::anyhow!("a stored content key is not 32 bytes"))
     }
 
+    /// The key of an existing item; `None` once the item was deleted (or never existed), in
+    /// which case a fresh, unstored key is returned so the command can run and be refused by
+    /// its aggregate.
+    pub async fn existing(&self, item_type: &str, item: Uuid) -> anyhow::Result<ContentKey> {
+        let stored: Option<Vec<u8>> = sqlx::query_scalar(
+            "SELECT key FROM content_keys WHERE item_type = $1 AND item_id = $2",
+        )
+        .bind(item_type)
+        .bind(item.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(stored
+            .and_then(|bytes| ContentKey::from_bytes(&bytes))
+            .unwrap_or_else(ContentKey::generate))
+    }
+
     /// Removes the key of an item whose creation was refused, so no orphan key stays.
     pub async fn discard(&self, item_type: &str, item: Uuid) -> anyhow::Result<()> {
         sqlx::query("DELETE FROM content_keys WHERE item_type = $1 AND item_id = $2")

@@ -11,12 +11,13 @@ use ward_domain::rule::{BrokenRule, Refusal};
 use ward_platform::http::{ApiError, CorrelationId};
 
 /// How often a command is retried when another command changed the aggregate between its
-/// load and its commit.
-const CONFLICT_RETRIES: usize = 5;
+/// load and its commit (a hot thread takes many comments at once).
+const CONFLICT_RETRIES: u32 = 12;
 
 /// Handles `command` on the aggregate `id` and commits the resulting events; returns the
 /// aggregate's version afterwards (the sequence of its last event). An optimistic-lock
-/// conflict is retried on fresh state a few times before it is reported.
+/// conflict is retried on fresh state, with a short random back-off, a bounded number of
+/// times before it is reported.
 pub async fn execute<A, S>(
     store: &S,
     services: &A::Services,
@@ -35,6 +36,9 @@ where
             Err(AggregateError::AggregateConflict) if attempt < CONFLICT_RETRIES => {
                 attempt += 1;
                 tracing::debug!(attempt, "aggregate conflict; retrying");
+                // A little random back-off spreads the contenders out.
+                let jitter = rand::random::<u64>() % (5 * u64::from(attempt));
+                tokio::time::sleep(std::time::Duration::from_millis(jitter)).await;
             }
             result => return result,
         }

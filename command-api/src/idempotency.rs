@@ -84,7 +84,7 @@ impl IdempotencyKeys {
     }
 
     /// Claims the request's key, if it has one.
-    pub async fn claim(
+    async fn claim(
         &self,
         member: MemberId,
         headers: &HeaderMap,
@@ -166,8 +166,39 @@ impl IdempotencyKeys {
         }
     }
 
+    /// Runs the create request `create` under the request's key: replays a stored answer, or
+    /// calls `create` with the id the new resource must get and whether this is a claimed
+    /// attempt (one that may find its resource already created by a crashed first attempt),
+    /// then stores its answer. A refused request releases the key.
+    pub async fn run<F, Fut>(
+        &self,
+        member: MemberId,
+        headers: &HeaderMap,
+        request: &[u8],
+        create: F,
+    ) -> Result<Response, ApiError>
+    where
+        F: FnOnce(Uuid, bool) -> Fut,
+        Fut: std::future::Future<Output = Result<Answer, ApiError>>,
+    {
+        let claim = self.claim(member, headers, request).await?;
+        if let Claim::Replay(answer) = claim {
+            return Ok(answer.into_response());
+        }
+        match create(claim.resource_id(), matches!(claim, Claim::New { .. })).await {
+            Ok(answer) => {
+                self.answer(&claim, &answer).await?;
+                Ok(answer.into_response())
+            }
+            Err(error) => {
+                self.release(&claim).await?;
+                Err(error)
+            }
+        }
+    }
+
     /// Stores the answer of a claimed request.
-    pub async fn answer(&self, claim: &Claim, answer: &Answer) -> Result<(), ApiError> {
+    async fn answer(&self, claim: &Claim, answer: &Answer) -> Result<(), ApiError> {
         if let Claim::New { id, .. } = claim {
             sqlx::query("UPDATE idempotency_keys SET response = $2 WHERE id = $1")
                 .bind(id)
@@ -180,7 +211,7 @@ impl IdempotencyKeys {
     }
 
     /// Releases the claim of a request that was refused, so a corrected retry may use the key.
-    pub async fn release(&self, claim: &Claim) -> Result<(), ApiError> {
+    async fn release(&self, claim: &Claim) -> Result<(), ApiError> {
         if let Claim::New { id, .. } = claim {
             sqlx::query("DELETE FROM idempotency_keys WHERE id = $1 AND response IS NULL")
                 .bind(id)

@@ -9,11 +9,12 @@
 //! - [`idempotency`]: `Idempotency-Key` on creates.
 //! - [`rate_limit`]: per-member rate limits in Redis.
 //! - [`session`]: sessions in Redis and the `Member` extractor.
-//! - [`posts`]: the post endpoints.
+//! - [`posts`]: the post endpoints; [`comments`]: the comment endpoints.
 //! - [`hospitals`]: the hospital catalogue import from the public hospital list.
 //! - [`outbox`]: the relay from the outbox table to Kafka, with its single-leader lock.
 
 pub mod app;
+pub mod comments;
 pub mod content_keys;
 pub mod execute;
 pub mod hospitals;

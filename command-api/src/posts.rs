@@ -1,26 +1,71 @@
-//! `POST /api/v1/posts` and `DELETE /api/v1/posts/{id}`.
+//! The post endpoints: create, edit, delete, like and unlike.
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Json;
 use cqrs_es::persist::{EventUpcaster, SemanticVersionEventUpcaster};
 use cqrs_es::{Aggregate, AggregateError, EventStore};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{json, Value};
 use uuid::Uuid;
-use ward_domain::post::{upcast_fields, CreatePost, DeletePost, Post, PostCommand, PostError};
+use ward_domain::post::{
+    upcast_fields, CreatePost, DeletePost, EditPost, Post, PostCommand, PostError, Vote,
+};
 use ward_platform::http::{ApiError, ApiJson, CorrelationId};
 
 use crate::app::AppState;
 use crate::execute::{api_error, execute};
-use crate::idempotency::{Answer, Claim};
-use crate::session::{Member, Session};
+use crate::idempotency::Answer;
+use crate::session::Member;
 
-/// The role that may delete any post.
+/// The role that may delete any post or comment.
 pub const MODERATOR: &str = "moderator";
 
-/// The body of `POST /api/v1/posts`.
+/// A post's id from the path; an id that is not a UUID names no post.
+pub fn post_id(id: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(id).map_err(|_| ApiError::not_found("post_not_found", "there is no such post"))
+}
+
+/// Runs `command` on the post `id`; answers `{"id", "version"}`.
+pub async fn run(
+    state: &AppState,
+    correlation: &CorrelationId,
+    id: Uuid,
+    command: PostCommand,
+) -> Result<Json<Value>, ApiError> {
+    let version = execute::<Post, _>(
+        &*state.posts,
+        &state.post_services,
+        &id.to_string(),
+        command,
+        correlation,
+    )
+    .await
+    .map_err(api_error)?;
+    Ok(Json(json!({"id": id, "version": version})))
+}
+
+/// The answer to a create whose aggregate already holds the item: either a claimed retry
+/// (answer as the first attempt would have) or a real refusal.
+pub async fn created_before(
+    state: &AppState,
+    id: Uuid,
+    claimed: bool,
+    error: AggregateError<PostError>,
+) -> Result<usize, ApiError> {
+    match error {
+        AggregateError::UserError(PostError::AlreadyExists) if claimed => Ok(state
+            .posts
+            .load_events(&id.to_string())
+            .await
+            .map_err(ApiError::internal)?
+            .len()),
+        error => Err(api_error(error)),
+    }
+}
+
+/// The body of `POST /api/v1/posts` and `PATCH /api/v1/posts/{id}`.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewPost {
@@ -29,7 +74,7 @@ pub struct NewPost {
     body: String,
 }
 
-/// Publishes a post; answers `201` with its id, version and location. Honours
+/// `POST /api/v1/posts`: publishes a post; `201` with its id, version and location. Honours
 /// `Idempotency-Key` and the member's post rate limit.
 #[tracing::instrument(skip_all)]
 pub async fn create(
@@ -40,107 +85,137 @@ pub async fn create(
     ApiJson(new): ApiJson<NewPost>,
 ) -> Result<Response, ApiError> {
     let request = serde_json::to_vec(&new).map_err(ApiError::internal)?;
-    let claim = state
+    let member = session.member_id;
+    let (state, correlation) = (&state, &correlation);
+    state
         .idempotency
-        .claim(session.member_id, &headers, &request)
-        .await?;
-    if let Claim::Replay(answer) = claim {
-        return Ok(answer.into_response());
-    }
-    let created = create_once(&state, &session, &correlation, &claim, new).await;
-    match created {
-        Ok(answer) => {
-            state.idempotency.answer(&claim, &answer).await?;
-            Ok(answer.into_response())
-        }
-        Err(error) => {
-            state.idempotency.release(&claim).await?;
-            Err(error)
-        }
-    }
+        .run(member, &headers, &request, |id, claimed| async move {
+            state
+                .rate_limiter
+                .check("post", member, state.rate_limits.posts)
+                .await?;
+            let content_key = state.content_keys.create(Post::TYPE, id).await?;
+            let command = PostCommand::Create(CreatePost {
+                post_id: id,
+                author: member,
+                board: new.board,
+                title: new.title,
+                body: new.body,
+                content_key,
+            });
+            let version = match execute::<Post, _>(
+                &*state.posts,
+                &state.post_services,
+                &id.to_string(),
+                command,
+                &correlation,
+            )
+            .await
+            {
+                Ok(version) => version,
+                Err(error) => {
+                    if !matches!(error, AggregateError::UserError(PostError::AlreadyExists)) {
+                        state.content_keys.discard(Post::TYPE, id).await?;
+                    }
+                    created_before(state, id, claimed, error).await?
+                }
+            };
+            Ok(Answer {
+                status: StatusCode::CREATED.as_u16(),
+                body: json!({"id": id, "version": version}),
+                location: Some(format!("/api/v1/posts/{id}")),
+            })
+        })
+        .await
 }
 
-async fn create_once(
-    state: &AppState,
-    session: &Session,
-    correlation: &CorrelationId,
-    claim: &Claim,
-    new: NewPost,
-) -> Result<Answer, ApiError> {
-    let id = claim.resource_id();
-    let location = format!("/api/v1/posts/{id}");
-    let answer = |version: usize| Answer {
-        status: StatusCode::CREATED.as_u16(),
-        body: json!({"id": id, "version": version}),
-        location: Some(location.clone()),
-    };
-    state
-        .rate_limiter
-        .check("post", session.member_id, state.rate_limits.posts)
-        .await?;
-    let content_key = state.content_keys.create(Post::TYPE, id).await?;
-    let command = PostCommand::Create(CreatePost {
+/// The body of `PATCH /api/v1/posts/{id}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostEdit {
+    title: String,
+    body: String,
+}
+
+/// `PATCH /api/v1/posts/{id}`: the author changes title and body.
+#[tracing::instrument(skip_all)]
+pub async fn edit(
+    State(state): State<AppState>,
+    Member(session): Member,
+    correlation: CorrelationId,
+    Path(id): Path<String>,
+    ApiJson(edit): ApiJson<PostEdit>,
+) -> Result<Json<Value>, ApiError> {
+    let id = post_id(&id)?;
+    let content_key = state.content_keys.existing(Post::TYPE, id).await?;
+    let command = PostCommand::Edit(EditPost {
         post_id: id,
-        author: session.member_id,
-        board: new.board,
-        title: new.title,
-        body: new.body,
+        actor: session.member_id,
+        title: edit.title,
+        body: edit.body,
         content_key,
     });
-    match execute::<Post, _>(
-        &*state.posts,
-        &state.post_services,
-        &id.to_string(),
-        command,
-        correlation,
-    )
-    .await
-    {
-        Ok(version) => Ok(answer(version)),
-        // A retry of a claimed create whose first attempt committed but never answered.
-        Err(AggregateError::UserError(PostError::AlreadyExists))
-            if matches!(claim, Claim::New { .. }) =>
-        {
-            let version = state
-                .posts
-                .load_events(&id.to_string())
-                .await
-                .map_err(ApiError::internal)?
-                .len();
-            Ok(answer(version))
-        }
-        Err(error) => {
-            state.content_keys.discard(Post::TYPE, id).await?;
-            Err(api_error(error))
-        }
-    }
+    run(&state, &correlation, id, command).await
 }
 
-/// Deletes a post (its author, or a moderator); its content key is destroyed with it.
+/// `DELETE /api/v1/posts/{id}`: the author or a moderator deletes a post; its content key
+/// is destroyed with it.
 #[tracing::instrument(skip_all)]
 pub async fn delete(
     State(state): State<AppState>,
     Member(session): Member,
     correlation: CorrelationId,
     Path(id): Path<String>,
-) -> Result<impl IntoResponse, ApiError> {
-    let id = Uuid::parse_str(&id)
-        .map_err(|_| ApiError::not_found("post_not_found", "there is no such post"))?;
+) -> Result<Json<Value>, ApiError> {
+    let id = post_id(&id)?;
     let command = PostCommand::Delete(DeletePost {
         post_id: id,
         actor: session.member_id,
         as_moderator: session.roles.iter().any(|r| r == MODERATOR),
     });
-    let version = execute::<Post, _>(
-        &*state.posts,
-        &state.post_services,
-        &id.to_string(),
-        command,
+    run(&state, &correlation, id, command).await
+}
+
+/// `PUT /api/v1/posts/{id}/like`.
+#[tracing::instrument(skip_all)]
+pub async fn like(
+    State(state): State<AppState>,
+    Member(session): Member,
+    correlation: CorrelationId,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = post_id(&id)?;
+    run(
+        &state,
         &correlation,
+        id,
+        PostCommand::Like(Vote {
+            post_id: id,
+            member: session.member_id,
+        }),
     )
     .await
-    .map_err(api_error)?;
-    Ok(Json(json!({"id": id, "version": version})))
+}
+
+/// `DELETE /api/v1/posts/{id}/like`.
+#[tracing::instrument(skip_all)]
+pub async fn unlike(
+    State(state): State<AppState>,
+    Member(session): Member,
+    correlation: CorrelationId,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = post_id(&id)?;
+    run(
+        &state,
+        &correlation,
+        id,
+        PostCommand::Unlike(Vote {
+            post_id: id,
+            member: session.member_id,
+        }),
+    )
+    .await
 }
 
 /// Upcasters for events stored in older versions (see `ward_domain::post::upcast_fields`).

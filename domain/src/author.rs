@@ -69,7 +69,7 @@ impl std::fmt::Debug for AuthorKey {
 pub struct WeakKey;
 
 /// A per-item keyed hash of the author (hex).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct AuthorRef(pub String);
 

@@ -170,6 +170,39 @@ async fn apply_record(
             .execute(&mut **tx)
             .await?;
         }
+        PostEvent::PostEdited { title, body } => {
+            let key = content_key(keys, post_id).await?;
+            let (title, body) = match (
+                open(key.as_ref(), post_id, "title", &title),
+                open(key.as_ref(), post_id, "body", &body),
+            ) {
+                (Opened::Text(title), Opened::Text(body)) => (title, body),
+                // Deleted since: the deletion, further on in the log, blanks the row.
+                (Opened::Erased, _) | (_, Opened::Erased) => return Ok(Ok(())),
+                (Opened::Unreadable, _) | (_, Opened::Unreadable) => {
+                    return Ok(Err("the content does not open with its key".to_owned()))
+                }
+            };
+            sqlx::query(
+                "UPDATE board_posts SET title = $3, body = $4, version = $2 \
+                 WHERE id = $1 AND version < $2 AND state = 'published'",
+            )
+            .bind(post_id)
+            .bind(envelope.sequence)
+            .bind(title)
+            .bind(body)
+            .execute(&mut **tx)
+            .await?;
+        }
+        // Likes, comments and accepted answers are not part of this read model yet; the
+        // board read model of the read-side issue projects them. Skipping them here is
+        // safe: offsets still advance, and a rebuild from offset 0 picks them up.
+        PostEvent::PostLiked { .. }
+        | PostEvent::PostUnliked { .. }
+        | PostEvent::CommentAdded { .. }
+        | PostEvent::CommentEdited { .. }
+        | PostEvent::CommentDeleted { .. }
+        | PostEvent::AnswerAccepted { .. } => {}
     }
     Ok(Ok(()))
 }

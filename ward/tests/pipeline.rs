@@ -160,6 +160,7 @@ async fn bad_requests_get_clear_errors_and_write_nothing() -> Result {
     let url = commands.url("/api/v1/posts");
     let valid = json!({"board": "free", "title": "t", "body": "b"});
 
+    let signed_in = |body: &Value| client.post(&url).header("cookie", &cookie).json(body);
     let cases: Vec<(reqwest::RequestBuilder, u16, &str)> = vec![
         (client.post(&url).json(&valid), 401, "unauthenticated"),
         (
@@ -171,66 +172,42 @@ async fn bad_requests_get_clear_errors_and_write_nothing() -> Result {
             "unauthenticated",
         ),
         (
-            client
-                .post(&url)
-                .header("cookie", &cookie)
-                .json(&json!({"board": "secret", "title": "t", "body": "b"})),
+            signed_in(&json!({"board": "secret", "title": "t", "body": "b"})),
             422,
             "board_unknown",
         ),
         (
-            client
-                .post(&url)
-                .header("cookie", &cookie)
-                .json(&json!({"board": "free", "title": "   ", "body": "b"})),
+            signed_in(&json!({"board": "free", "title": "   ", "body": "b"})),
             422,
             "title_empty",
         ),
         (
-            client
-                .post(&url)
-                .header("cookie", &cookie)
-                .json(&json!({"board": "free", "title": "가".repeat(101), "body": "b"})),
+            signed_in(&json!({"board": "free", "title": "가".repeat(101), "body": "b"})),
             422,
             "title_too_long",
         ),
         (
-            client
-                .post(&url)
-                .header("cookie", &cookie)
-                .json(&json!({"board": "free", "title": "t", "body": ""})),
+            signed_in(&json!({"board": "free", "title": "t", "body": ""})),
             422,
             "body_empty",
         ),
         (
-            client
-                .post(&url)
-                .header("cookie", &cookie)
-                .json(&json!({"board": "free", "title": "t", "body": "x".repeat(10_001)})),
+            signed_in(&json!({"board": "free", "title": "t", "body": "x".repeat(10_001)})),
             422,
             "body_too_long",
         ),
         (
-            client
-                .post(&url)
-                .header("cookie", &cookie)
-                .json(&json!({"board": "free", "title": "t", "body": "연락처 010-1234-5678"})),
+            signed_in(&json!({"board": "free", "title": "t", "body": "연락처 010-1234-5678"})),
             422,
             "personal_data",
         ),
         (
-            client
-                .post(&url)
-                .header("cookie", &cookie)
-                .json(&json!({"board": "free", "title": "t"})),
+            signed_in(&json!({"board": "free", "title": "t"})),
             422,
             "invalid_body",
         ),
         (
-            client
-                .post(&url)
-                .header("cookie", &cookie)
-                .json(&json!({"board": "free", "title": "t", "body": "b", "author": "x"})),
+            signed_in(&json!({"board": "free", "title": "t", "body": "b", "author": "x"})),
             422,
             "invalid_body",
         ),
@@ -252,10 +229,7 @@ async fn bad_requests_get_clear_errors_and_write_nothing() -> Result {
             "unsupported_media_type",
         ),
         (
-            client
-                .post(&url)
-                .header("cookie", &cookie)
-                .json(&json!({"board": "free", "title": "t", "body": "x".repeat(70_000)})),
+            signed_in(&json!({"board": "free", "title": "t", "body": "x".repeat(70_000)})),
             413,
             "payload_too_large",
         ),

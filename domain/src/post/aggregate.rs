@@ -1,12 +1,17 @@
+use std::collections::{BTreeMap, BTreeSet};
+
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use super::{
-    Board, CreatePost, DeletePost, DeletedBy, EventText, PostCommand, PostError, PostEvent, BODY,
-    TITLE,
+    AcceptAnswer, AddComment, Board, CreatePost, DeleteComment, DeletePost, DeletedBy, EditComment,
+    EditPost, EventText, Handle, PostCommand, PostError, PostEvent, Vote, BODY, COMMENT, TITLE,
 };
 use crate::author::{AuthorKey, AuthorRef};
+use crate::member::MemberId;
+use crate::sealed::ContentKey;
 
 /// What a post command handler may use besides the aggregate's own state.
 #[derive(Debug, Clone)]
@@ -15,12 +20,24 @@ pub struct PostServices {
     pub author_key: AuthorKey,
 }
 
-/// A post, as far as its rules need to know it.
+/// A thread, as far as its rules need to know it.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Post {
     /// Set by `PostCreated`.
     author_ref: Option<AuthorRef>,
-    /// Set by `PostDeleted`.
+    board: Option<Board>,
+    deleted: bool,
+    likers: BTreeSet<AuthorRef>,
+    /// Handle number of each commenter (by thread reference) other than the author.
+    handles: BTreeMap<AuthorRef, u32>,
+    comments: BTreeMap<Uuid, Comment>,
+    accepted: Option<Uuid>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Comment {
+    parent_id: Option<Uuid>,
+    commenter_ref: AuthorRef,
     deleted: bool,
 }
 
@@ -37,9 +54,17 @@ impl Aggregate for Post {
         services: &PostServices,
         sink: &EventSink<Self>,
     ) -> Result<(), PostError> {
+        let key = &services.author_key;
         let event = match command {
-            PostCommand::Create(create) => self.create(create, services)?,
-            PostCommand::Delete(delete) => self.delete(&delete, services)?,
+            PostCommand::Create(create) => self.create(create, key)?,
+            PostCommand::Edit(edit) => self.edit(&edit, key)?,
+            PostCommand::Delete(delete) => self.delete(&delete, key)?,
+            PostCommand::Like(vote) => self.like(&vote, key)?,
+            PostCommand::Unlike(vote) => self.unlike(&vote, key)?,
+            PostCommand::Comment(comment) => self.comment(&comment, key)?,
+            PostCommand::EditComment(edit) => self.edit_comment(&edit, key)?,
+            PostCommand::DeleteComment(delete) => self.delete_comment(&delete, key)?,
+            PostCommand::AcceptAnswer(accept) => self.accept(&accept, key)?,
         };
         sink.write(event, self).await;
         Ok(())
@@ -47,14 +72,68 @@ impl Aggregate for Post {
 
     fn apply(&mut self, event: PostEvent) {
         match event {
-            PostEvent::PostCreated { author_ref, .. } => self.author_ref = Some(author_ref),
+            PostEvent::PostCreated {
+                board, author_ref, ..
+            } => {
+                self.board = Some(board);
+                self.author_ref = Some(author_ref);
+            }
             PostEvent::PostDeleted { .. } => self.deleted = true,
+            PostEvent::PostEdited { .. } | PostEvent::CommentEdited { .. } => {}
+            PostEvent::PostLiked { liker_ref } => {
+                self.likers.insert(liker_ref);
+            }
+            PostEvent::PostUnliked { liker_ref } => {
+                self.likers.remove(&liker_ref);
+            }
+            PostEvent::CommentAdded {
+                comment_id,
+                parent_id,
+                handle,
+                commenter_ref,
+                ..
+            } => {
+                if let Handle::Anonymous(n) = handle {
+                    self.handles.entry(commenter_ref.clone()).or_insert(n);
+                }
+                self.comments.insert(
+                    comment_id,
+                    Comment {
+                        parent_id,
+                        commenter_ref,
+                        deleted: false,
+                    },
+                );
+            }
+            PostEvent::CommentDeleted { comment_id, .. } => {
+                if let Some(comment) = self.comments.get_mut(&comment_id) {
+                    comment.deleted = true;
+                }
+            }
+            PostEvent::AnswerAccepted { comment_id } => self.accepted = Some(comment_id),
         }
     }
 }
 
+fn seal(key: &ContentKey, kind: &str, item: Uuid, field: &str, text: &str) -> EventText {
+    EventText::Sealed(key.seal(kind, item, field, text))
+}
+
 impl Post {
-    fn create(&self, command: CreatePost, services: &PostServices) -> Result<PostEvent, PostError> {
+    /// The author reference of a live post, or why there is none.
+    fn live(&self) -> Result<&AuthorRef, PostError> {
+        let author_ref = self.author_ref.as_ref().ok_or(PostError::NotFound)?;
+        if self.deleted {
+            return Err(PostError::Deleted);
+        }
+        Ok(author_ref)
+    }
+
+    fn is_author(&self, key: &AuthorKey, post_id: Uuid, member: MemberId) -> bool {
+        self.author_ref.as_ref() == Some(&key.author_ref(Self::TYPE, post_id, member))
+    }
+
+    fn create(&self, command: CreatePost, key: &AuthorKey) -> Result<PostEvent, PostError> {
         if self.author_ref.is_some() {
             return Err(PostError::AlreadyExists);
         }
@@ -62,37 +141,32 @@ impl Post {
             .ok_or_else(|| PostError::UnknownBoard(command.board.clone()))?;
         let title = TITLE.check(&command.title)?;
         let body = BODY.check(&command.body)?;
-        let seal = |field: &str, text: &str| {
-            EventText::Sealed(
-                command
-                    .content_key
-                    .seal(Self::TYPE, command.post_id, field, text),
-            )
-        };
+        let (k, id) = (&command.content_key, command.post_id);
         Ok(PostEvent::PostCreated {
             board,
-            title: seal("title", &title),
-            body: seal("body", &body),
-            author_ref: services
-                .author_key
-                .author_ref(Self::TYPE, command.post_id, command.author),
+            title: seal(k, Self::TYPE, id, "title", &title),
+            body: seal(k, Self::TYPE, id, "body", &body),
+            author_ref: key.author_ref(Self::TYPE, id, command.author),
         })
     }
 
-    fn delete(
-        &self,
-        command: &DeletePost,
-        services: &PostServices,
-    ) -> Result<PostEvent, PostError> {
-        let author_ref = self.author_ref.as_ref().ok_or(PostError::NotFound)?;
-        if self.deleted {
-            return Err(PostError::Deleted);
+    fn edit(&self, command: &EditPost, key: &AuthorKey) -> Result<PostEvent, PostError> {
+        self.live()?;
+        if !self.is_author(key, command.post_id, command.actor) {
+            return Err(PostError::NotAuthor);
         }
-        let by = if services
-            .author_key
-            .author_ref(Self::TYPE, command.post_id, command.actor)
-            == *author_ref
-        {
+        let title = TITLE.check(&command.title)?;
+        let body = BODY.check(&command.body)?;
+        let (k, id) = (&command.content_key, command.post_id);
+        Ok(PostEvent::PostEdited {
+            title: seal(k, Self::TYPE, id, "title", &title),
+            body: seal(k, Self::TYPE, id, "body", &body),
+        })
+    }
+
+    fn delete(&self, command: &DeletePost, key: &AuthorKey) -> Result<PostEvent, PostError> {
+        self.live()?;
+        let by = if self.is_author(key, command.post_id, command.actor) {
             DeletedBy::Author
         } else if command.as_moderator {
             DeletedBy::Moderator
@@ -101,245 +175,140 @@ impl Post {
         };
         Ok(PostEvent::PostDeleted { by })
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use cqrs_es::test::TestFramework;
-    use uuid::Uuid;
-
-    use super::*;
-    use crate::member::MemberId;
-    use crate::sealed::ContentKey;
-    use crate::text::{PersonalData, TextError};
-
-    type PostTest = TestFramework<Post>;
-
-    fn services() -> PostServices {
-        PostServices {
-            author_key: AuthorKey::new(&[1; 32]).unwrap_or_else(|_| unreachable!()),
+    fn like(&self, vote: &Vote, key: &AuthorKey) -> Result<PostEvent, PostError> {
+        self.live()?;
+        if self.is_author(key, vote.post_id, vote.member) {
+            return Err(PostError::OwnLike);
         }
-    }
-
-    fn create(board: &str, title: &str, body: &str) -> CreatePost {
-        CreatePost {
-            post_id: Uuid::new_v4(),
-            author: MemberId(Uuid::new_v4()),
-            board: board.to_owned(),
-            title: title.to_owned(),
-            body: body.to_owned(),
-            content_key: ContentKey::generate(),
+        let liker_ref = key.author_ref("like", vote.post_id, vote.member);
+        if self.likers.contains(&liker_ref) {
+            return Err(PostError::AlreadyLiked);
         }
+        Ok(PostEvent::PostLiked { liker_ref })
     }
 
-    fn refused(command: PostCommand, given: Vec<PostEvent>, error: PostError) {
-        PostTest::with(services())
-            .given(given)
-            .when(command)
-            .then_expect_error(error);
-    }
-
-    fn created(command: &CreatePost) -> PostEvent {
-        let sealed = EventText::Sealed(command.content_key.seal("post", command.post_id, "t", "x"));
-        PostEvent::PostCreated {
-            board: Board::Free,
-            title: sealed.clone(),
-            body: sealed,
-            author_ref: services()
-                .author_key
-                .author_ref("post", command.post_id, command.author),
+    fn unlike(&self, vote: &Vote, key: &AuthorKey) -> Result<PostEvent, PostError> {
+        self.live()?;
+        let liker_ref = key.author_ref("like", vote.post_id, vote.member);
+        if !self.likers.contains(&liker_ref) {
+            return Err(PostError::NotLiked);
         }
+        Ok(PostEvent::PostUnliked { liker_ref })
     }
 
-    #[test]
-    fn a_valid_post_is_created_sealed_with_its_key_and_a_keyed_author() {
-        let command = create("qna", "  야간 근무 질문 ", "\n본문입니다\n");
-        let events = PostTest::with(services())
-            .given_no_previous_events()
-            .when(PostCommand::Create(command.clone()))
-            .inspect_result()
-            .unwrap_or_else(|e| unreachable!("{e}"));
-        let [PostEvent::PostCreated {
-            board,
-            title,
-            body,
-            author_ref,
-        }] = events.as_slice()
-        else {
-            unreachable!("one PostCreated, got {events:?}")
+    fn comment(&self, command: &AddComment, key: &AuthorKey) -> Result<PostEvent, PostError> {
+        self.live()?;
+        if self.comments.contains_key(&command.comment_id) {
+            return Err(PostError::AlreadyExists);
+        }
+        if let Some(parent_id) = command.parent_id {
+            let parent = self
+                .comments
+                .get(&parent_id)
+                .ok_or(PostError::CommentNotFound)?;
+            if parent.parent_id.is_some() {
+                return Err(PostError::ReplyTooDeep);
+            }
+            if parent.deleted {
+                return Err(PostError::CommentDeleted);
+            }
+        }
+        let body = COMMENT.check(&command.body)?;
+        let commenter_ref = key.author_ref("thread", command.post_id, command.author);
+        let handle = if self.is_author(key, command.post_id, command.author) {
+            Handle::OriginalPoster
+        } else {
+            let next = u32::try_from(self.handles.len())
+                .unwrap_or(u32::MAX)
+                .saturating_add(1);
+            Handle::Anonymous(self.handles.get(&commenter_ref).copied().unwrap_or(next))
         };
-        assert_eq!(*board, Board::Qna);
-        assert_eq!(
-            *author_ref,
-            services()
-                .author_key
-                .author_ref("post", command.post_id, command.author)
-        );
-        let open = |field: &str, text: &EventText| match text {
-            EventText::Sealed(sealed) => command
-                .content_key
-                .open("post", command.post_id, field, sealed)
-                .ok(),
-            EventText::Legacy(_) => None,
-        };
-        assert_eq!(open("title", title).as_deref(), Some("야간 근무 질문"));
-        assert_eq!(open("body", body).as_deref(), Some("본문입니다"));
-    }
-
-    #[test]
-    fn an_unknown_board_is_refused() {
-        let command = create("secret", "title", "body");
-        refused(
-            PostCommand::Create(command),
-            vec![],
-            PostError::UnknownBoard("secret".to_owned()),
-        );
-    }
-
-    #[test]
-    fn a_blank_title_is_refused() {
-        let command = create("free", " \t ", "body");
-        refused(
-            PostCommand::Create(command),
-            vec![],
-            PostError::Text(TextError::Empty { field: "title" }),
-        );
-    }
-
-    #[test]
-    fn a_title_of_101_characters_is_refused_and_100_is_accepted() {
-        let command = create("free", &"가".repeat(101), "body");
-        let error = PostError::Text(TextError::TooLong {
-            field: "title",
-            max: 100,
-            actual: 101,
-        });
-        refused(PostCommand::Create(command), vec![], error);
-        let command = create("free", &"가".repeat(100), "body");
-        let events = PostTest::with(services())
-            .given_no_previous_events()
-            .when(PostCommand::Create(command))
-            .inspect_result();
-        assert!(events.is_ok());
-    }
-
-    #[test]
-    fn a_blank_body_is_refused() {
-        let command = create("free", "title", "   ");
-        refused(
-            PostCommand::Create(command),
-            vec![],
-            PostError::Text(TextError::Empty { field: "body" }),
-        );
-    }
-
-    #[test]
-    fn a_body_of_10001_characters_is_refused() {
-        let command = create("free", "title", &"x".repeat(10_001));
-        let error = PostError::Text(TextError::TooLong {
-            field: "body",
-            max: 10_000,
-            actual: 10_001,
-        });
-        refused(PostCommand::Create(command), vec![], error);
-    }
-
-    #[test]
-    fn personal_data_in_the_body_is_refused_and_named() {
-        let command = create("free", "title", "수간호사 연락처 010-9876-5432");
-        let error = PostError::Text(TextError::PersonalData {
-            field: "body",
-            found: PersonalData::PhoneNumber,
-        });
-        refused(PostCommand::Create(command), vec![], error);
-    }
-
-    #[test]
-    fn a_post_cannot_be_created_twice() {
-        let command = create("free", "title", "body");
-        let given = vec![created(&command)];
-        refused(
-            PostCommand::Create(command),
-            given,
-            PostError::AlreadyExists,
-        );
-    }
-
-    fn delete(command: &CreatePost, actor: MemberId, as_moderator: bool) -> PostCommand {
-        PostCommand::Delete(DeletePost {
-            post_id: command.post_id,
-            actor,
-            as_moderator,
+        Ok(PostEvent::CommentAdded {
+            comment_id: command.comment_id,
+            parent_id: command.parent_id,
+            body: seal(
+                &command.content_key,
+                "comment",
+                command.comment_id,
+                "body",
+                &body,
+            ),
+            handle,
+            commenter_ref,
         })
     }
 
-    #[test]
-    fn the_author_deletes_their_post() {
-        let command = create("free", "title", "body");
-        PostTest::with(services())
-            .given(vec![created(&command)])
-            .when(delete(&command, command.author, false))
-            .then_expect_events(vec![PostEvent::PostDeleted {
-                by: DeletedBy::Author,
-            }]);
+    /// The live comment `comment_id`, if `actor` wrote it.
+    fn own_comment(
+        &self,
+        post_id: Uuid,
+        comment_id: Uuid,
+        actor: MemberId,
+        key: &AuthorKey,
+    ) -> Result<bool, PostError> {
+        self.live()?;
+        let comment = self
+            .comments
+            .get(&comment_id)
+            .ok_or(PostError::CommentNotFound)?;
+        if comment.deleted {
+            return Err(PostError::CommentDeleted);
+        }
+        Ok(comment.commenter_ref == key.author_ref("thread", post_id, actor))
     }
 
-    #[test]
-    fn a_moderator_deletes_any_post_and_is_not_named() {
-        let command = create("free", "title", "body");
-        PostTest::with(services())
-            .given(vec![created(&command)])
-            .when(delete(&command, MemberId(Uuid::new_v4()), true))
-            .then_expect_events(vec![PostEvent::PostDeleted {
-                by: DeletedBy::Moderator,
-            }]);
+    fn edit_comment(&self, command: &EditComment, key: &AuthorKey) -> Result<PostEvent, PostError> {
+        if !self.own_comment(command.post_id, command.comment_id, command.actor, key)? {
+            return Err(PostError::NotAuthor);
+        }
+        let body = COMMENT.check(&command.body)?;
+        Ok(PostEvent::CommentEdited {
+            comment_id: command.comment_id,
+            body: seal(
+                &command.content_key,
+                "comment",
+                command.comment_id,
+                "body",
+                &body,
+            ),
+        })
     }
 
-    #[test]
-    fn another_member_cannot_delete_a_post() {
-        let command = create("free", "title", "body");
-        let given = vec![created(&command)];
-        refused(
-            delete(&command, MemberId(Uuid::new_v4()), false),
-            given,
-            PostError::NotAuthor,
-        );
+    fn delete_comment(
+        &self,
+        command: &DeleteComment,
+        key: &AuthorKey,
+    ) -> Result<PostEvent, PostError> {
+        let by = if self.own_comment(command.post_id, command.comment_id, command.actor, key)? {
+            DeletedBy::Author
+        } else if command.as_moderator {
+            DeletedBy::Moderator
+        } else {
+            return Err(PostError::NotAuthor);
+        };
+        Ok(PostEvent::CommentDeleted {
+            comment_id: command.comment_id,
+            by,
+        })
     }
 
-    #[test]
-    fn a_missing_or_deleted_post_cannot_be_deleted() {
-        let command = create("free", "title", "body");
-        refused(
-            delete(&command, command.author, false),
-            vec![],
-            PostError::NotFound,
-        );
-        let given = vec![
-            created(&command),
-            PostEvent::PostDeleted {
-                by: DeletedBy::Author,
-            },
-        ];
-        refused(
-            delete(&command, command.author, false),
-            given,
-            PostError::Deleted,
-        );
-    }
-
-    #[test]
-    fn a_version_1_post_created_event_is_upcast_to_legacy_texts() -> serde_json::Result<()> {
-        let v1 = serde_json::json!({"board": "free", "title": "제목", "body": "본문", "author_ref": "ab"});
-        let event = PostEvent::from_fields("PostCreated", "1", v1)?;
-        assert_eq!(
-            event,
-            PostEvent::PostCreated {
-                board: Board::Free,
-                title: EventText::Legacy("제목".to_owned()),
-                body: EventText::Legacy("본문".to_owned()),
-                author_ref: AuthorRef("ab".to_owned()),
-            }
-        );
-        Ok(())
+    fn accept(&self, command: &AcceptAnswer, key: &AuthorKey) -> Result<PostEvent, PostError> {
+        self.live()?;
+        if self.board != Some(Board::Qna) {
+            return Err(PostError::NotAQuestion);
+        }
+        if !self.is_author(key, command.post_id, command.actor) {
+            return Err(PostError::NotAuthor);
+        }
+        if self.accepted.is_some() {
+            return Err(PostError::AnswerAlreadyAccepted);
+        }
+        if self.own_comment(command.post_id, command.comment_id, command.actor, key)? {
+            return Err(PostError::OwnAnswer);
+        }
+        Ok(PostEvent::AnswerAccepted {
+            comment_id: command.comment_id,
+        })
     }
 }

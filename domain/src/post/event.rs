@@ -1,6 +1,7 @@
 use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use uuid::Uuid;
 
 use crate::author::AuthorRef;
 use crate::sealed::EventText;
@@ -43,6 +44,18 @@ pub enum DeletedBy {
     Moderator,
 }
 
+/// How a commenter appears in one thread: the post's author as the original poster, everyone
+/// else as 익명1, 익명2, … in order of their first comment. Stable within the thread, unrelated
+/// across threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Handle {
+    /// 글쓴이: the post's author.
+    OriginalPoster,
+    /// 익명N.
+    Anonymous(u32),
+}
+
 /// What happened to a post. Documented field by field in `docs/events.md`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum PostEvent {
@@ -62,6 +75,56 @@ pub enum PostEvent {
         /// Whether the author or a moderator deleted it.
         by: DeletedBy,
     },
+    /// The author changed the post (version 1).
+    PostEdited {
+        /// New title.
+        title: EventText,
+        /// New body.
+        body: EventText,
+    },
+    /// A member liked the post (version 1).
+    PostLiked {
+        /// `author_ref("like", post, member)`: one per member, unlinkable elsewhere.
+        liker_ref: AuthorRef,
+    },
+    /// A member took their like back (version 1).
+    PostUnliked {
+        /// As in `PostLiked`.
+        liker_ref: AuthorRef,
+    },
+    /// A comment or reply was added (version 1).
+    CommentAdded {
+        /// The comment's id.
+        comment_id: Uuid,
+        /// The top-level comment it replies to.
+        parent_id: Option<Uuid>,
+        /// Its text, sealed with the comment's own key.
+        body: EventText,
+        /// How its author appears in this thread.
+        handle: Handle,
+        /// `author_ref("thread", post, member)`: the same for every comment of one member in
+        /// this thread, unrelated in any other.
+        commenter_ref: AuthorRef,
+    },
+    /// A comment's author changed it (version 1).
+    CommentEdited {
+        /// The comment.
+        comment_id: Uuid,
+        /// New text.
+        body: EventText,
+    },
+    /// A comment was deleted and its content key destroyed (version 1).
+    CommentDeleted {
+        /// The comment.
+        comment_id: Uuid,
+        /// Whether its author or a moderator deleted it.
+        by: DeletedBy,
+    },
+    /// The question's author accepted a comment as the answer (version 1).
+    AnswerAccepted {
+        /// The accepted comment.
+        comment_id: Uuid,
+    },
 }
 
 impl DomainEvent for PostEvent {
@@ -69,6 +132,13 @@ impl DomainEvent for PostEvent {
         match self {
             PostEvent::PostCreated { .. } => "PostCreated",
             PostEvent::PostDeleted { .. } => "PostDeleted",
+            PostEvent::PostEdited { .. } => "PostEdited",
+            PostEvent::PostLiked { .. } => "PostLiked",
+            PostEvent::PostUnliked { .. } => "PostUnliked",
+            PostEvent::CommentAdded { .. } => "CommentAdded",
+            PostEvent::CommentEdited { .. } => "CommentEdited",
+            PostEvent::CommentDeleted { .. } => "CommentDeleted",
+            PostEvent::AnswerAccepted { .. } => "AnswerAccepted",
         }
         .to_owned()
     }
@@ -76,7 +146,7 @@ impl DomainEvent for PostEvent {
     fn event_version(&self) -> String {
         match self {
             PostEvent::PostCreated { .. } => "2",
-            PostEvent::PostDeleted { .. } => "1",
+            _ => "1",
         }
         .to_owned()
     }
