@@ -73,7 +73,7 @@ pub async fn create(
                 &state.post_services,
                 &post.to_string(),
                 command,
-                &correlation,
+                correlation,
             )
             .await
             {

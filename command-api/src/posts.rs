@@ -108,7 +108,7 @@ pub async fn create(
                 &state.post_services,
                 &id.to_string(),
                 command,
-                &correlation,
+                correlation,
             )
             .await
             {
