@@ -14,6 +14,7 @@ use sqlx::migrate::Migrator;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use ward_domain::author::AuthorKey;
+use ward_domain::member::Member;
 use ward_domain::post::{Post, PostServices};
 use ward_platform::config::{RateLimits, WardConfig};
 use ward_platform::http::{correlate, ApiError};
@@ -37,6 +38,7 @@ pub type Store<A> = PersistedEventStore<PostgresEventRepository, A>;
 #[derive(Clone)]
 pub struct AppState {
     pub(crate) posts: Arc<Store<Post>>,
+    pub(crate) members: Arc<Store<Member>>,
     pub(crate) content_keys: ContentKeys,
     pub(crate) idempotency: IdempotencyKeys,
     pub(crate) rate_limiter: RateLimiter,
@@ -93,6 +95,7 @@ pub async fn run(
             PersistedEventStore::new_event_store(PostgresEventRepository::new(pool.clone()))
                 .with_upcasters(posts::upcasters()),
         ),
+        members: Arc::new(members_store(pool.clone())),
         content_keys: ContentKeys::new(pool.clone()),
         idempotency: IdempotencyKeys::new(pool),
         rate_limiter: RateLimiter::new(redis.clone(), &config.redis.key_prefix),
@@ -117,6 +120,11 @@ pub async fn run(
         relay.await?;
     }
     served
+}
+
+/// The event store of members.
+pub fn members_store(pool: sqlx::PgPool) -> Store<Member> {
+    PersistedEventStore::new_event_store(PostgresEventRepository::new(pool))
 }
 
 fn router(state: AppState, ops: &Ops, max_body_bytes: usize) -> Router {

@@ -16,8 +16,8 @@ use ward_platform::http::{ApiError, ApiJson, CorrelationId};
 use crate::app::AppState;
 use crate::execute::execute;
 use crate::idempotency::Answer;
-use crate::posts::{created_before, post_id, run, MODERATOR};
-use crate::session::Member;
+use crate::members::Actor;
+use crate::posts::{created_before, post_id, run};
 
 /// The key table's item type for comments.
 const COMMENT: &str = "comment";
@@ -42,7 +42,7 @@ pub struct NewComment {
 #[tracing::instrument(skip_all)]
 pub async fn create(
     State(state): State<AppState>,
-    Member(session): Member,
+    actor: Actor,
     correlation: CorrelationId,
     headers: HeaderMap,
     Path(post): Path<String>,
@@ -50,7 +50,7 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let post = post_id(&post)?;
     let request = serde_json::to_vec(&(post, &new)).map_err(ApiError::internal)?;
-    let member = session.member_id;
+    let member = actor.member;
     let (state, correlation) = (&state, &correlation);
     state
         .idempotency
@@ -105,7 +105,7 @@ pub struct CommentEdit {
 #[tracing::instrument(skip_all)]
 pub async fn edit(
     State(state): State<AppState>,
-    Member(session): Member,
+    actor: Actor,
     correlation: CorrelationId,
     Path((post, comment)): Path<(String, String)>,
     ApiJson(edit): ApiJson<CommentEdit>,
@@ -115,7 +115,7 @@ pub async fn edit(
     let command = PostCommand::EditComment(EditComment {
         post_id: post,
         comment_id: comment,
-        actor: session.member_id,
+        actor: actor.member,
         body: edit.body,
         content_key,
     });
@@ -127,7 +127,7 @@ pub async fn edit(
 #[tracing::instrument(skip_all)]
 pub async fn delete(
     State(state): State<AppState>,
-    Member(session): Member,
+    actor: Actor,
     correlation: CorrelationId,
     Path((post, comment)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
@@ -135,8 +135,8 @@ pub async fn delete(
     let command = PostCommand::DeleteComment(DeleteComment {
         post_id: post,
         comment_id: comment,
-        actor: session.member_id,
-        as_moderator: session.roles.iter().any(|r| r == MODERATOR),
+        actor: actor.member,
+        as_moderator: actor.moderator,
     });
     run(&state, &correlation, post, command).await
 }
@@ -152,7 +152,7 @@ pub struct Accepted {
 #[tracing::instrument(skip_all)]
 pub async fn accept(
     State(state): State<AppState>,
-    Member(session): Member,
+    actor: Actor,
     correlation: CorrelationId,
     Path(post): Path<String>,
     ApiJson(accepted): ApiJson<Accepted>,
@@ -161,7 +161,7 @@ pub async fn accept(
     let command = PostCommand::AcceptAnswer(AcceptAnswer {
         post_id: post,
         comment_id: accepted.comment_id,
-        actor: session.member_id,
+        actor: actor.member,
     });
     run(&state, &correlation, post, command).await
 }

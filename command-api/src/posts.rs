@@ -17,10 +17,7 @@ use ward_platform::http::{ApiError, ApiJson, CorrelationId};
 use crate::app::AppState;
 use crate::execute::{api_error, execute};
 use crate::idempotency::Answer;
-use crate::session::Member;
-
-/// The role that may delete any post or comment.
-pub const MODERATOR: &str = "moderator";
+use crate::members::Actor;
 
 /// A post's id from the path; an id that is not a UUID names no post.
 pub fn post_id(id: &str) -> Result<Uuid, ApiError> {
@@ -79,13 +76,13 @@ pub struct NewPost {
 #[tracing::instrument(skip_all)]
 pub async fn create(
     State(state): State<AppState>,
-    Member(session): Member,
+    actor: Actor,
     correlation: CorrelationId,
     headers: HeaderMap,
     ApiJson(new): ApiJson<NewPost>,
 ) -> Result<Response, ApiError> {
     let request = serde_json::to_vec(&new).map_err(ApiError::internal)?;
-    let member = session.member_id;
+    let member = actor.member;
     let (state, correlation) = (&state, &correlation);
     state
         .idempotency
@@ -141,7 +138,7 @@ pub struct PostEdit {
 #[tracing::instrument(skip_all)]
 pub async fn edit(
     State(state): State<AppState>,
-    Member(session): Member,
+    actor: Actor,
     correlation: CorrelationId,
     Path(id): Path<String>,
     ApiJson(edit): ApiJson<PostEdit>,
@@ -150,7 +147,7 @@ pub async fn edit(
     let content_key = state.content_keys.existing(Post::TYPE, id).await?;
     let command = PostCommand::Edit(EditPost {
         post_id: id,
-        actor: session.member_id,
+        actor: actor.member,
         title: edit.title,
         body: edit.body,
         content_key,
@@ -163,15 +160,15 @@ pub async fn edit(
 #[tracing::instrument(skip_all)]
 pub async fn delete(
     State(state): State<AppState>,
-    Member(session): Member,
+    actor: Actor,
     correlation: CorrelationId,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = post_id(&id)?;
     let command = PostCommand::Delete(DeletePost {
         post_id: id,
-        actor: session.member_id,
-        as_moderator: session.roles.iter().any(|r| r == MODERATOR),
+        actor: actor.member,
+        as_moderator: actor.moderator,
     });
     run(&state, &correlation, id, command).await
 }
@@ -180,7 +177,7 @@ pub async fn delete(
 #[tracing::instrument(skip_all)]
 pub async fn like(
     State(state): State<AppState>,
-    Member(session): Member,
+    actor: Actor,
     correlation: CorrelationId,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
@@ -191,7 +188,7 @@ pub async fn like(
         id,
         PostCommand::Like(Vote {
             post_id: id,
-            member: session.member_id,
+            member: actor.member,
         }),
     )
     .await
@@ -201,7 +198,7 @@ pub async fn like(
 #[tracing::instrument(skip_all)]
 pub async fn unlike(
     State(state): State<AppState>,
-    Member(session): Member,
+    actor: Actor,
     correlation: CorrelationId,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
@@ -212,7 +209,7 @@ pub async fn unlike(
         id,
         PostCommand::Unlike(Vote {
             post_id: id,
-            member: session.member_id,
+            member: actor.member,
         }),
     )
     .await

@@ -26,10 +26,9 @@ const SESSION_TTL: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 /// What the server knows about a signed-in caller.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Session {
-    /// The member.
+    /// The member. Everything else (roles, suspension) is read from the member's aggregate
+    /// on each command, so it is never stale.
     pub member_id: MemberId,
-    /// Roles held when the session was written (e.g. `moderator`).
-    pub roles: Vec<String>,
 }
 
 /// Sessions in Redis.

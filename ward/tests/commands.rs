@@ -24,9 +24,11 @@ fn post_request(
 }
 
 async fn event_count(stack: &Stack) -> Result<i64> {
-    Ok(sqlx::query_scalar("SELECT count(*) FROM events")
-        .fetch_one(&stack.events_db().await?)
-        .await?)
+    Ok(
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE aggregate_type = 'post'")
+            .fetch_one(&stack.events_db().await?)
+            .await?,
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]

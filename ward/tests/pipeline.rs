@@ -252,12 +252,14 @@ async fn bad_requests_get_clear_errors_and_write_nothing() -> Result {
             "{body}"
         );
     }
-    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
-        .fetch_one(&stack.events_db().await?)
-        .await?;
-    let outbox: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox")
-        .fetch_one(&stack.events_db().await?)
-        .await?;
+    let events: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE aggregate_type = 'post'")
+            .fetch_one(&stack.events_db().await?)
+            .await?;
+    let outbox: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM outbox WHERE aggregate_type = 'post'")
+            .fetch_one(&stack.events_db().await?)
+            .await?;
     assert_eq!(
         (events, outbox),
         (0, 0),
@@ -415,9 +417,10 @@ async fn posts_created_while_the_broker_is_down_arrive_exactly_once_after_it_ret
     let ready = client.get(commands.url("/readyz")).send().await?;
     assert_eq!(ready.status(), 503);
     assert_eq!(ready.json::<Value>().await?["failing"], json!(["kafka"]));
-    let queued: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox")
-        .fetch_one(&stack.events_db().await?)
-        .await?;
+    let queued: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM outbox WHERE aggregate_type = 'post'")
+            .fetch_one(&stack.events_db().await?)
+            .await?;
     assert_eq!(queued, 20, "the commands are safe in the outbox");
 
     stack.broker.resume().await?;

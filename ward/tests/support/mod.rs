@@ -17,8 +17,18 @@ use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
+use ward_command_api::app::members_store;
+use ward_command_api::members;
 use ward_command_api::session::{Session, SessionStore};
+use ward_domain::author::AuthorKey;
 use ward_domain::member::MemberId;
+use ward_domain::member::{JobCategory, MemberCommand, Role};
+
+mod secret {
+    pub fn expose(secret: &secrecy::SecretString) -> &str {
+        secrecy::ExposeSecret::expose_secret(secret)
+    }
+}
 use ward_platform::config::{DatabaseConfig, WardConfig};
 use ward_platform::{kafka, ops};
 
@@ -114,6 +124,13 @@ impl Stack {
         config.command_api.listen = "127.0.0.1:0".to_owned();
         config.query_api.listen = "127.0.0.1:0".to_owned();
         config.projector.listen = "127.0.0.1:0".to_owned();
+        // Tests write far faster than people; the rate-limit tests set their own limits.
+        let generous = ward_platform::config::Limit {
+            count: 100_000,
+            window_secs: 60,
+        };
+        config.command_api.rate_limits.posts = generous;
+        config.command_api.rate_limits.comments = generous;
         ward::migrate(&config).await?;
         kafka::create_topics(&config.kafka).await?;
         Ok(Self { config, broker, id })
@@ -180,16 +197,43 @@ impl Stack {
         Ok(child)
     }
 
-    /// A signed-in member's session cookie value.
+    /// A signed-in, registered member's session cookie value.
     pub async fn session(&self) -> Result<String> {
+        Ok(self.member(&[]).await?.1)
+    }
+
+    /// A registered member holding `roles`: their id and session cookie value. Registration
+    /// runs the same library function sign-in uses.
+    pub async fn member(&self, roles: &[Role]) -> Result<(MemberId, String)> {
+        let member = MemberId(Uuid::new_v4());
+        let store = members_store(self.events_db().await?);
+        let key = self.author_key()?;
+        members::register(&store, &key, member, JobCategory::Nurse).await?;
+        for role in roles {
+            members::run(
+                &store,
+                &key,
+                member,
+                MemberCommand::GrantRole { role: *role },
+            )
+            .await?;
+        }
         let redis = ops::connect_redis(&self.config.redis).await?;
-        let store = SessionStore::new(redis, &self.config.redis);
-        store
-            .create(&Session {
-                member_id: MemberId(Uuid::new_v4()),
-                roles: vec![],
-            })
-            .await
+        let cookie = SessionStore::new(redis, &self.config.redis)
+            .create(&Session { member_id: member })
+            .await?;
+        Ok((member, cookie))
+    }
+
+    /// The configured author key.
+    pub fn author_key(&self) -> Result<AuthorKey> {
+        let secret = self
+            .config
+            .command_api
+            .author_key
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("no author key"))?;
+        Ok(AuthorKey::new(secret::expose(secret).as_bytes())?)
     }
 
     pub async fn events_db(&self) -> Result<sqlx::PgPool> {

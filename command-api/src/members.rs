@@ -1,0 +1,91 @@
+//! Members on the command side: registration (what sign-in does on a first visit) and the
+//! [`Actor`] extractor, which decides from the member's own aggregate — write-side state,
+//! never a read model — whether the caller may act at all, and as what.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use cqrs_es::{AggregateContext, AggregateError, EventStore};
+use serde_json::json;
+use ward_domain::author::AuthorKey;
+use ward_domain::member::{JobCategory, Member, MemberCommand, MemberError, MemberId, Role};
+use ward_platform::http::{ApiError, CorrelationId};
+
+use crate::app::{AppState, Store};
+use crate::execute::execute;
+use crate::session::Member as Signed;
+
+/// The signed-in, registered, not suspended member making a request.
+#[derive(Debug, Clone, Copy)]
+pub struct Actor {
+    /// The member.
+    pub member: MemberId,
+    /// Whether the member holds the moderator role.
+    pub moderator: bool,
+}
+
+/// Unix seconds now.
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl FromRequestParts<AppState> for Actor {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Signed(session) = Signed::from_request_parts(parts, state).await?;
+        let id = state
+            .post_services
+            .author_key
+            .member_ref(session.member_id)
+            .0;
+        let mut context = state
+            .members
+            .load_aggregate(&id)
+            .await
+            .map_err(ApiError::internal)?;
+        let member = context.aggregate();
+        if !member.is_registered() {
+            // Never registered, or withdrawn: the session is not a member's any more.
+            return Err(ApiError::unauthenticated());
+        }
+        if member.is_suspended(now()) {
+            let until = member.suspended_until().unwrap_or_default();
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "member_suspended",
+                "your account is suspended",
+            )
+            .with_details(json!({ "until": until })));
+        }
+        Ok(Actor {
+            member: session.member_id,
+            moderator: member.has_role(Role::Moderator),
+        })
+    }
+}
+
+/// Runs a member command on `member`'s aggregate (addressed by pseudonym).
+pub async fn run(
+    store: &Store<Member>,
+    key: &AuthorKey,
+    member: MemberId,
+    command: MemberCommand,
+) -> Result<usize, AggregateError<MemberError>> {
+    let correlation = CorrelationId(uuid::Uuid::now_v7().to_string());
+    execute(store, &(), &key.member_ref(member).0, command, &correlation).await
+}
+
+/// Registers `member` on first sign-in.
+pub async fn register(
+    store: &Store<Member>,
+    key: &AuthorKey,
+    member: MemberId,
+    job_category: JobCategory,
+) -> Result<usize, AggregateError<MemberError>> {
+    run(store, key, member, MemberCommand::Register { job_category }).await
+}
