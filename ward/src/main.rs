@@ -29,6 +29,9 @@ enum Command {
         #[command(subcommand)]
         command: TopicsCommand,
     },
+    /// Make a new member and print a session token for it, for trying Ward locally before
+    /// sign-in exists. It creates a fresh anonymous member; it cannot act as anyone else.
+    DevSession,
     /// Manage the hospital catalogue.
     Hospitals {
         #[command(subcommand)]
@@ -67,6 +70,10 @@ async fn main() -> anyhow::Result<()> {
             ward::run(&config, &components, shutdown::on_signal()).await
         }
         Command::Migrate => ward::migrate(&config).await,
+        Command::DevSession => {
+            println!("{}", ward::dev_session(&config).await?);
+            Ok(())
+        }
         Command::Hospitals {
             command: HospitalsCommand::Import { file },
         } => {
