@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{delete, post, put};
+use axum::routing::{delete, patch, post, put};
 use axum::Router;
 use cqrs_es::persist::PersistedEventStore;
 use postgres_es::PostgresEventRepository;
@@ -13,9 +13,12 @@ use secrecy::ExposeSecret;
 use sqlx::migrate::Migrator;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use ward_domain::affiliation::AffiliationClaim;
 use ward_domain::author::AuthorKey;
+use ward_domain::hospital::Hospital;
 use ward_domain::member::Member;
 use ward_domain::post::{Post, PostServices};
+use ward_domain::review::{Review, ReviewServices};
 use ward_platform::config::{RateLimits, WardConfig};
 use ward_platform::http::{correlate, ApiError};
 use ward_platform::ops::{redis_check, sql_check, Ops};
@@ -26,7 +29,7 @@ use crate::idempotency::IdempotencyKeys;
 use crate::outbox::Relay;
 use crate::rate_limit::RateLimiter;
 use crate::session::SessionStore;
-use crate::{comments, posts};
+use crate::{claims, comments, posts, reviews};
 
 /// The event store's schema, including the outbox and its trigger.
 pub static MIGRATOR: Migrator = sqlx::migrate!();
@@ -39,6 +42,10 @@ pub type Store<A> = PersistedEventStore<PostgresEventRepository, A>;
 pub struct AppState {
     pub(crate) posts: Arc<Store<Post>>,
     pub(crate) members: Arc<Store<Member>>,
+    pub(crate) hospitals: Arc<Store<Hospital>>,
+    pub(crate) claims: Arc<Store<AffiliationClaim>>,
+    pub(crate) reviews: Arc<Store<Review>>,
+    pub(crate) review_services: ReviewServices,
     pub(crate) content_keys: ContentKeys,
     pub(crate) idempotency: IdempotencyKeys,
     pub(crate) rate_limiter: RateLimiter,
@@ -95,7 +102,13 @@ pub async fn run(
             PersistedEventStore::new_event_store(PostgresEventRepository::new(pool.clone()))
                 .with_upcasters(posts::upcasters()),
         ),
-        members: Arc::new(members_store(pool.clone())),
+        members: Arc::new(store(pool.clone())),
+        hospitals: Arc::new(store(pool.clone())),
+        claims: Arc::new(store(pool.clone())),
+        reviews: Arc::new(store(pool.clone())),
+        review_services: ReviewServices {
+            author_key: author_key.clone(),
+        },
         content_keys: ContentKeys::new(pool.clone()),
         idempotency: IdempotencyKeys::new(pool),
         rate_limiter: RateLimiter::new(redis.clone(), &config.redis.key_prefix),
@@ -122,8 +135,8 @@ pub async fn run(
     served
 }
 
-/// The event store of members.
-pub fn members_store(pool: sqlx::PgPool) -> Store<Member> {
+/// The event store of aggregate `A`.
+pub fn store<A: cqrs_es::Aggregate>(pool: sqlx::PgPool) -> Store<A> {
     PersistedEventStore::new_event_store(PostgresEventRepository::new(pool))
 }
 
@@ -144,6 +157,15 @@ fn router(state: AppState, ops: &Ops, max_body_bytes: usize) -> Router {
             delete(comments::delete).patch(comments::edit),
         )
         .route("/api/v1/posts/{id}/accepted-answer", put(comments::accept))
+        .route("/api/v1/hospitals/{id}/claims", post(claims::submit))
+        .route("/api/v1/claims/{id}/approval", post(claims::approve))
+        .route("/api/v1/claims/{id}/rejection", post(claims::reject))
+        .route("/api/v1/hospitals/{id}/reviews", post(reviews::write))
+        .route(
+            "/api/v1/reviews/{id}",
+            patch(reviews::edit).delete(reviews::delete),
+        )
+        .route("/api/v1/reviews/{id}/helpful", put(reviews::helpful))
         .fallback(|| async { ApiError::not_found("route_not_found", "no such endpoint") })
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(state);

@@ -10,11 +10,13 @@
 //! - [`rate_limit`]: per-member rate limits in Redis.
 //! - [`session`]: sessions in Redis and the `Member` extractor.
 //! - [`posts`]: the post endpoints; [`comments`]: the comment endpoints.
+//! - [`claims`]: affiliation claims; [`reviews`]: hospital reviews.
 //! - [`hospitals`]: the hospital catalogue import from the public hospital list.
 //! - [`members`]: registration and the `Actor` every command acts as.
 //! - [`outbox`]: the relay from the outbox table to Kafka, with its single-leader lock.
 
 pub mod app;
+pub mod claims;
 pub mod comments;
 pub mod content_keys;
 pub mod execute;
@@ -24,6 +26,7 @@ pub mod members;
 pub mod outbox;
 pub mod posts;
 pub mod rate_limit;
+pub mod reviews;
 pub mod session;
 
 pub use app::{migrate, run};

@@ -26,6 +26,21 @@ pub struct Actor {
     pub moderator: bool,
 }
 
+impl Actor {
+    /// Refuses with 403 unless the actor is a moderator.
+    pub fn moderator_only(&self) -> Result<(), ApiError> {
+        if self.moderator {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "moderator_only",
+                "only moderators may do this",
+            ))
+        }
+    }
+}
+
 /// Unix seconds now.
 pub fn now() -> u64 {
     SystemTime::now()

@@ -103,7 +103,7 @@ pub async fn dev_session(config: &WardConfig) -> anyhow::Result<String> {
         .context("command_api.author_key (WARD_COMMAND_API__AUTHOR_KEY) is not set")?;
     let key = ward_domain::author::AuthorKey::new(secret.expose_secret().as_bytes())?;
     migrate(config).await?;
-    let store = ward_command_api::app::members_store(config.event_store.connect_postgres().await?);
+    let store = ward_command_api::app::store(config.event_store.connect_postgres().await?);
     let member = MemberId(uuid::Uuid::new_v4());
     members::register(&store, &key, member, JobCategory::Other).await?;
     let redis = ward_platform::ops::connect_redis(&config.redis).await?;

@@ -51,6 +51,12 @@ impl Aggregate for Hospital {
 }
 
 impl Hospital {
+    /// Whether the hospital is in the catalogue and not closed: members may claim and review
+    /// it.
+    pub fn is_open(&self) -> bool {
+        self.profile.is_some() && !self.closed
+    }
+
     fn decide(&self, command: HospitalCommand) -> Result<Option<HospitalEvent>, HospitalError> {
         match (command, &self.profile) {
             (HospitalCommand::Register(_), Some(_)) => Err(HospitalError::AlreadyRegistered),

@@ -17,7 +17,7 @@ use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
-use ward_command_api::app::members_store;
+use ward_command_api::app::store;
 use ward_command_api::members;
 use ward_command_api::session::{Session, SessionStore};
 use ward_domain::author::AuthorKey;
@@ -206,7 +206,7 @@ impl Stack {
     /// runs the same library function sign-in uses.
     pub async fn member(&self, roles: &[Role]) -> Result<(MemberId, String)> {
         let member = MemberId(Uuid::new_v4());
-        let store = members_store(self.events_db().await?);
+        let store = store(self.events_db().await?);
         let key = self.author_key()?;
         members::register(&store, &key, member, JobCategory::Nurse).await?;
         for role in roles {
