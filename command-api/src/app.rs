@@ -17,6 +17,7 @@ use ward_domain::affiliation::AffiliationClaim;
 use ward_domain::author::AuthorKey;
 use ward_domain::hospital::Hospital;
 use ward_domain::member::Member;
+use ward_domain::moderation::{Moderation, ModerationServices};
 use ward_domain::post::{Post, PostServices};
 use ward_domain::review::{Review, ReviewServices};
 use ward_platform::config::{RateLimits, WardConfig};
@@ -29,7 +30,7 @@ use crate::idempotency::IdempotencyKeys;
 use crate::outbox::Relay;
 use crate::rate_limit::RateLimiter;
 use crate::session::SessionStore;
-use crate::{claims, comments, posts, reviews};
+use crate::{claims, comments, moderation, posts, reviews};
 
 /// The event store's schema, including the outbox and its trigger.
 pub static MIGRATOR: Migrator = sqlx::migrate!();
@@ -46,6 +47,8 @@ pub struct AppState {
     pub(crate) claims: Arc<Store<AffiliationClaim>>,
     pub(crate) reviews: Arc<Store<Review>>,
     pub(crate) review_services: ReviewServices,
+    pub(crate) moderation: Arc<Store<Moderation>>,
+    pub(crate) moderation_services: ModerationServices,
     pub(crate) content_keys: ContentKeys,
     pub(crate) idempotency: IdempotencyKeys,
     pub(crate) rate_limiter: RateLimiter,
@@ -109,6 +112,11 @@ pub async fn run(
         review_services: ReviewServices {
             author_key: author_key.clone(),
         },
+        moderation: Arc::new(store(pool.clone())),
+        moderation_services: ModerationServices {
+            author_key: author_key.clone(),
+            auto_hide_threshold: config.command_api.auto_hide_reports,
+        },
         content_keys: ContentKeys::new(pool.clone()),
         idempotency: IdempotencyKeys::new(pool),
         rate_limiter: RateLimiter::new(redis.clone(), &config.redis.key_prefix),
@@ -166,6 +174,15 @@ fn router(state: AppState, ops: &Ops, max_body_bytes: usize) -> Router {
             patch(reviews::edit).delete(reviews::delete),
         )
         .route("/api/v1/reviews/{id}/helpful", put(reviews::helpful))
+        .route("/api/v1/reports", post(moderation::report))
+        .route(
+            "/api/v1/moderation/{kind}/{id}/hide",
+            post(moderation::hide),
+        )
+        .route(
+            "/api/v1/moderation/{kind}/{id}/restore",
+            post(moderation::restore),
+        )
         .fallback(|| async { ApiError::not_found("route_not_found", "no such endpoint") })
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(state);

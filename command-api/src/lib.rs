@@ -11,6 +11,7 @@
 //! - [`session`]: sessions in Redis and the `Member` extractor.
 //! - [`posts`]: the post endpoints; [`comments`]: the comment endpoints.
 //! - [`claims`]: affiliation claims; [`reviews`]: hospital reviews.
+//! - [`moderation`]: reports, automatic hiding, moderators' hide and restore.
 //! - [`hospitals`]: the hospital catalogue import from the public hospital list.
 //! - [`members`]: registration and the `Actor` every command acts as.
 //! - [`outbox`]: the relay from the outbox table to Kafka, with its single-leader lock.
@@ -23,6 +24,7 @@ pub mod execute;
 pub mod hospitals;
 pub mod idempotency;
 pub mod members;
+pub mod moderation;
 pub mod outbox;
 pub mod posts;
 pub mod rate_limit;

@@ -110,6 +110,9 @@ pub struct CommandApiConfig {
     pub relay: bool,
     /// Per-member limits per command kind.
     pub rate_limits: RateLimits,
+    /// Distinct reporters that hide an item automatically until a moderator looks at it;
+    /// 0 turns automatic hiding off.
+    pub auto_hide_reports: u32,
 }
 
 /// How many commands of one kind a member may send per window.
@@ -168,6 +171,7 @@ impl Default for CommandApiConfig {
             max_body_bytes: 64 * 1024,
             relay: true,
             rate_limits: RateLimits::default(),
+            auto_hide_reports: 5,
         }
     }
 }

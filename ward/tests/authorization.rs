@@ -261,6 +261,28 @@ async fn every_command_is_allowed_or_refused_by_role_from_write_side_state() -> 
             rule(caller),
         );
 
+        let report = json!({"kind": "post", "target_id": target, "reason": "spam"});
+        check(
+            "report a post",
+            caller,
+            world
+                .send(caller, Method::POST, "/api/v1/reports", Some(report))
+                .await?,
+            rule(caller),
+        );
+        check(
+            "hide a post",
+            caller,
+            world
+                .send(
+                    caller,
+                    Method::POST,
+                    &format!("/api/v1/moderation/post/{target}/hide"),
+                    Some(json!({"reason": "abuse"})),
+                )
+                .await?,
+            expect(&[Caller::Moderator], (403, "moderator_only"))(caller),
+        );
         let moderators = expect(&[Caller::Moderator], (403, "not_author"));
         check(
             "delete someone's post",

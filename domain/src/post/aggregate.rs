@@ -120,6 +120,16 @@ fn seal(key: &ContentKey, kind: &str, item: Uuid, field: &str, text: &str) -> Ev
 }
 
 impl Post {
+    /// Whether the post exists and is not deleted.
+    pub fn is_live(&self) -> bool {
+        self.live().is_ok()
+    }
+
+    /// Whether the live post has the live comment `comment_id`.
+    pub fn has_live_comment(&self, comment_id: Uuid) -> bool {
+        self.is_live() && self.comments.get(&comment_id).is_some_and(|c| !c.deleted)
+    }
+
     /// The author reference of a live post, or why there is none.
     fn live(&self) -> Result<&AuthorRef, PostError> {
         let author_ref = self.author_ref.as_ref().ok_or(PostError::NotFound)?;

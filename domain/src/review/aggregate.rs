@@ -107,6 +107,11 @@ fn content(
 }
 
 impl Review {
+    /// Whether the review exists and is not deleted (it can be reported).
+    pub fn is_live(&self) -> bool {
+        self.live().is_ok()
+    }
+
     /// Whether a review was written and not deleted, or why not.
     fn live(&self) -> Result<(), ReviewError> {
         if self.author_ref.is_none() {

@@ -1,0 +1,196 @@
+//! Reports and moderation: members report posts, comments and reviews; enough distinct
+//! reporters hide an item automatically; moderators hide and restore. Moderators are never
+//! named in events.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::Json;
+use cqrs_es::{AggregateContext, EventStore};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+use ward_domain::moderation::{
+    aggregate_id, Hide, ModerationCommand, Report, ReportReason, Restore, TargetKind,
+};
+use ward_platform::http::{ApiError, ApiJson, CorrelationId};
+
+use crate::app::AppState;
+use crate::execute::{api_error, execute};
+use crate::members::Actor;
+
+/// The body of `POST /api/v1/reports`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewReport {
+    kind: TargetKind,
+    target_id: Uuid,
+    /// For a comment: the post it is on.
+    #[serde(default)]
+    post_id: Option<Uuid>,
+    reason: ReportReason,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+/// Whether the reported item exists and is live, read from its own aggregate.
+async fn target_exists(state: &AppState, report: &NewReport) -> Result<bool, ApiError> {
+    Ok(match report.kind {
+        TargetKind::Post => {
+            let mut post = state
+                .posts
+                .load_aggregate(&report.target_id.to_string())
+                .await
+                .map_err(ApiError::internal)?;
+            post.aggregate().is_live()
+        }
+        TargetKind::Comment => match report.post_id {
+            None => {
+                return Err(ApiError::invalid(
+                    "post_id_missing",
+                    "a comment is reported with the post_id of its post",
+                ))
+            }
+            Some(post_id) => {
+                let mut post = state
+                    .posts
+                    .load_aggregate(&post_id.to_string())
+                    .await
+                    .map_err(ApiError::internal)?;
+                post.aggregate().has_live_comment(report.target_id)
+            }
+        },
+        TargetKind::Review => {
+            let mut review = state
+                .reviews
+                .load_aggregate(&report.target_id.to_string())
+                .await
+                .map_err(ApiError::internal)?;
+            review.aggregate().is_live()
+        }
+    })
+}
+
+/// `POST /api/v1/reports`: a member reports a post, comment or review (once per target).
+#[tracing::instrument(skip_all)]
+pub async fn report(
+    State(state): State<AppState>,
+    actor: Actor,
+    correlation: CorrelationId,
+    ApiJson(report): ApiJson<NewReport>,
+) -> Result<impl IntoResponse, ApiError> {
+    if !target_exists(&state, &report).await? {
+        return Err(ApiError::not_found(
+            "target_not_found",
+            "there is no such item to report",
+        ));
+    }
+    state
+        .rate_limiter
+        .check("report", actor.member, state.rate_limits.reports)
+        .await?;
+    let id = aggregate_id(report.kind, report.target_id);
+    let command = ModerationCommand::Report(Report {
+        kind: report.kind,
+        target_id: report.target_id,
+        reporter: actor.member,
+        reason: report.reason,
+        note: report.note,
+    });
+    let version = execute(
+        &*state.moderation,
+        &state.moderation_services,
+        &id,
+        command,
+        &correlation,
+    )
+    .await
+    .map_err(api_error)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"id": id, "version": version})),
+    ))
+}
+
+fn target(kind: &str, target_id: &str) -> Result<(TargetKind, Uuid), ApiError> {
+    let not_found = || ApiError::not_found("target_not_found", "there is no such item");
+    let kind = TargetKind::parse(kind).ok_or_else(not_found)?;
+    let target_id = Uuid::parse_str(target_id).map_err(|_| not_found())?;
+    Ok((kind, target_id))
+}
+
+/// The body of `POST /api/v1/moderation/{kind}/{id}/hide`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HideBody {
+    reason: ReportReason,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+/// `POST /api/v1/moderation/{kind}/{id}/hide`: a moderator hides an item.
+#[tracing::instrument(skip_all)]
+pub async fn hide(
+    State(state): State<AppState>,
+    actor: Actor,
+    correlation: CorrelationId,
+    Path((kind, target_id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<HideBody>,
+) -> Result<Json<Value>, ApiError> {
+    actor.moderator_only()?;
+    let (kind, target_id) = target(&kind, &target_id)?;
+    let command = ModerationCommand::Hide(Hide {
+        kind,
+        target_id,
+        reason: body.reason,
+        note: body.note,
+    });
+    run(&state, &correlation, kind, target_id, command).await
+}
+
+/// The body of `POST /api/v1/moderation/{kind}/{id}/restore`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreBody {
+    #[serde(default)]
+    note: Option<String>,
+}
+
+/// `POST /api/v1/moderation/{kind}/{id}/restore`: a moderator restores a hidden item.
+#[tracing::instrument(skip_all)]
+pub async fn restore(
+    State(state): State<AppState>,
+    actor: Actor,
+    correlation: CorrelationId,
+    Path((kind, target_id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<RestoreBody>,
+) -> Result<Json<Value>, ApiError> {
+    actor.moderator_only()?;
+    let (kind, target_id) = target(&kind, &target_id)?;
+    let command = ModerationCommand::Restore(Restore {
+        kind,
+        target_id,
+        note: body.note,
+    });
+    run(&state, &correlation, kind, target_id, command).await
+}
+
+async fn run(
+    state: &AppState,
+    correlation: &CorrelationId,
+    kind: TargetKind,
+    target_id: Uuid,
+    command: ModerationCommand,
+) -> Result<Json<Value>, ApiError> {
+    let id = aggregate_id(kind, target_id);
+    let version = execute(
+        &*state.moderation,
+        &state.moderation_services,
+        &id,
+        command,
+        correlation,
+    )
+    .await
+    .map_err(api_error)?;
+    Ok(Json(json!({"id": id, "version": version})))
+}
