@@ -2,19 +2,22 @@
 //! (Work-email verification arrives with sign-in.)
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use axum::Json;
 use cqrs_es::{AggregateContext, EventStore};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use uuid::Uuid;
-use ward_domain::affiliation::{ClaimCommand, RejectReason, Tenure, VerificationMethod};
+use ward_domain::affiliation::{
+    ClaimCommand, ClaimError, RejectReason, Tenure, VerificationMethod,
+};
 use ward_domain::member::JobCategory;
 use ward_platform::http::{ApiError, ApiJson, CorrelationId};
 
 use crate::app::AppState;
 use crate::execute::{api_error, execute};
+use crate::idempotency::{created_before, Answer};
 use crate::members::{now, Actor};
 
 fn id(text: &str, code: &'static str, what: &str) -> Result<Uuid, ApiError> {
@@ -39,7 +42,7 @@ pub async fn open_hospital(state: &AppState, hospital: &str) -> Result<Uuid, Api
 }
 
 /// The body of `POST /api/v1/hospitals/{id}/claims`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewClaim {
     job_category: JobCategory,
@@ -47,42 +50,50 @@ pub struct NewClaim {
 }
 
 /// `POST /api/v1/hospitals/{id}/claims`: claim to work (or have worked) at a hospital.
+/// Honours `Idempotency-Key`.
 #[tracing::instrument(skip_all)]
 pub async fn submit(
     State(state): State<AppState>,
     actor: Actor,
     correlation: CorrelationId,
+    headers: HeaderMap,
     Path(hospital): Path<String>,
     ApiJson(claim): ApiJson<NewClaim>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Response, ApiError> {
     let hospital = open_hospital(&state, &hospital).await?;
-    let claim_id = state
-        .post_services
-        .author_key
-        .derive_id("affiliation", hospital, actor.member);
-    let command = ClaimCommand::Submit {
-        hospital_id: hospital,
-        job_category: claim.job_category,
-        tenure: claim.tenure,
-        now: now(),
-    };
-    let version = execute(
-        &*state.claims,
-        &(),
-        &claim_id.to_string(),
-        command,
-        &correlation,
-    )
-    .await
-    .map_err(api_error)?;
-    Ok((
-        StatusCode::CREATED,
-        [(
-            axum::http::header::LOCATION,
-            format!("/api/v1/claims/{claim_id}"),
-        )],
-        Json(json!({"id": claim_id, "version": version})),
-    ))
+    let request = serde_json::to_vec(&(hospital, &claim)).map_err(ApiError::internal)?;
+    let (state, correlation) = (&state, &correlation);
+    state
+        .idempotency
+        .run(actor.member, &headers, &request, |_, claimed| async move {
+            let id =
+                state
+                    .post_services
+                    .author_key
+                    .derive_id("affiliation", hospital, actor.member);
+            let command = ClaimCommand::Submit {
+                hospital_id: hospital,
+                job_category: claim.job_category,
+                tenure: claim.tenure,
+                now: now(),
+            };
+            let version =
+                match execute(&*state.claims, &(), &id.to_string(), command, correlation).await {
+                    Ok(version) => version,
+                    Err(error) => {
+                        created_before(&*state.claims, &id.to_string(), claimed, error, |e| {
+                            *e == ClaimError::AlreadyOpen
+                        })
+                        .await?
+                    }
+                };
+            Ok(Answer {
+                status: StatusCode::CREATED.as_u16(),
+                body: json!({"id": id, "version": version}),
+                location: Some(format!("/api/v1/claims/{id}")),
+            })
+        })
+        .await
 }
 
 /// `POST /api/v1/claims/{id}/approval`: a moderator verifies a claim.

@@ -15,9 +15,9 @@ use ward_platform::http::{ApiError, ApiJson, CorrelationId};
 
 use crate::app::AppState;
 use crate::execute::execute;
-use crate::idempotency::Answer;
+use crate::idempotency::{created_before, Answer};
 use crate::members::Actor;
-use crate::posts::{created_before, post_id, run};
+use crate::posts::{post_id, run};
 
 /// The key table's item type for comments.
 const COMMENT: &str = "comment";
@@ -82,7 +82,10 @@ pub async fn create(
                     if !matches!(error, AggregateError::UserError(PostError::AlreadyExists)) {
                         state.content_keys.discard(COMMENT, id).await?;
                     }
-                    created_before(state, post, claimed, error).await?
+                    created_before(&*state.posts, &post.to_string(), claimed, error, |e| {
+                        *e == PostError::AlreadyExists
+                    })
+                    .await?
                 }
             };
             Ok(Answer {

@@ -9,12 +9,16 @@
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use cqrs_es::{Aggregate, AggregateError, EventStore};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use uuid::Uuid;
 use ward_domain::member::MemberId;
+use ward_domain::rule::BrokenRule;
 use ward_platform::http::ApiError;
+
+use crate::execute::api_error;
 
 /// The request header.
 pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
@@ -220,5 +224,30 @@ impl IdempotencyKeys {
                 .map_err(ApiError::internal)?;
         }
         Ok(())
+    }
+}
+
+/// The version to answer when a claimed create finds its item already made by an earlier
+/// attempt whose answer was lost (`duplicate` recognises the aggregate's "already exists"
+/// refusal); any other failure is answered as the error it is.
+pub async fn created_before<A, S>(
+    store: &S,
+    id: &str,
+    claimed: bool,
+    error: AggregateError<A::Error>,
+    duplicate: impl Fn(&A::Error) -> bool,
+) -> Result<usize, ApiError>
+where
+    A: Aggregate,
+    A::Error: BrokenRule,
+    S: EventStore<A>,
+{
+    match error {
+        AggregateError::UserError(ref refusal) if claimed && duplicate(refusal) => Ok(store
+            .load_events(id)
+            .await
+            .map_err(ApiError::internal)?
+            .len()),
+        error => Err(api_error(error)),
     }
 }

@@ -3,24 +3,26 @@
 //! named in events.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use axum::Json;
 use cqrs_es::{AggregateContext, EventStore};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use uuid::Uuid;
 use ward_domain::moderation::{
-    aggregate_id, Hide, ModerationCommand, Report, ReportReason, Restore, TargetKind,
+    aggregate_id, Hide, ModerationCommand, ModerationError, Report, ReportReason, Restore,
+    TargetKind,
 };
 use ward_platform::http::{ApiError, ApiJson, CorrelationId};
 
 use crate::app::AppState;
 use crate::execute::{api_error, execute};
+use crate::idempotency::{created_before, Answer};
 use crate::members::Actor;
 
 /// The body of `POST /api/v1/reports`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewReport {
     kind: TargetKind,
@@ -72,44 +74,62 @@ async fn target_exists(state: &AppState, report: &NewReport) -> Result<bool, Api
 }
 
 /// `POST /api/v1/reports`: a member reports a post, comment or review (once per target).
+/// Honours `Idempotency-Key` and the report rate limit.
 #[tracing::instrument(skip_all)]
 pub async fn report(
     State(state): State<AppState>,
     actor: Actor,
     correlation: CorrelationId,
+    headers: HeaderMap,
     ApiJson(report): ApiJson<NewReport>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Response, ApiError> {
     if !target_exists(&state, &report).await? {
         return Err(ApiError::not_found(
             "target_not_found",
             "there is no such item to report",
         ));
     }
+    let request = serde_json::to_vec(&report).map_err(ApiError::internal)?;
+    let (state, correlation) = (&state, &correlation);
     state
-        .rate_limiter
-        .check("report", actor.member, state.rate_limits.reports)
-        .await?;
-    let id = aggregate_id(report.kind, report.target_id);
-    let command = ModerationCommand::Report(Report {
-        kind: report.kind,
-        target_id: report.target_id,
-        reporter: actor.member,
-        reason: report.reason,
-        note: report.note,
-    });
-    let version = execute(
-        &*state.moderation,
-        &state.moderation_services,
-        &id,
-        command,
-        &correlation,
-    )
-    .await
-    .map_err(api_error)?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"id": id, "version": version})),
-    ))
+        .idempotency
+        .run(actor.member, &headers, &request, |_, claimed| async move {
+            state
+                .rate_limiter
+                .check("report", actor.member, state.rate_limits.reports)
+                .await?;
+            let id = aggregate_id(report.kind, report.target_id);
+            let command = ModerationCommand::Report(Report {
+                kind: report.kind,
+                target_id: report.target_id,
+                reporter: actor.member,
+                reason: report.reason,
+                note: report.note,
+            });
+            let version = match execute(
+                &*state.moderation,
+                &state.moderation_services,
+                &id,
+                command,
+                correlation,
+            )
+            .await
+            {
+                Ok(version) => version,
+                Err(error) => {
+                    created_before(&*state.moderation, &id, claimed, error, |e| {
+                        *e == ModerationError::AlreadyReported
+                    })
+                    .await?
+                }
+            };
+            Ok(Answer {
+                status: StatusCode::CREATED.as_u16(),
+                body: json!({"id": id, "version": version}),
+                location: None,
+            })
+        })
+        .await
 }
 
 fn target(kind: &str, target_id: &str) -> Result<(TargetKind, Uuid), ApiError> {

@@ -5,7 +5,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Json;
 use cqrs_es::persist::{EventUpcaster, SemanticVersionEventUpcaster};
-use cqrs_es::{Aggregate, AggregateError, EventStore};
+use cqrs_es::{Aggregate, AggregateError};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -16,7 +16,7 @@ use ward_platform::http::{ApiError, ApiJson, CorrelationId};
 
 use crate::app::AppState;
 use crate::execute::{api_error, execute};
-use crate::idempotency::Answer;
+use crate::idempotency::{created_before, Answer};
 use crate::members::Actor;
 
 /// A post's id from the path; an id that is not a UUID names no post.
@@ -41,25 +41,6 @@ pub async fn run(
     .await
     .map_err(api_error)?;
     Ok(Json(json!({"id": id, "version": version})))
-}
-
-/// The answer to a create whose aggregate already holds the item: either a claimed retry
-/// (answer as the first attempt would have) or a real refusal.
-pub async fn created_before(
-    state: &AppState,
-    id: Uuid,
-    claimed: bool,
-    error: AggregateError<PostError>,
-) -> Result<usize, ApiError> {
-    match error {
-        AggregateError::UserError(PostError::AlreadyExists) if claimed => Ok(state
-            .posts
-            .load_events(&id.to_string())
-            .await
-            .map_err(ApiError::internal)?
-            .len()),
-        error => Err(api_error(error)),
-    }
 }
 
 /// The body of `POST /api/v1/posts` and `PATCH /api/v1/posts/{id}`.
@@ -114,7 +95,10 @@ pub async fn create(
                     if !matches!(error, AggregateError::UserError(PostError::AlreadyExists)) {
                         state.content_keys.discard(Post::TYPE, id).await?;
                     }
-                    created_before(state, id, claimed, error).await?
+                    created_before(&*state.posts, &id.to_string(), claimed, error, |e| {
+                        *e == PostError::AlreadyExists
+                    })
+                    .await?
                 }
             };
             Ok(Answer {

@@ -2,22 +2,23 @@
 //! hospital); the author edits; author or moderator deletes; other members mark it helpful.
 
 use axum::extract::{Path, State};
-use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use axum::Json;
 use cqrs_es::{Aggregate, AggregateContext, EventStore};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use uuid::Uuid;
 use ward_domain::review::{
     DeleteReview, EditReview, InsiderProof, MarkHelpful, Ratings, Review, ReviewCommand,
-    WriteReview,
+    ReviewError, WriteReview,
 };
 use ward_platform::http::{ApiError, ApiJson, CorrelationId};
 
 use crate::app::AppState;
 use crate::claims::open_hospital;
 use crate::execute::{api_error, execute};
+use crate::idempotency::{created_before, Answer};
 use crate::members::Actor;
 
 fn review_id(text: &str) -> Result<Uuid, ApiError> {
@@ -27,7 +28,7 @@ fn review_id(text: &str) -> Result<Uuid, ApiError> {
 
 /// What a review says: the body of `POST /api/v1/hospitals/{id}/reviews` and of
 /// `PATCH /api/v1/reviews/{id}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReviewBody {
     ratings: Ratings,
@@ -69,54 +70,71 @@ async fn insider(
     }
 }
 
-/// `POST /api/v1/hospitals/{id}/reviews`: a verified insider reviews the hospital.
+/// `POST /api/v1/hospitals/{id}/reviews`: a verified insider reviews the hospital (one
+/// review per member and hospital). Honours `Idempotency-Key` and the review rate limit.
 #[tracing::instrument(skip_all)]
 pub async fn write(
     State(state): State<AppState>,
     actor: Actor,
     correlation: CorrelationId,
+    headers: HeaderMap,
     Path(hospital): Path<String>,
     ApiJson(review): ApiJson<ReviewBody>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Response, ApiError> {
     let hospital = open_hospital(&state, &hospital).await?;
     let insider = insider(&state, &actor, hospital).await?;
+    let request = serde_json::to_vec(&(hospital, &review)).map_err(ApiError::internal)?;
+    let (state, correlation) = (&state, &correlation);
     state
-        .rate_limiter
-        .check("review", actor.member, state.rate_limits.reviews)
-        .await?;
-    let id = state
-        .post_services
-        .author_key
-        .derive_id("review", hospital, actor.member);
-    let content_key = state.content_keys.create(Review::TYPE, id).await?;
-    let command = ReviewCommand::Write(WriteReview {
-        review_id: id,
-        hospital_id: hospital,
-        author: actor.member,
-        insider,
-        ratings: review.ratings,
-        title: review.title,
-        pros: review.pros,
-        cons: review.cons,
-        advice: review.advice,
-        would_recommend: review.would_recommend,
-        content_key,
-    });
-    // A refused review keeps the key: it may belong to an earlier, live review.
-    let version = execute(
-        &*state.reviews,
-        &state.review_services,
-        &id.to_string(),
-        command,
-        &correlation,
-    )
-    .await
-    .map_err(api_error)?;
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, format!("/api/v1/reviews/{id}"))],
-        Json(json!({"id": id, "version": version})),
-    ))
+        .idempotency
+        .run(actor.member, &headers, &request, |_, claimed| async move {
+            state
+                .rate_limiter
+                .check("review", actor.member, state.rate_limits.reviews)
+                .await?;
+            let id = state
+                .post_services
+                .author_key
+                .derive_id("review", hospital, actor.member);
+            let content_key = state.content_keys.create(Review::TYPE, id).await?;
+            let command = ReviewCommand::Write(WriteReview {
+                review_id: id,
+                hospital_id: hospital,
+                author: actor.member,
+                insider,
+                ratings: review.ratings,
+                title: review.title,
+                pros: review.pros,
+                cons: review.cons,
+                advice: review.advice,
+                would_recommend: review.would_recommend,
+                content_key,
+            });
+            // A refused review keeps the key: it may belong to an earlier, live review.
+            let version = match execute(
+                &*state.reviews,
+                &state.review_services,
+                &id.to_string(),
+                command,
+                correlation,
+            )
+            .await
+            {
+                Ok(version) => version,
+                Err(error) => {
+                    created_before(&*state.reviews, &id.to_string(), claimed, error, |e| {
+                        *e == ReviewError::AlreadyWritten
+                    })
+                    .await?
+                }
+            };
+            Ok(Answer {
+                status: StatusCode::CREATED.as_u16(),
+                body: json!({"id": id, "version": version}),
+                location: Some(format!("/api/v1/reviews/{id}")),
+            })
+        })
+        .await
 }
 
 async fn run(

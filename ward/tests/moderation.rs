@@ -179,3 +179,33 @@ async fn reports_name_a_real_item() -> Result {
     );
     stack.finish().await
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retried_report_with_its_idempotency_key_is_answered_like_the_first() -> Result {
+    let stack = Stack::new().await?;
+    let commands = stack.command_api().await?;
+    let client = reqwest::Client::new();
+    let (author, reporter) = (stack.session().await?, stack.session().await?);
+    let post = create_post(&client, &commands, &author, "글").await?;
+    let report = json!({"kind": "post", "target_id": post, "reason": "spam"});
+    let send_keyed = || {
+        client
+            .post(commands.url("/api/v1/reports"))
+            .header("cookie", format!("ward_session={reporter}"))
+            .header("idempotency-key", "report-1")
+            .json(&report)
+            .send()
+    };
+    let first = send_keyed().await?;
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await?;
+    let again = send_keyed().await?;
+    assert_eq!(again.status(), 201, "a replay, not already_reported");
+    assert_eq!(again.json::<Value>().await?, first);
+    let reports: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'ReportFiled'")
+            .fetch_one(&stack.events_db().await?)
+            .await?;
+    assert_eq!(reports, 1);
+    stack.finish().await
+}
