@@ -27,10 +27,11 @@ use ward_platform::{kafka, ops, shutdown};
 
 use crate::content_keys::ContentKeys;
 use crate::idempotency::IdempotencyKeys;
+use crate::member_items::MemberItems;
 use crate::outbox::Relay;
 use crate::rate_limit::RateLimiter;
 use crate::session::SessionStore;
-use crate::{claims, comments, moderation, posts, reviews};
+use crate::{claims, comments, members, moderation, posts, reviews};
 
 /// The event store's schema, including the outbox and its trigger.
 pub static MIGRATOR: Migrator = sqlx::migrate!();
@@ -50,6 +51,7 @@ pub struct AppState {
     pub(crate) moderation: Arc<Store<Moderation>>,
     pub(crate) moderation_services: ModerationServices,
     pub(crate) content_keys: ContentKeys,
+    pub(crate) member_items: MemberItems,
     pub(crate) idempotency: IdempotencyKeys,
     pub(crate) rate_limiter: RateLimiter,
     pub(crate) rate_limits: RateLimits,
@@ -118,6 +120,7 @@ pub async fn run(
             auto_hide_threshold: config.command_api.auto_hide_reports,
         },
         content_keys: ContentKeys::new(pool.clone()),
+        member_items: MemberItems::new(pool.clone(), author_key.clone()),
         idempotency: IdempotencyKeys::new(pool),
         rate_limiter: RateLimiter::new(redis.clone(), &config.redis.key_prefix),
         rate_limits: config.command_api.rate_limits.clone(),
@@ -175,6 +178,7 @@ fn router(state: AppState, ops: &Ops, max_body_bytes: usize) -> Router {
         )
         .route("/api/v1/reviews/{id}/helpful", put(reviews::helpful))
         .route("/api/v1/reports", post(moderation::report))
+        .route("/api/v1/me", delete(members::withdraw))
         .route(
             "/api/v1/moderation/{kind}/{id}/hide",
             post(moderation::hide),
@@ -182,6 +186,10 @@ fn router(state: AppState, ops: &Ops, max_body_bytes: usize) -> Router {
         .route(
             "/api/v1/moderation/{kind}/{id}/restore",
             post(moderation::restore),
+        )
+        .route(
+            "/api/v1/openapi.json",
+            axum::routing::get(crate::openapi::document),
         )
         .fallback(|| async { ApiError::not_found("route_not_found", "no such endpoint") })
         .layer(DefaultBodyLimit::max(max_body_bytes))

@@ -8,6 +8,7 @@ use axum::Json;
 use cqrs_es::{AggregateContext, EventStore};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use utoipa::ToSchema;
 use uuid::Uuid;
 use ward_domain::affiliation::{
     ClaimCommand, ClaimError, RejectReason, Tenure, VerificationMethod,
@@ -19,6 +20,7 @@ use crate::app::AppState;
 use crate::execute::{api_error, execute};
 use crate::idempotency::{created_before, Answer};
 use crate::members::{now, Actor};
+use crate::openapi::{Changed, Created, ErrorBody, IdempotencyKey};
 
 fn id(text: &str, code: &'static str, what: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(text).map_err(|_| ApiError::not_found(code, format!("there is no such {what}")))
@@ -42,7 +44,7 @@ pub async fn open_hospital(state: &AppState, hospital: &str) -> Result<Uuid, Api
 }
 
 /// The body of `POST /api/v1/hospitals/{id}/claims`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewClaim {
     job_category: JobCategory,
@@ -51,6 +53,30 @@ pub struct NewClaim {
 
 /// `POST /api/v1/hospitals/{id}/claims`: claim to work (or have worked) at a hospital.
 /// Honours `Idempotency-Key`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/hospitals/{id}/claims",
+    operation_id = "submit_claim",
+    tag = "claims",
+    params(
+        IdempotencyKey,
+        ("id" = Uuid, Path, description = "The hospital's id."),
+    ),
+    request_body = NewClaim,
+    security(("session_cookie" = [])),
+    responses(
+        (status = 201, description = "Claimed: the claim's id and version.", body = Created, headers(("Location" = String, description = "The new claim: `/api/v1/claims/{id}`."))),
+        (status = 400, description = "Malformed JSON (`malformed_json`) or an invalid `Idempotency-Key` (`idempotency_key_invalid`).", body = ErrorBody),
+        (status = 401, description = "Not signed in, or the session is not a registered member's (`unauthenticated`).", body = ErrorBody),
+        (status = 403, description = "The member is suspended (`member_suspended`).", body = ErrorBody),
+        (status = 404, description = "There is no such open hospital (`hospital_not_found`).", body = ErrorBody),
+        (status = 409, description = "The member already has an open claim on this hospital (`claim_already_open`) or a verified one (`claim_already_verified`), or a request with this `Idempotency-Key` is still running (`idempotency_key_in_progress`), or someone changed it at the same moment (`conflict`).", body = ErrorBody),
+        (status = 413, description = "The body is over the size limit (`payload_too_large`).", body = ErrorBody),
+        (status = 415, description = "The body is not `application/json` (`unsupported_media_type`).", body = ErrorBody),
+        (status = 422, description = "Unknown, missing or ill-typed fields (`invalid_body`), or the `Idempotency-Key` was used with another body (`idempotency_key_reused`).", body = ErrorBody),
+        (status = 500, description = "Something failed on the server's side (`internal`).", body = ErrorBody),
+    ),
+)]
 #[tracing::instrument(skip_all)]
 pub async fn submit(
     State(state): State<AppState>,
@@ -97,6 +123,24 @@ pub async fn submit(
 }
 
 /// `POST /api/v1/claims/{id}/approval`: a moderator verifies a claim.
+#[utoipa::path(
+    post,
+    path = "/api/v1/claims/{id}/approval",
+    operation_id = "approve_claim",
+    tag = "claims",
+    params(
+        ("id" = Uuid, Path, description = "The claim's id."),
+    ),
+    security(("session_cookie" = [])),
+    responses(
+        (status = 200, description = "Verified: the claim's id and new version.", body = Changed),
+        (status = 401, description = "Not signed in, or the session is not a registered member's (`unauthenticated`).", body = ErrorBody),
+        (status = 403, description = "The member is suspended (`member_suspended`), or only moderators may approve claims (`moderator_only`).", body = ErrorBody),
+        (status = 404, description = "There is no such claim (`claim_not_found`).", body = ErrorBody),
+        (status = 409, description = "The claim is already verified (`claim_already_verified`) or otherwise not open (`claim_not_open`), or someone changed it at the same moment (`conflict`).", body = ErrorBody),
+        (status = 500, description = "Something failed on the server's side (`internal`).", body = ErrorBody),
+    ),
+)]
 #[tracing::instrument(skip_all)]
 pub async fn approve(
     State(state): State<AppState>,
@@ -123,13 +167,36 @@ pub async fn approve(
 }
 
 /// The body of `POST /api/v1/claims/{id}/rejection`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rejection {
     reason: RejectReason,
 }
 
 /// `POST /api/v1/claims/{id}/rejection`: a moderator rejects a claim.
+#[utoipa::path(
+    post,
+    path = "/api/v1/claims/{id}/rejection",
+    operation_id = "reject_claim",
+    tag = "claims",
+    params(
+        ("id" = Uuid, Path, description = "The claim's id."),
+    ),
+    request_body = Rejection,
+    security(("session_cookie" = [])),
+    responses(
+        (status = 200, description = "Rejected: the claim's id and new version.", body = Changed),
+        (status = 400, description = "Malformed JSON (`malformed_json`).", body = ErrorBody),
+        (status = 401, description = "Not signed in, or the session is not a registered member's (`unauthenticated`).", body = ErrorBody),
+        (status = 403, description = "The member is suspended (`member_suspended`), or only moderators may reject claims (`moderator_only`).", body = ErrorBody),
+        (status = 404, description = "There is no such claim (`claim_not_found`).", body = ErrorBody),
+        (status = 409, description = "The claim is already verified (`claim_already_verified`) or otherwise not open (`claim_not_open`), or someone changed it at the same moment (`conflict`).", body = ErrorBody),
+        (status = 413, description = "The body is over the size limit (`payload_too_large`).", body = ErrorBody),
+        (status = 415, description = "The body is not `application/json` (`unsupported_media_type`).", body = ErrorBody),
+        (status = 422, description = "Unknown, missing or ill-typed fields (`invalid_body`).", body = ErrorBody),
+        (status = 500, description = "Something failed on the server's side (`internal`).", body = ErrorBody),
+    ),
+)]
 #[tracing::instrument(skip_all)]
 pub async fn reject(
     State(state): State<AppState>,

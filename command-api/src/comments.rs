@@ -7,6 +7,7 @@ use axum::Json;
 use cqrs_es::AggregateError;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use utoipa::ToSchema;
 use uuid::Uuid;
 use ward_domain::post::{
     AcceptAnswer, AddComment, DeleteComment, EditComment, PostCommand, PostError,
@@ -17,6 +18,7 @@ use crate::app::AppState;
 use crate::execute::execute;
 use crate::idempotency::{created_before, Answer};
 use crate::members::Actor;
+use crate::openapi::{Changed, CommentCreated, ErrorBody, IdempotencyKey};
 use crate::posts::{post_id, run};
 
 /// The key table's item type for comments.
@@ -28,7 +30,7 @@ fn comment_id(id: &str) -> Result<Uuid, ApiError> {
 }
 
 /// The body of `POST /api/v1/posts/{id}/comments`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewComment {
     body: String,
@@ -39,6 +41,31 @@ pub struct NewComment {
 
 /// `POST /api/v1/posts/{id}/comments`: comments (or replies); `201` with the comment's id
 /// and the thread's version. Honours `Idempotency-Key` and the comment rate limit.
+#[utoipa::path(
+    post,
+    path = "/api/v1/posts/{id}/comments",
+    operation_id = "create_comment",
+    tag = "comments",
+    params(
+        IdempotencyKey,
+        ("id" = Uuid, Path, description = "The post's id."),
+    ),
+    request_body = NewComment,
+    security(("session_cookie" = [])),
+    responses(
+        (status = 201, description = "Commented: the comment's id, its post and the thread's version.", body = CommentCreated, headers(("Location" = String, description = "The new comment: `/api/v1/posts/{id}/comments/{comment}`."))),
+        (status = 400, description = "Malformed JSON (`malformed_json`) or an invalid `Idempotency-Key` (`idempotency_key_invalid`).", body = ErrorBody),
+        (status = 401, description = "Not signed in, or the session is not a registered member's (`unauthenticated`).", body = ErrorBody),
+        (status = 403, description = "The member is suspended (`member_suspended`).", body = ErrorBody),
+        (status = 404, description = "There is no such post (`post_not_found`) or parent comment (`comment_not_found`).", body = ErrorBody),
+        (status = 409, description = "The post is deleted (`post_deleted`) or the parent comment is (`comment_deleted`), or a request with this `Idempotency-Key` is still running (`idempotency_key_in_progress`), or someone changed it at the same moment (`conflict`).", body = ErrorBody),
+        (status = 413, description = "The body is over the size limit (`payload_too_large`).", body = ErrorBody),
+        (status = 415, description = "The body is not `application/json` (`unsupported_media_type`).", body = ErrorBody),
+        (status = 422, description = "Unknown, missing or ill-typed fields (`invalid_body`), or a text rule is broken (e.g. `body_too_long`, `personal_data`), or the parent is itself a reply (`reply_too_deep`), or the `Idempotency-Key` was used with another body (`idempotency_key_reused`).", body = ErrorBody),
+        (status = 429, description = "Over the member's comment rate limit (`rate_limited`).", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until the limit's window ends."))),
+        (status = 500, description = "Something failed on the server's side (`internal`).", body = ErrorBody),
+    ),
+)]
 #[tracing::instrument(skip_all)]
 pub async fn create(
     State(state): State<AppState>,
@@ -60,6 +87,7 @@ pub async fn create(
                 .check("comment", member, state.rate_limits.comments)
                 .await?;
             let content_key = state.content_keys.create(COMMENT, id).await?;
+            let indexed = state.member_items.record(member, COMMENT, id).await?;
             let command = PostCommand::Comment(AddComment {
                 post_id: post,
                 comment_id: id,
@@ -79,6 +107,7 @@ pub async fn create(
             {
                 Ok(version) => version,
                 Err(error) => {
+                    state.member_items.forget(indexed).await?;
                     if !matches!(error, AggregateError::UserError(PostError::AlreadyExists)) {
                         state.content_keys.discard(COMMENT, id).await?;
                     }
@@ -98,13 +127,37 @@ pub async fn create(
 }
 
 /// The body of `PATCH /api/v1/posts/{id}/comments/{comment}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommentEdit {
     body: String,
 }
 
 /// `PATCH /api/v1/posts/{id}/comments/{comment}`: its author changes a comment.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/posts/{id}/comments/{comment}",
+    operation_id = "edit_comment",
+    tag = "comments",
+    params(
+        ("id" = Uuid, Path, description = "The post's id."),
+        ("comment" = Uuid, Path, description = "The comment's id."),
+    ),
+    request_body = CommentEdit,
+    security(("session_cookie" = [])),
+    responses(
+        (status = 200, description = "Changed: the post's id and the thread's new version.", body = Changed),
+        (status = 400, description = "Malformed JSON (`malformed_json`).", body = ErrorBody),
+        (status = 401, description = "Not signed in, or the session is not a registered member's (`unauthenticated`).", body = ErrorBody),
+        (status = 403, description = "The member is suspended (`member_suspended`), or only its author may edit a comment (`not_author`).", body = ErrorBody),
+        (status = 404, description = "There is no such post (`post_not_found`) or comment (`comment_not_found`).", body = ErrorBody),
+        (status = 409, description = "The post or the comment is deleted (`post_deleted`, `comment_deleted`), or someone changed it at the same moment (`conflict`).", body = ErrorBody),
+        (status = 413, description = "The body is over the size limit (`payload_too_large`).", body = ErrorBody),
+        (status = 415, description = "The body is not `application/json` (`unsupported_media_type`).", body = ErrorBody),
+        (status = 422, description = "Unknown, missing or ill-typed fields (`invalid_body`), or a text rule is broken (e.g. `body_too_long`, `personal_data`).", body = ErrorBody),
+        (status = 500, description = "Something failed on the server's side (`internal`).", body = ErrorBody),
+    ),
+)]
 #[tracing::instrument(skip_all)]
 pub async fn edit(
     State(state): State<AppState>,
@@ -127,6 +180,25 @@ pub async fn edit(
 
 /// `DELETE /api/v1/posts/{id}/comments/{comment}`: its author or a moderator deletes a
 /// comment; its content key is destroyed with it.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/posts/{id}/comments/{comment}",
+    operation_id = "delete_comment",
+    tag = "comments",
+    params(
+        ("id" = Uuid, Path, description = "The post's id."),
+        ("comment" = Uuid, Path, description = "The comment's id."),
+    ),
+    security(("session_cookie" = [])),
+    responses(
+        (status = 200, description = "Deleted: the post's id and the thread's new version.", body = Changed),
+        (status = 401, description = "Not signed in, or the session is not a registered member's (`unauthenticated`).", body = ErrorBody),
+        (status = 403, description = "The member is suspended (`member_suspended`), or only its author or a moderator may delete a comment (`not_author`).", body = ErrorBody),
+        (status = 404, description = "There is no such post (`post_not_found`) or comment (`comment_not_found`).", body = ErrorBody),
+        (status = 409, description = "The post or the comment is already deleted (`post_deleted`, `comment_deleted`), or someone changed it at the same moment (`conflict`).", body = ErrorBody),
+        (status = 500, description = "Something failed on the server's side (`internal`).", body = ErrorBody),
+    ),
+)]
 #[tracing::instrument(skip_all)]
 pub async fn delete(
     State(state): State<AppState>,
@@ -145,13 +217,36 @@ pub async fn delete(
 }
 
 /// The body of `PUT /api/v1/posts/{id}/accepted-answer`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Accepted {
     comment_id: Uuid,
 }
 
 /// `PUT /api/v1/posts/{id}/accepted-answer`: the question's author accepts an answer.
+#[utoipa::path(
+    put,
+    path = "/api/v1/posts/{id}/accepted-answer",
+    operation_id = "accept_answer",
+    tag = "comments",
+    params(
+        ("id" = Uuid, Path, description = "The post's id."),
+    ),
+    request_body = Accepted,
+    security(("session_cookie" = [])),
+    responses(
+        (status = 200, description = "Accepted: the post's id and new version.", body = Changed),
+        (status = 400, description = "Malformed JSON (`malformed_json`).", body = ErrorBody),
+        (status = 401, description = "Not signed in, or the session is not a registered member's (`unauthenticated`).", body = ErrorBody),
+        (status = 403, description = "The member is suspended (`member_suspended`), or only the question's author may accept an answer (`not_author`), and not their own (`own_answer`).", body = ErrorBody),
+        (status = 404, description = "There is no such post (`post_not_found`) or comment (`comment_not_found`).", body = ErrorBody),
+        (status = 409, description = "An answer is already accepted (`answer_already_accepted`), or the post or comment is deleted (`post_deleted`, `comment_deleted`), or someone changed it at the same moment (`conflict`).", body = ErrorBody),
+        (status = 413, description = "The body is over the size limit (`payload_too_large`).", body = ErrorBody),
+        (status = 415, description = "The body is not `application/json` (`unsupported_media_type`).", body = ErrorBody),
+        (status = 422, description = "Unknown, missing or ill-typed fields (`invalid_body`), or the post is not a question (`not_a_question`).", body = ErrorBody),
+        (status = 500, description = "Something failed on the server's side (`internal`).", body = ErrorBody),
+    ),
+)]
 #[tracing::instrument(skip_all)]
 pub async fn accept(
     State(state): State<AppState>,

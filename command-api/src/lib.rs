@@ -13,8 +13,10 @@
 //! - [`claims`]: affiliation claims; [`reviews`]: hospital reviews.
 //! - [`moderation`]: reports, automatic hiding, moderators' hide and restore.
 //! - [`hospitals`]: the hospital catalogue import from the public hospital list.
+//! - [`member_items`]: the private member -> items index behind withdrawal.
 //! - [`members`]: registration and the `Actor` every command acts as.
 //! - [`outbox`]: the relay from the outbox table to Kafka, with its single-leader lock.
+//! - [`openapi`]: the OpenAPI 3.1 document of these endpoints, at `GET /api/v1/openapi.json`.
 
 pub mod app;
 pub mod claims;
@@ -23,8 +25,10 @@ pub mod content_keys;
 pub mod execute;
 pub mod hospitals;
 pub mod idempotency;
+pub mod member_items;
 pub mod members;
 pub mod moderation;
+pub mod openapi;
 pub mod outbox;
 pub mod posts;
 pub mod rate_limit;

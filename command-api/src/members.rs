@@ -104,3 +104,41 @@ pub async fn register(
 ) -> Result<usize, AggregateError<MemberError>> {
     run(store, key, member, MemberCommand::Register { job_category }).await
 }
+
+#[utoipa::path(
+    delete,
+    path = "/api/v1/me",
+    operation_id = "withdraw",
+    tag = "members",
+    security(("session_cookie" = [])),
+    responses(
+        (status = 200, description = "Withdrawn: the content keys of the member's items are destroyed.", body = crate::openapi::Withdrawn),
+        (status = 401, description = "Not signed in (`unauthenticated`).", body = crate::openapi::ErrorBody),
+        (status = 404, description = "The session's member was never registered (`member_not_found`).", body = crate::openapi::ErrorBody),
+        (status = 409, description = "The member has already withdrawn (`member_withdrawn`).", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Something failed on the server's side (`internal`).", body = crate::openapi::ErrorBody),
+    ),
+)]
+/// `DELETE /api/v1/me`: the member withdraws ("forget me"). The content keys of everything
+/// they wrote are destroyed with the private index that found them, so those items read as
+/// erased in every replay; the member aggregate records the withdrawal, after which no
+/// session of theirs is accepted. Allowed while suspended.
+#[tracing::instrument(skip_all)]
+pub async fn withdraw(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    Signed(session): Signed,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let member = session.member_id;
+    let erased = state.member_items.erase_all(member).await?;
+    run(
+        &state.members,
+        &state.post_services.author_key,
+        member,
+        MemberCommand::Withdraw,
+    )
+    .await
+    .map_err(crate::execute::api_error)?;
+    Ok(axum::Json(
+        json!({"withdrawn": true, "erased_items": erased}),
+    ))
+}

@@ -9,6 +9,7 @@ use axum::Json;
 use cqrs_es::{AggregateContext, EventStore};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use utoipa::ToSchema;
 use uuid::Uuid;
 use ward_domain::moderation::{
     aggregate_id, Hide, ModerationCommand, ModerationError, Report, ReportReason, Restore,
@@ -20,9 +21,10 @@ use crate::app::AppState;
 use crate::execute::{api_error, execute};
 use crate::idempotency::{created_before, Answer};
 use crate::members::Actor;
+use crate::openapi::{Changed, Created, ErrorBody, IdempotencyKey};
 
 /// The body of `POST /api/v1/reports`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewReport {
     kind: TargetKind,
@@ -75,6 +77,30 @@ async fn target_exists(state: &AppState, report: &NewReport) -> Result<bool, Api
 
 /// `POST /api/v1/reports`: a member reports a post, comment or review (once per target).
 /// Honours `Idempotency-Key` and the report rate limit.
+#[utoipa::path(
+    post,
+    path = "/api/v1/reports",
+    operation_id = "report",
+    tag = "moderation",
+    params(
+        IdempotencyKey,
+    ),
+    request_body = NewReport,
+    security(("session_cookie" = [])),
+    responses(
+        (status = 201, description = "Reported: the moderation case's id (`<kind>:<target id>`) and version.", body = Created),
+        (status = 400, description = "Malformed JSON (`malformed_json`) or an invalid `Idempotency-Key` (`idempotency_key_invalid`).", body = ErrorBody),
+        (status = 401, description = "Not signed in, or the session is not a registered member's (`unauthenticated`).", body = ErrorBody),
+        (status = 403, description = "The member is suspended (`member_suspended`).", body = ErrorBody),
+        (status = 404, description = "There is no such live item to report (`target_not_found`).", body = ErrorBody),
+        (status = 409, description = "The member already reported this item (`already_reported`), or a request with this `Idempotency-Key` is still running (`idempotency_key_in_progress`), or someone changed it at the same moment (`conflict`).", body = ErrorBody),
+        (status = 413, description = "The body is over the size limit (`payload_too_large`).", body = ErrorBody),
+        (status = 415, description = "The body is not `application/json` (`unsupported_media_type`).", body = ErrorBody),
+        (status = 422, description = "Unknown, missing or ill-typed fields (`invalid_body`), or a comment is reported without its `post_id` (`post_id_missing`), or the note breaks a text rule (e.g. `note_too_long`, `personal_data`), or the `Idempotency-Key` was used with another body (`idempotency_key_reused`).", body = ErrorBody),
+        (status = 429, description = "Over the member's report rate limit (`rate_limited`).", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until the limit's window ends."))),
+        (status = 500, description = "Something failed on the server's side (`internal`).", body = ErrorBody),
+    ),
+)]
 #[tracing::instrument(skip_all)]
 pub async fn report(
     State(state): State<AppState>,
@@ -140,7 +166,7 @@ fn target(kind: &str, target_id: &str) -> Result<(TargetKind, Uuid), ApiError> {
 }
 
 /// The body of `POST /api/v1/moderation/{kind}/{id}/hide`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HideBody {
     reason: ReportReason,
@@ -149,6 +175,30 @@ pub struct HideBody {
 }
 
 /// `POST /api/v1/moderation/{kind}/{id}/hide`: a moderator hides an item.
+#[utoipa::path(
+    post,
+    path = "/api/v1/moderation/{kind}/{id}/hide",
+    operation_id = "hide_item",
+    tag = "moderation",
+    params(
+        ("kind" = TargetKind, Path, description = "The kind of item."),
+        ("id" = Uuid, Path, description = "The item's id."),
+    ),
+    request_body = HideBody,
+    security(("session_cookie" = [])),
+    responses(
+        (status = 200, description = "Hidden: the moderation case's id (`<kind>:<target id>`) and new version.", body = Changed),
+        (status = 400, description = "Malformed JSON (`malformed_json`).", body = ErrorBody),
+        (status = 401, description = "Not signed in, or the session is not a registered member's (`unauthenticated`).", body = ErrorBody),
+        (status = 403, description = "The member is suspended (`member_suspended`), or only moderators may hide items (`moderator_only`).", body = ErrorBody),
+        (status = 404, description = "There is no such kind of item, or the id is not a UUID (`target_not_found`).", body = ErrorBody),
+        (status = 409, description = "The item is already hidden (`target_already_hidden`), or someone changed it at the same moment (`conflict`).", body = ErrorBody),
+        (status = 413, description = "The body is over the size limit (`payload_too_large`).", body = ErrorBody),
+        (status = 415, description = "The body is not `application/json` (`unsupported_media_type`).", body = ErrorBody),
+        (status = 422, description = "Unknown, missing or ill-typed fields (`invalid_body`), or the note breaks a text rule (e.g. `note_too_long`, `personal_data`).", body = ErrorBody),
+        (status = 500, description = "Something failed on the server's side (`internal`).", body = ErrorBody),
+    ),
+)]
 #[tracing::instrument(skip_all)]
 pub async fn hide(
     State(state): State<AppState>,
@@ -169,7 +219,7 @@ pub async fn hide(
 }
 
 /// The body of `POST /api/v1/moderation/{kind}/{id}/restore`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RestoreBody {
     #[serde(default)]
@@ -177,6 +227,30 @@ pub struct RestoreBody {
 }
 
 /// `POST /api/v1/moderation/{kind}/{id}/restore`: a moderator restores a hidden item.
+#[utoipa::path(
+    post,
+    path = "/api/v1/moderation/{kind}/{id}/restore",
+    operation_id = "restore_item",
+    tag = "moderation",
+    params(
+        ("kind" = TargetKind, Path, description = "The kind of item."),
+        ("id" = Uuid, Path, description = "The item's id."),
+    ),
+    request_body = RestoreBody,
+    security(("session_cookie" = [])),
+    responses(
+        (status = 200, description = "Restored: the moderation case's id (`<kind>:<target id>`) and new version.", body = Changed),
+        (status = 400, description = "Malformed JSON (`malformed_json`).", body = ErrorBody),
+        (status = 401, description = "Not signed in, or the session is not a registered member's (`unauthenticated`).", body = ErrorBody),
+        (status = 403, description = "The member is suspended (`member_suspended`), or only moderators may restore items (`moderator_only`).", body = ErrorBody),
+        (status = 404, description = "There is no such kind of item, or the id is not a UUID (`target_not_found`).", body = ErrorBody),
+        (status = 409, description = "The item is not hidden (`target_not_hidden`), or someone changed it at the same moment (`conflict`).", body = ErrorBody),
+        (status = 413, description = "The body is over the size limit (`payload_too_large`).", body = ErrorBody),
+        (status = 415, description = "The body is not `application/json` (`unsupported_media_type`).", body = ErrorBody),
+        (status = 422, description = "Unknown, missing or ill-typed fields (`invalid_body`), or the note breaks a text rule (e.g. `note_too_long`, `personal_data`).", body = ErrorBody),
+        (status = 500, description = "Something failed on the server's side (`internal`).", body = ErrorBody),
+    ),
+)]
 #[tracing::instrument(skip_all)]
 pub async fn restore(
     State(state): State<AppState>,

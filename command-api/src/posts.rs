@@ -8,6 +8,7 @@ use cqrs_es::persist::{EventUpcaster, SemanticVersionEventUpcaster};
 use cqrs_es::{Aggregate, AggregateError};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use utoipa::ToSchema;
 use uuid::Uuid;
 use ward_domain::post::{
     upcast_fields, CreatePost, DeletePost, EditPost, Post, PostCommand, PostError, Vote,
@@ -18,6 +19,7 @@ use crate::app::AppState;
 use crate::execute::{api_error, execute};
 use crate::idempotency::{created_before, Answer};
 use crate::members::Actor;
+use crate::openapi::{Changed, Created, ErrorBody, IdempotencyKey};
 
 /// A post's id from the path; an id that is not a UUID names no post.
 pub fn post_id(id: &str) -> Result<Uuid, ApiError> {
@@ -44,7 +46,7 @@ pub async fn run(
 }
 
 /// The body of `POST /api/v1/posts` and `PATCH /api/v1/posts/{id}`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewPost {
     board: String,
@@ -54,6 +56,29 @@ pub struct NewPost {
 
 /// `POST /api/v1/posts`: publishes a post; `201` with its id, version and location. Honours
 /// `Idempotency-Key` and the member's post rate limit.
+#[utoipa::path(
+    post,
+    path = "/api/v1/posts",
+    operation_id = "create_post",
+    tag = "posts",
+    params(
+        IdempotencyKey,
+    ),
+    request_body = NewPost,
+    security(("session_cookie" = [])),
+    responses(
+        (status = 201, description = "Published: the post's id and version.", body = Created, headers(("Location" = String, description = "The new post: `/api/v1/posts/{id}`."))),
+        (status = 400, description = "Malformed JSON (`malformed_json`) or an invalid `Idempotency-Key` (`idempotency_key_invalid`).", body = ErrorBody),
+        (status = 401, description = "Not signed in, or the session is not a registered member's (`unauthenticated`).", body = ErrorBody),
+        (status = 403, description = "The member is suspended (`member_suspended`).", body = ErrorBody),
+        (status = 409, description = "A request with this `Idempotency-Key` is still running (`idempotency_key_in_progress`), or someone changed it at the same moment (`conflict`).", body = ErrorBody),
+        (status = 413, description = "The body is over the size limit (`payload_too_large`).", body = ErrorBody),
+        (status = 415, description = "The body is not `application/json` (`unsupported_media_type`).", body = ErrorBody),
+        (status = 422, description = "Unknown, missing or ill-typed fields (`invalid_body`), or the post breaks a rule: an unknown board (`board_unknown`), a text rule (e.g. `title_too_long`, `personal_data`), or the `Idempotency-Key` was used with another body (`idempotency_key_reused`).", body = ErrorBody),
+        (status = 429, description = "Over the member's post rate limit (`rate_limited`).", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until the limit's window ends."))),
+        (status = 500, description = "Something failed on the server's side (`internal`).", body = ErrorBody),
+    ),
+)]
 #[tracing::instrument(skip_all)]
 pub async fn create(
     State(state): State<AppState>,
@@ -73,6 +98,7 @@ pub async fn create(
                 .check("post", member, state.rate_limits.posts)
                 .await?;
             let content_key = state.content_keys.create(Post::TYPE, id).await?;
+            let indexed = state.member_items.record(member, Post::TYPE, id).await?;
             let command = PostCommand::Create(CreatePost {
                 post_id: id,
                 author: member,
@@ -92,6 +118,7 @@ pub async fn create(
             {
                 Ok(version) => version,
                 Err(error) => {
+                    state.member_items.forget(indexed).await?;
                     if !matches!(error, AggregateError::UserError(PostError::AlreadyExists)) {
                         state.content_keys.discard(Post::TYPE, id).await?;
                     }
@@ -111,7 +138,7 @@ pub async fn create(
 }
 
 /// The body of `PATCH /api/v1/posts/{id}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PostEdit {
     title: String,
@@ -119,6 +146,29 @@ pub struct PostEdit {
 }
 
 /// `PATCH /api/v1/posts/{id}`: the author changes title and body.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/posts/{id}",
+    operation_id = "edit_post",
+    tag = "posts",
+    params(
+        ("id" = Uuid, Path, description = "The post's id."),
+    ),
+    request_body = PostEdit,
+    security(("session_cookie" = [])),
+    responses(
+        (status = 200, description = "Changed: the post's id and new version.", body = Changed),
+        (status = 400, description = "Malformed JSON (`malformed_json`).", body = ErrorBody),
+        (status = 401, description = "Not signed in, or the session is not a registered member's (`unauthenticated`).", body = ErrorBody),
+        (status = 403, description = "The member is suspended (`member_suspended`), or only its author may edit a post (`not_author`).", body = ErrorBody),
+        (status = 404, description = "There is no such post (`post_not_found`).", body = ErrorBody),
+        (status = 409, description = "The post is deleted (`post_deleted`), or someone changed it at the same moment (`conflict`).", body = ErrorBody),
+        (status = 413, description = "The body is over the size limit (`payload_too_large`).", body = ErrorBody),
+        (status = 415, description = "The body is not `application/json` (`unsupported_media_type`).", body = ErrorBody),
+        (status = 422, description = "Unknown, missing or ill-typed fields (`invalid_body`), or a text rule is broken (e.g. `title_too_long`, `personal_data`).", body = ErrorBody),
+        (status = 500, description = "Something failed on the server's side (`internal`).", body = ErrorBody),
+    ),
+)]
 #[tracing::instrument(skip_all)]
 pub async fn edit(
     State(state): State<AppState>,
@@ -141,6 +191,24 @@ pub async fn edit(
 
 /// `DELETE /api/v1/posts/{id}`: the author or a moderator deletes a post; its content key
 /// is destroyed with it.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/posts/{id}",
+    operation_id = "delete_post",
+    tag = "posts",
+    params(
+        ("id" = Uuid, Path, description = "The post's id."),
+    ),
+    security(("session_cookie" = [])),
+    responses(
+        (status = 200, description = "Deleted: the post's id and new version.", body = Changed),
+        (status = 401, description = "Not signed in, or the session is not a registered member's (`unauthenticated`).", body = ErrorBody),
+        (status = 403, description = "The member is suspended (`member_suspended`), or only its author or a moderator may delete a post (`not_author`).", body = ErrorBody),
+        (status = 404, description = "There is no such post (`post_not_found`).", body = ErrorBody),
+        (status = 409, description = "The post is already deleted (`post_deleted`), or someone changed it at the same moment (`conflict`).", body = ErrorBody),
+        (status = 500, description = "Something failed on the server's side (`internal`).", body = ErrorBody),
+    ),
+)]
 #[tracing::instrument(skip_all)]
 pub async fn delete(
     State(state): State<AppState>,
@@ -158,6 +226,24 @@ pub async fn delete(
 }
 
 /// `PUT /api/v1/posts/{id}/like`.
+#[utoipa::path(
+    put,
+    path = "/api/v1/posts/{id}/like",
+    operation_id = "like_post",
+    tag = "posts",
+    params(
+        ("id" = Uuid, Path, description = "The post's id."),
+    ),
+    security(("session_cookie" = [])),
+    responses(
+        (status = 200, description = "Liked: the post's id and new version.", body = Changed),
+        (status = 401, description = "Not signed in, or the session is not a registered member's (`unauthenticated`).", body = ErrorBody),
+        (status = 403, description = "The member is suspended (`member_suspended`), or members may not like their own posts (`post_own_like`).", body = ErrorBody),
+        (status = 404, description = "There is no such post (`post_not_found`).", body = ErrorBody),
+        (status = 409, description = "The member already likes it (`post_already_liked`) or it is deleted (`post_deleted`), or someone changed it at the same moment (`conflict`).", body = ErrorBody),
+        (status = 500, description = "Something failed on the server's side (`internal`).", body = ErrorBody),
+    ),
+)]
 #[tracing::instrument(skip_all)]
 pub async fn like(
     State(state): State<AppState>,
@@ -179,6 +265,24 @@ pub async fn like(
 }
 
 /// `DELETE /api/v1/posts/{id}/like`.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/posts/{id}/like",
+    operation_id = "unlike_post",
+    tag = "posts",
+    params(
+        ("id" = Uuid, Path, description = "The post's id."),
+    ),
+    security(("session_cookie" = [])),
+    responses(
+        (status = 200, description = "Like withdrawn: the post's id and new version.", body = Changed),
+        (status = 401, description = "Not signed in, or the session is not a registered member's (`unauthenticated`).", body = ErrorBody),
+        (status = 403, description = "The member is suspended (`member_suspended`).", body = ErrorBody),
+        (status = 404, description = "There is no such post (`post_not_found`).", body = ErrorBody),
+        (status = 409, description = "The member does not like it (`post_not_liked`) or it is deleted (`post_deleted`), or someone changed it at the same moment (`conflict`).", body = ErrorBody),
+        (status = 500, description = "Something failed on the server's side (`internal`).", body = ErrorBody),
+    ),
+)]
 #[tracing::instrument(skip_all)]
 pub async fn unlike(
     State(state): State<AppState>,

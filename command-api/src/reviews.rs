@@ -8,6 +8,7 @@ use axum::Json;
 use cqrs_es::{Aggregate, AggregateContext, EventStore};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use utoipa::ToSchema;
 use uuid::Uuid;
 use ward_domain::review::{
     DeleteReview, EditReview, InsiderProof, MarkHelpful, Ratings, Review, ReviewCommand,
@@ -20,6 +21,7 @@ use crate::claims::open_hospital;
 use crate::execute::{api_error, execute};
 use crate::idempotency::{created_before, Answer};
 use crate::members::Actor;
+use crate::openapi::{Changed, Created, ErrorBody, IdempotencyKey};
 
 fn review_id(text: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(text)
@@ -28,7 +30,7 @@ fn review_id(text: &str) -> Result<Uuid, ApiError> {
 
 /// What a review says: the body of `POST /api/v1/hospitals/{id}/reviews` and of
 /// `PATCH /api/v1/reviews/{id}`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReviewBody {
     ratings: Ratings,
@@ -72,6 +74,31 @@ async fn insider(
 
 /// `POST /api/v1/hospitals/{id}/reviews`: a verified insider reviews the hospital (one
 /// review per member and hospital). Honours `Idempotency-Key` and the review rate limit.
+#[utoipa::path(
+    post,
+    path = "/api/v1/hospitals/{id}/reviews",
+    operation_id = "write_review",
+    tag = "reviews",
+    params(
+        IdempotencyKey,
+        ("id" = Uuid, Path, description = "The hospital's id."),
+    ),
+    request_body = ReviewBody,
+    security(("session_cookie" = [])),
+    responses(
+        (status = 201, description = "Written: the review's id and version.", body = Created, headers(("Location" = String, description = "The new review: `/api/v1/reviews/{id}`."))),
+        (status = 400, description = "Malformed JSON (`malformed_json`) or an invalid `Idempotency-Key` (`idempotency_key_invalid`).", body = ErrorBody),
+        (status = 401, description = "Not signed in, or the session is not a registered member's (`unauthenticated`).", body = ErrorBody),
+        (status = 403, description = "The member is suspended (`member_suspended`), or only verified staff of the hospital may review it (`not_insider`).", body = ErrorBody),
+        (status = 404, description = "There is no such open hospital (`hospital_not_found`).", body = ErrorBody),
+        (status = 409, description = "The member already reviewed this hospital (`review_already_written`), or a request with this `Idempotency-Key` is still running (`idempotency_key_in_progress`), or someone changed it at the same moment (`conflict`).", body = ErrorBody),
+        (status = 413, description = "The body is over the size limit (`payload_too_large`).", body = ErrorBody),
+        (status = 415, description = "The body is not `application/json` (`unsupported_media_type`).", body = ErrorBody),
+        (status = 422, description = "Unknown, missing or ill-typed fields (`invalid_body`), or a rating is not 1 to 5 (`rating_out_of_range`), or a text rule is broken (e.g. `title_too_long`, `personal_data`), or the `Idempotency-Key` was used with another body (`idempotency_key_reused`).", body = ErrorBody),
+        (status = 429, description = "Over the member's review rate limit (`rate_limited`).", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until the limit's window ends."))),
+        (status = 500, description = "Something failed on the server's side (`internal`).", body = ErrorBody),
+    ),
+)]
 #[tracing::instrument(skip_all)]
 pub async fn write(
     State(state): State<AppState>,
@@ -97,6 +124,10 @@ pub async fn write(
                 .author_key
                 .derive_id("review", hospital, actor.member);
             let content_key = state.content_keys.create(Review::TYPE, id).await?;
+            let indexed = state
+                .member_items
+                .record(actor.member, Review::TYPE, id)
+                .await?;
             let command = ReviewCommand::Write(WriteReview {
                 review_id: id,
                 hospital_id: hospital,
@@ -122,6 +153,7 @@ pub async fn write(
             {
                 Ok(version) => version,
                 Err(error) => {
+                    state.member_items.forget(indexed).await?;
                     created_before(&*state.reviews, &id.to_string(), claimed, error, |e| {
                         *e == ReviewError::AlreadyWritten
                     })
@@ -156,6 +188,29 @@ async fn run(
 }
 
 /// `PATCH /api/v1/reviews/{id}`: the author changes the review.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/reviews/{id}",
+    operation_id = "edit_review",
+    tag = "reviews",
+    params(
+        ("id" = Uuid, Path, description = "The review's id."),
+    ),
+    request_body = ReviewBody,
+    security(("session_cookie" = [])),
+    responses(
+        (status = 200, description = "Changed: the review's id and new version.", body = Changed),
+        (status = 400, description = "Malformed JSON (`malformed_json`).", body = ErrorBody),
+        (status = 401, description = "Not signed in, or the session is not a registered member's (`unauthenticated`).", body = ErrorBody),
+        (status = 403, description = "The member is suspended (`member_suspended`), or only its author may edit a review (`not_author`).", body = ErrorBody),
+        (status = 404, description = "There is no such review (`review_not_found`).", body = ErrorBody),
+        (status = 409, description = "The review is deleted (`review_deleted`), or someone changed it at the same moment (`conflict`).", body = ErrorBody),
+        (status = 413, description = "The body is over the size limit (`payload_too_large`).", body = ErrorBody),
+        (status = 415, description = "The body is not `application/json` (`unsupported_media_type`).", body = ErrorBody),
+        (status = 422, description = "Unknown, missing or ill-typed fields (`invalid_body`), or a rating is not 1 to 5 (`rating_out_of_range`), or a text rule is broken (e.g. `title_too_long`, `personal_data`).", body = ErrorBody),
+        (status = 500, description = "Something failed on the server's side (`internal`).", body = ErrorBody),
+    ),
+)]
 #[tracing::instrument(skip_all)]
 pub async fn edit(
     State(state): State<AppState>,
@@ -182,6 +237,24 @@ pub async fn edit(
 
 /// `DELETE /api/v1/reviews/{id}`: the author or a moderator deletes the review; its content
 /// key is destroyed with it.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/reviews/{id}",
+    operation_id = "delete_review",
+    tag = "reviews",
+    params(
+        ("id" = Uuid, Path, description = "The review's id."),
+    ),
+    security(("session_cookie" = [])),
+    responses(
+        (status = 200, description = "Deleted: the review's id and new version.", body = Changed),
+        (status = 401, description = "Not signed in, or the session is not a registered member's (`unauthenticated`).", body = ErrorBody),
+        (status = 403, description = "The member is suspended (`member_suspended`), or only its author or a moderator may delete a review (`not_author`).", body = ErrorBody),
+        (status = 404, description = "There is no such review (`review_not_found`).", body = ErrorBody),
+        (status = 409, description = "The review is already deleted (`review_deleted`), or someone changed it at the same moment (`conflict`).", body = ErrorBody),
+        (status = 500, description = "Something failed on the server's side (`internal`).", body = ErrorBody),
+    ),
+)]
 #[tracing::instrument(skip_all)]
 pub async fn delete(
     State(state): State<AppState>,
@@ -199,6 +272,24 @@ pub async fn delete(
 }
 
 /// `PUT /api/v1/reviews/{id}/helpful`: another member marks the review helpful, once.
+#[utoipa::path(
+    put,
+    path = "/api/v1/reviews/{id}/helpful",
+    operation_id = "mark_review_helpful",
+    tag = "reviews",
+    params(
+        ("id" = Uuid, Path, description = "The review's id."),
+    ),
+    security(("session_cookie" = [])),
+    responses(
+        (status = 200, description = "Marked helpful: the review's id and new version.", body = Changed),
+        (status = 401, description = "Not signed in, or the session is not a registered member's (`unauthenticated`).", body = ErrorBody),
+        (status = 403, description = "The member is suspended (`member_suspended`), or members may not mark their own reviews (`review_own_helpful`).", body = ErrorBody),
+        (status = 404, description = "There is no such review (`review_not_found`).", body = ErrorBody),
+        (status = 409, description = "The member already marked it (`review_already_helpful`) or it is deleted (`review_deleted`), or someone changed it at the same moment (`conflict`).", body = ErrorBody),
+        (status = 500, description = "Something failed on the server's side (`internal`).", body = ErrorBody),
+    ),
+)]
 #[tracing::instrument(skip_all)]
 pub async fn helpful(
     State(state): State<AppState>,

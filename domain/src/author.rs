@@ -57,6 +57,21 @@ impl AuthorKey {
     }
 }
 
+impl AuthorKey {
+    /// The owner value of `member`'s rows in the private member -> items index.
+    pub fn index_owner(&self, member: MemberId) -> String {
+        self.author_ref("index-owner", Uuid::nil(), member).0
+    }
+
+    /// The key that seals `member`'s rows in the private member -> items index.
+    pub fn index_key(&self, member: MemberId) -> crate::sealed::ContentKey {
+        let reference = self.author_ref("index-key", Uuid::nil(), member);
+        let bytes = hex::decode(&reference.0).unwrap_or_default();
+        crate::sealed::ContentKey::from_bytes(&bytes)
+            .unwrap_or_else(|| unreachable!("an HMAC-SHA256 is 32 bytes"))
+    }
+}
+
 impl std::fmt::Debug for AuthorKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("AuthorKey(<redacted>)")

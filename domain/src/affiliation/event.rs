@@ -6,6 +6,7 @@ use crate::member::JobCategory;
 
 /// Whether a claimant works at the hospital now or used to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Tenure {
     /// 재직 중: works there now.
@@ -65,6 +66,7 @@ impl VerificationMethod {
 
 /// Why a moderator turned a claim down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RejectReason {
     /// The claimant does not work (did not work) there.

@@ -3,6 +3,7 @@ use serde::{Deserialize, Serialize};
 
 /// What a member does in a hospital, as the member states it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum JobCategory {
     /// 의사.

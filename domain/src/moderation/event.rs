@@ -6,6 +6,7 @@ use crate::author::AuthorRef;
 
 /// The kinds of item members can report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum TargetKind {
     /// A post.
@@ -37,6 +38,7 @@ impl TargetKind {
 
 /// Why an item is reported or hidden.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ReportReason {
     /// It exposes personal information (신상 노출, doxxing).

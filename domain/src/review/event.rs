@@ -8,6 +8,7 @@ use crate::sealed::EventText;
 
 /// A review's ratings, each 1 (worst) to 5 (best) stars.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Ratings {
     /// Overall.
     pub overall: u8,

@@ -1,0 +1,156 @@
+//! The command API's OpenAPI 3.1 document, generated from the handlers' `#[utoipa::path]`
+//! annotations and served at `GET /api/v1/openapi.json`.
+//!
+//! Every operation needs the session cookie ([`SESSION_COOKIE`]); creates accept an
+//! `Idempotency-Key` header ([`IdempotencyKey`]). Every error has one body, [`ErrorBody`]: the
+//! JSON of `ward_platform::http::ApiError`.
+
+use axum::Json;
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
+
+use crate::{claims, comments, moderation, posts, reviews};
+
+/// The name of the session cookie's security scheme in the document.
+pub const SESSION_COOKIE: &str = "session_cookie";
+
+/// The command API's OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Ward command API",
+        version = env!("CARGO_PKG_VERSION"),
+        description = "Ward's write side. Every command needs a signed-in member's session \
+                       cookie; creates honour `Idempotency-Key`. Errors are \
+                       `{\"error\": code, \"message\": text, \"details\"?: any}`; codes are \
+                       stable, messages are for people."
+    ),
+    paths(
+        posts::create,
+        posts::edit,
+        posts::delete,
+        posts::like,
+        posts::unlike,
+        comments::create,
+        comments::edit,
+        comments::delete,
+        comments::accept,
+        claims::submit,
+        claims::approve,
+        claims::reject,
+        reviews::write,
+        reviews::edit,
+        reviews::delete,
+        reviews::helpful,
+        moderation::report,
+        moderation::hide,
+        moderation::restore,
+        crate::members::withdraw,
+    ),
+    components(schemas(Created, CommentCreated, Changed, Withdrawn, ErrorBody)),
+    modifiers(&SessionCookie),
+    tags(
+        (name = "posts", description = "Posts and likes."),
+        (name = "comments", description = "Comments, replies and accepted answers."),
+        (name = "claims", description = "Affiliation claims and their moderation."),
+        (name = "reviews", description = "Hospital reviews by verified insiders."),
+        (name = "moderation", description = "Reports, and moderators' hide and restore."),
+        (name = "members", description = "The member's own account: withdrawal."),
+    )
+)]
+pub struct ApiDoc;
+
+/// `GET /api/v1/openapi.json`: this document.
+pub async fn document() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+/// Declares the session cookie's security scheme.
+struct SessionCookie;
+
+impl Modify for SessionCookie {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            SESSION_COOKIE,
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                "ward_session",
+                "The session token. The cookie's name is configurable \
+                 (`command_api.session_cookie`): production uses `__Host-ward_session` \
+                 (HTTPS only), local development `ward_session`.",
+            ))),
+        );
+    }
+}
+
+/// `201` to a create: the new item and the version of the aggregate it lives in.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Created {
+    /// The new item's id: a UUID, except for a report, whose id is its moderation case's
+    /// (`<kind>:<target id>`).
+    pub id: String,
+    /// The aggregate's version after the command: a consistency token for reads.
+    pub version: u64,
+}
+
+/// `201` to a new comment: the comment, its post and the thread's version.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CommentCreated {
+    /// The comment's id.
+    pub id: uuid::Uuid,
+    /// The post the comment is on.
+    pub post_id: uuid::Uuid,
+    /// The post's version after the command: a consistency token for reads.
+    pub version: u64,
+}
+
+/// `200` to a change: the changed aggregate and its new version.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Changed {
+    /// The aggregate's id: the post's for posts and comments, the claim's, the review's, or
+    /// the moderation case's (`<kind>:<target id>`).
+    pub id: String,
+    /// The aggregate's version after the command: a consistency token for reads.
+    pub version: u64,
+}
+
+/// The answer to a withdrawal.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Withdrawn {
+    /// Always true.
+    pub withdrawn: bool,
+    /// How many of the member's items had their content keys destroyed.
+    pub erased_items: u64,
+}
+
+/// Every error's body, as `ward_platform::http::ApiError` answers it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Stable, machine-readable code, e.g. `unauthenticated`, `title_too_long`.
+    pub error: String,
+    /// For people; may change.
+    pub message: String,
+    /// Machine-readable details of a broken rule, e.g. `{"field": "title", "max": "100"}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object)]
+    pub details: Option<Value>,
+}
+
+/// The `Idempotency-Key` header of creates.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct IdempotencyKey {
+    /// Makes the create safe to retry: the same key with the same body answers what the first
+    /// request answered and creates nothing more; with another body it is refused (422); while
+    /// the first request runs, 409. 1 to 255 visible ASCII characters, kept 24 hours.
+    #[param(
+        rename = "Idempotency-Key",
+        value_type = String,
+        required = false,
+        min_length = 1,
+        max_length = 255
+    )]
+    pub idempotency_key: Option<String>,
+}
