@@ -20,7 +20,10 @@ use crate::app::AppState;
 use crate::execute::{api_error, execute};
 use crate::idempotency::{created_before, Answer};
 use crate::members::{now, Actor};
-use crate::openapi::{Changed, Created, ErrorBody, IdempotencyKey};
+use crate::openapi::{
+    Changed, Created, ErrorBody, IdempotencyKey, Internal, MalformedJson,
+    MalformedJsonOrIdempotencyKey, PayloadTooLarge, Unauthenticated, UnsupportedMediaType,
+};
 
 fn id(text: &str, code: &'static str, what: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(text).map_err(|_| ApiError::not_found(code, format!("there is no such {what}")))
@@ -66,15 +69,15 @@ pub struct NewClaim {
     security(("session_cookie" = [])),
     responses(
         (status = 201, description = "Claimed: the claim's id and version.", body = Created, headers(("Location" = String, description = "The new claim: `/api/v1/claims/{id}`."))),
-        (status = 400, description = "Malformed JSON (`malformed_json`) or an invalid `Idempotency-Key` (`idempotency_key_invalid`).", body = ErrorBody),
-        (status = 401, description = "Not signed in, or the session is not a registered member's (`unauthenticated`).", body = ErrorBody),
+        (status = 400, response = MalformedJsonOrIdempotencyKey),
+        (status = 401, response = Unauthenticated),
         (status = 403, description = "The member is suspended (`member_suspended`).", body = ErrorBody),
         (status = 404, description = "There is no such open hospital (`hospital_not_found`).", body = ErrorBody),
         (status = 409, description = "The member already has an open claim on this hospital (`claim_already_open`) or a verified one (`claim_already_verified`), or a request with this `Idempotency-Key` is still running (`idempotency_key_in_progress`), or someone changed it at the same moment (`conflict`).", body = ErrorBody),
-        (status = 413, description = "The body is over the size limit (`payload_too_large`).", body = ErrorBody),
-        (status = 415, description = "The body is not `application/json` (`unsupported_media_type`).", body = ErrorBody),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
         (status = 422, description = "Unknown, missing or ill-typed fields (`invalid_body`), or the `Idempotency-Key` was used with another body (`idempotency_key_reused`).", body = ErrorBody),
-        (status = 500, description = "Something failed on the server's side (`internal`).", body = ErrorBody),
+        (status = 500, response = Internal),
     ),
 )]
 #[tracing::instrument(skip_all)]
@@ -134,11 +137,11 @@ pub async fn submit(
     security(("session_cookie" = [])),
     responses(
         (status = 200, description = "Verified: the claim's id and new version.", body = Changed),
-        (status = 401, description = "Not signed in, or the session is not a registered member's (`unauthenticated`).", body = ErrorBody),
+        (status = 401, response = Unauthenticated),
         (status = 403, description = "The member is suspended (`member_suspended`), or only moderators may approve claims (`moderator_only`).", body = ErrorBody),
         (status = 404, description = "There is no such claim (`claim_not_found`).", body = ErrorBody),
         (status = 409, description = "The claim is already verified (`claim_already_verified`) or otherwise not open (`claim_not_open`), or someone changed it at the same moment (`conflict`).", body = ErrorBody),
-        (status = 500, description = "Something failed on the server's side (`internal`).", body = ErrorBody),
+        (status = 500, response = Internal),
     ),
 )]
 #[tracing::instrument(skip_all)]
@@ -186,15 +189,15 @@ pub struct Rejection {
     security(("session_cookie" = [])),
     responses(
         (status = 200, description = "Rejected: the claim's id and new version.", body = Changed),
-        (status = 400, description = "Malformed JSON (`malformed_json`).", body = ErrorBody),
-        (status = 401, description = "Not signed in, or the session is not a registered member's (`unauthenticated`).", body = ErrorBody),
+        (status = 400, response = MalformedJson),
+        (status = 401, response = Unauthenticated),
         (status = 403, description = "The member is suspended (`member_suspended`), or only moderators may reject claims (`moderator_only`).", body = ErrorBody),
         (status = 404, description = "There is no such claim (`claim_not_found`).", body = ErrorBody),
         (status = 409, description = "The claim is already verified (`claim_already_verified`) or otherwise not open (`claim_not_open`), or someone changed it at the same moment (`conflict`).", body = ErrorBody),
-        (status = 413, description = "The body is over the size limit (`payload_too_large`).", body = ErrorBody),
-        (status = 415, description = "The body is not `application/json` (`unsupported_media_type`).", body = ErrorBody),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
         (status = 422, description = "Unknown, missing or ill-typed fields (`invalid_body`).", body = ErrorBody),
-        (status = 500, description = "Something failed on the server's side (`internal`).", body = ErrorBody),
+        (status = 500, response = Internal),
     ),
 )]
 #[tracing::instrument(skip_all)]

@@ -18,7 +18,10 @@ use crate::app::AppState;
 use crate::execute::execute;
 use crate::idempotency::{created_before, Answer};
 use crate::members::Actor;
-use crate::openapi::{Changed, CommentCreated, ErrorBody, IdempotencyKey};
+use crate::openapi::{
+    Changed, CommentCreated, ErrorBody, IdempotencyKey, Internal, MalformedJson,
+    MalformedJsonOrIdempotencyKey, PayloadTooLarge, Unauthenticated, UnsupportedMediaType,
+};
 use crate::posts::{post_id, run};
 
 /// The key table's item type for comments.
@@ -54,16 +57,16 @@ pub struct NewComment {
     security(("session_cookie" = [])),
     responses(
         (status = 201, description = "Commented: the comment's id, its post and the thread's version.", body = CommentCreated, headers(("Location" = String, description = "The new comment: `/api/v1/posts/{id}/comments/{comment}`."))),
-        (status = 400, description = "Malformed JSON (`malformed_json`) or an invalid `Idempotency-Key` (`idempotency_key_invalid`).", body = ErrorBody),
-        (status = 401, description = "Not signed in, or the session is not a registered member's (`unauthenticated`).", body = ErrorBody),
+        (status = 400, response = MalformedJsonOrIdempotencyKey),
+        (status = 401, response = Unauthenticated),
         (status = 403, description = "The member is suspended (`member_suspended`).", body = ErrorBody),
         (status = 404, description = "There is no such post (`post_not_found`) or parent comment (`comment_not_found`).", body = ErrorBody),
         (status = 409, description = "The post is deleted (`post_deleted`) or the parent comment is (`comment_deleted`), or a request with this `Idempotency-Key` is still running (`idempotency_key_in_progress`), or someone changed it at the same moment (`conflict`).", body = ErrorBody),
-        (status = 413, description = "The body is over the size limit (`payload_too_large`).", body = ErrorBody),
-        (status = 415, description = "The body is not `application/json` (`unsupported_media_type`).", body = ErrorBody),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
         (status = 422, description = "Unknown, missing or ill-typed fields (`invalid_body`), or a text rule is broken (e.g. `body_too_long`, `personal_data`), or the parent is itself a reply (`reply_too_deep`), or the `Idempotency-Key` was used with another body (`idempotency_key_reused`).", body = ErrorBody),
         (status = 429, description = "Over the member's comment rate limit (`rate_limited`).", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until the limit's window ends."))),
-        (status = 500, description = "Something failed on the server's side (`internal`).", body = ErrorBody),
+        (status = 500, response = Internal),
     ),
 )]
 #[tracing::instrument(skip_all)]
@@ -147,15 +150,15 @@ pub struct CommentEdit {
     security(("session_cookie" = [])),
     responses(
         (status = 200, description = "Changed: the post's id and the thread's new version.", body = Changed),
-        (status = 400, description = "Malformed JSON (`malformed_json`).", body = ErrorBody),
-        (status = 401, description = "Not signed in, or the session is not a registered member's (`unauthenticated`).", body = ErrorBody),
+        (status = 400, response = MalformedJson),
+        (status = 401, response = Unauthenticated),
         (status = 403, description = "The member is suspended (`member_suspended`), or only its author may edit a comment (`not_author`).", body = ErrorBody),
         (status = 404, description = "There is no such post (`post_not_found`) or comment (`comment_not_found`).", body = ErrorBody),
         (status = 409, description = "The post or the comment is deleted (`post_deleted`, `comment_deleted`), or someone changed it at the same moment (`conflict`).", body = ErrorBody),
-        (status = 413, description = "The body is over the size limit (`payload_too_large`).", body = ErrorBody),
-        (status = 415, description = "The body is not `application/json` (`unsupported_media_type`).", body = ErrorBody),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
         (status = 422, description = "Unknown, missing or ill-typed fields (`invalid_body`), or a text rule is broken (e.g. `body_too_long`, `personal_data`).", body = ErrorBody),
-        (status = 500, description = "Something failed on the server's side (`internal`).", body = ErrorBody),
+        (status = 500, response = Internal),
     ),
 )]
 #[tracing::instrument(skip_all)]
@@ -192,11 +195,11 @@ pub async fn edit(
     security(("session_cookie" = [])),
     responses(
         (status = 200, description = "Deleted: the post's id and the thread's new version.", body = Changed),
-        (status = 401, description = "Not signed in, or the session is not a registered member's (`unauthenticated`).", body = ErrorBody),
+        (status = 401, response = Unauthenticated),
         (status = 403, description = "The member is suspended (`member_suspended`), or only its author or a moderator may delete a comment (`not_author`).", body = ErrorBody),
         (status = 404, description = "There is no such post (`post_not_found`) or comment (`comment_not_found`).", body = ErrorBody),
         (status = 409, description = "The post or the comment is already deleted (`post_deleted`, `comment_deleted`), or someone changed it at the same moment (`conflict`).", body = ErrorBody),
-        (status = 500, description = "Something failed on the server's side (`internal`).", body = ErrorBody),
+        (status = 500, response = Internal),
     ),
 )]
 #[tracing::instrument(skip_all)]
@@ -236,15 +239,15 @@ pub struct Accepted {
     security(("session_cookie" = [])),
     responses(
         (status = 200, description = "Accepted: the post's id and new version.", body = Changed),
-        (status = 400, description = "Malformed JSON (`malformed_json`).", body = ErrorBody),
-        (status = 401, description = "Not signed in, or the session is not a registered member's (`unauthenticated`).", body = ErrorBody),
+        (status = 400, response = MalformedJson),
+        (status = 401, response = Unauthenticated),
         (status = 403, description = "The member is suspended (`member_suspended`), or only the question's author may accept an answer (`not_author`), and not their own (`own_answer`).", body = ErrorBody),
         (status = 404, description = "There is no such post (`post_not_found`) or comment (`comment_not_found`).", body = ErrorBody),
         (status = 409, description = "An answer is already accepted (`answer_already_accepted`), or the post or comment is deleted (`post_deleted`, `comment_deleted`), or someone changed it at the same moment (`conflict`).", body = ErrorBody),
-        (status = 413, description = "The body is over the size limit (`payload_too_large`).", body = ErrorBody),
-        (status = 415, description = "The body is not `application/json` (`unsupported_media_type`).", body = ErrorBody),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
         (status = 422, description = "Unknown, missing or ill-typed fields (`invalid_body`), or the post is not a question (`not_a_question`).", body = ErrorBody),
-        (status = 500, description = "Something failed on the server's side (`internal`).", body = ErrorBody),
+        (status = 500, response = Internal),
     ),
 )]
 #[tracing::instrument(skip_all)]

@@ -116,7 +116,7 @@ pub async fn register(
         (status = 401, description = "Not signed in (`unauthenticated`).", body = crate::openapi::ErrorBody),
         (status = 404, description = "The session's member was never registered (`member_not_found`).", body = crate::openapi::ErrorBody),
         (status = 409, description = "The member has already withdrawn (`member_withdrawn`).", body = crate::openapi::ErrorBody),
-        (status = 500, description = "Something failed on the server's side (`internal`).", body = crate::openapi::ErrorBody),
+        (status = 500, response = crate::openapi::Internal),
     ),
 )]
 /// `DELETE /api/v1/me`: the member withdraws ("forget me"). The content keys of everything

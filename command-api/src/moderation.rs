@@ -21,7 +21,10 @@ use crate::app::AppState;
 use crate::execute::{api_error, execute};
 use crate::idempotency::{created_before, Answer};
 use crate::members::Actor;
-use crate::openapi::{Changed, Created, ErrorBody, IdempotencyKey};
+use crate::openapi::{
+    Changed, Created, ErrorBody, IdempotencyKey, Internal, MalformedJson,
+    MalformedJsonOrIdempotencyKey, PayloadTooLarge, Unauthenticated, UnsupportedMediaType,
+};
 
 /// The body of `POST /api/v1/reports`.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -89,16 +92,16 @@ async fn target_exists(state: &AppState, report: &NewReport) -> Result<bool, Api
     security(("session_cookie" = [])),
     responses(
         (status = 201, description = "Reported: the moderation case's id (`<kind>:<target id>`) and version.", body = Created),
-        (status = 400, description = "Malformed JSON (`malformed_json`) or an invalid `Idempotency-Key` (`idempotency_key_invalid`).", body = ErrorBody),
-        (status = 401, description = "Not signed in, or the session is not a registered member's (`unauthenticated`).", body = ErrorBody),
+        (status = 400, response = MalformedJsonOrIdempotencyKey),
+        (status = 401, response = Unauthenticated),
         (status = 403, description = "The member is suspended (`member_suspended`).", body = ErrorBody),
         (status = 404, description = "There is no such live item to report (`target_not_found`).", body = ErrorBody),
         (status = 409, description = "The member already reported this item (`already_reported`), or a request with this `Idempotency-Key` is still running (`idempotency_key_in_progress`), or someone changed it at the same moment (`conflict`).", body = ErrorBody),
-        (status = 413, description = "The body is over the size limit (`payload_too_large`).", body = ErrorBody),
-        (status = 415, description = "The body is not `application/json` (`unsupported_media_type`).", body = ErrorBody),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
         (status = 422, description = "Unknown, missing or ill-typed fields (`invalid_body`), or a comment is reported without its `post_id` (`post_id_missing`), or the note breaks a text rule (e.g. `note_too_long`, `personal_data`), or the `Idempotency-Key` was used with another body (`idempotency_key_reused`).", body = ErrorBody),
         (status = 429, description = "Over the member's report rate limit (`rate_limited`).", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until the limit's window ends."))),
-        (status = 500, description = "Something failed on the server's side (`internal`).", body = ErrorBody),
+        (status = 500, response = Internal),
     ),
 )]
 #[tracing::instrument(skip_all)]
@@ -188,15 +191,15 @@ pub struct HideBody {
     security(("session_cookie" = [])),
     responses(
         (status = 200, description = "Hidden: the moderation case's id (`<kind>:<target id>`) and new version.", body = Changed),
-        (status = 400, description = "Malformed JSON (`malformed_json`).", body = ErrorBody),
-        (status = 401, description = "Not signed in, or the session is not a registered member's (`unauthenticated`).", body = ErrorBody),
+        (status = 400, response = MalformedJson),
+        (status = 401, response = Unauthenticated),
         (status = 403, description = "The member is suspended (`member_suspended`), or only moderators may hide items (`moderator_only`).", body = ErrorBody),
         (status = 404, description = "There is no such kind of item, or the id is not a UUID (`target_not_found`).", body = ErrorBody),
         (status = 409, description = "The item is already hidden (`target_already_hidden`), or someone changed it at the same moment (`conflict`).", body = ErrorBody),
-        (status = 413, description = "The body is over the size limit (`payload_too_large`).", body = ErrorBody),
-        (status = 415, description = "The body is not `application/json` (`unsupported_media_type`).", body = ErrorBody),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
         (status = 422, description = "Unknown, missing or ill-typed fields (`invalid_body`), or the note breaks a text rule (e.g. `note_too_long`, `personal_data`).", body = ErrorBody),
-        (status = 500, description = "Something failed on the server's side (`internal`).", body = ErrorBody),
+        (status = 500, response = Internal),
     ),
 )]
 #[tracing::instrument(skip_all)]
@@ -240,15 +243,15 @@ pub struct RestoreBody {
     security(("session_cookie" = [])),
     responses(
         (status = 200, description = "Restored: the moderation case's id (`<kind>:<target id>`) and new version.", body = Changed),
-        (status = 400, description = "Malformed JSON (`malformed_json`).", body = ErrorBody),
-        (status = 401, description = "Not signed in, or the session is not a registered member's (`unauthenticated`).", body = ErrorBody),
+        (status = 400, response = MalformedJson),
+        (status = 401, response = Unauthenticated),
         (status = 403, description = "The member is suspended (`member_suspended`), or only moderators may restore items (`moderator_only`).", body = ErrorBody),
         (status = 404, description = "There is no such kind of item, or the id is not a UUID (`target_not_found`).", body = ErrorBody),
         (status = 409, description = "The item is not hidden (`target_not_hidden`), or someone changed it at the same moment (`conflict`).", body = ErrorBody),
-        (status = 413, description = "The body is over the size limit (`payload_too_large`).", body = ErrorBody),
-        (status = 415, description = "The body is not `application/json` (`unsupported_media_type`).", body = ErrorBody),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
         (status = 422, description = "Unknown, missing or ill-typed fields (`invalid_body`), or the note breaks a text rule (e.g. `note_too_long`, `personal_data`).", body = ErrorBody),
-        (status = 500, description = "Something failed on the server's side (`internal`).", body = ErrorBody),
+        (status = 500, response = Internal),
     ),
 )]
 #[tracing::instrument(skip_all)]

@@ -9,7 +9,7 @@ use axum::Json;
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
-use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
+use utoipa::{IntoParams, Modify, OpenApi, ToResponse, ToSchema};
 
 use crate::{claims, comments, moderation, posts, reviews};
 
@@ -49,7 +49,17 @@ pub const SESSION_COOKIE: &str = "session_cookie";
         moderation::restore,
         crate::members::withdraw,
     ),
-    components(schemas(Created, CommentCreated, Changed, Withdrawn, ErrorBody)),
+    components(
+        schemas(Created, CommentCreated, Changed, Withdrawn, ErrorBody),
+        responses(
+            Unauthenticated,
+            Internal,
+            PayloadTooLarge,
+            UnsupportedMediaType,
+            MalformedJson,
+            MalformedJsonOrIdempotencyKey,
+        )
+    ),
     modifiers(&SessionCookie),
     tags(
         (name = "posts", description = "Posts and likes."),
@@ -137,6 +147,45 @@ pub struct ErrorBody {
     #[schema(value_type = Object)]
     pub details: Option<Value>,
 }
+
+// The error answers that many operations share, as reusable responses
+// (`#/components/responses/...`): handlers refer to them with `response = ...`. Each is an
+// [`ErrorBody`].
+
+/// `401`: no session, or not a registered member's.
+#[derive(Debug, ToResponse)]
+#[response(
+    description = "Not signed in, or the session is not a registered member's (`unauthenticated`)."
+)]
+pub struct Unauthenticated(pub ErrorBody);
+
+/// `500`: a failure on the server's side.
+#[derive(Debug, ToResponse)]
+#[response(description = "Something failed on the server's side (`internal`).")]
+pub struct Internal(pub ErrorBody);
+
+/// `413`: the body is too large.
+#[derive(Debug, ToResponse)]
+#[response(description = "The body is over the size limit (`payload_too_large`).")]
+pub struct PayloadTooLarge(pub ErrorBody);
+
+/// `415`: the body is not JSON.
+#[derive(Debug, ToResponse)]
+#[response(description = "The body is not `application/json` (`unsupported_media_type`).")]
+pub struct UnsupportedMediaType(pub ErrorBody);
+
+/// `400` to a change: the body is not JSON.
+#[derive(Debug, ToResponse)]
+#[response(description = "Malformed JSON (`malformed_json`).")]
+pub struct MalformedJson(pub ErrorBody);
+
+/// `400` to a create: the body is not JSON, or the `Idempotency-Key` is invalid.
+#[derive(Debug, ToResponse)]
+#[response(
+    description = "Malformed JSON (`malformed_json`) or an invalid `Idempotency-Key` \
+                   (`idempotency_key_invalid`)."
+)]
+pub struct MalformedJsonOrIdempotencyKey(pub ErrorBody);
 
 /// The `Idempotency-Key` header of creates.
 #[derive(Debug, IntoParams)]

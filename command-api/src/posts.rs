@@ -19,7 +19,10 @@ use crate::app::AppState;
 use crate::execute::{api_error, execute};
 use crate::idempotency::{created_before, Answer};
 use crate::members::Actor;
-use crate::openapi::{Changed, Created, ErrorBody, IdempotencyKey};
+use crate::openapi::{
+    Changed, Created, ErrorBody, IdempotencyKey, Internal, MalformedJson,
+    MalformedJsonOrIdempotencyKey, PayloadTooLarge, Unauthenticated, UnsupportedMediaType,
+};
 
 /// A post's id from the path; an id that is not a UUID names no post.
 pub fn post_id(id: &str) -> Result<Uuid, ApiError> {
@@ -68,15 +71,15 @@ pub struct NewPost {
     security(("session_cookie" = [])),
     responses(
         (status = 201, description = "Published: the post's id and version.", body = Created, headers(("Location" = String, description = "The new post: `/api/v1/posts/{id}`."))),
-        (status = 400, description = "Malformed JSON (`malformed_json`) or an invalid `Idempotency-Key` (`idempotency_key_invalid`).", body = ErrorBody),
-        (status = 401, description = "Not signed in, or the session is not a registered member's (`unauthenticated`).", body = ErrorBody),
+        (status = 400, response = MalformedJsonOrIdempotencyKey),
+        (status = 401, response = Unauthenticated),
         (status = 403, description = "The member is suspended (`member_suspended`).", body = ErrorBody),
         (status = 409, description = "A request with this `Idempotency-Key` is still running (`idempotency_key_in_progress`), or someone changed it at the same moment (`conflict`).", body = ErrorBody),
-        (status = 413, description = "The body is over the size limit (`payload_too_large`).", body = ErrorBody),
-        (status = 415, description = "The body is not `application/json` (`unsupported_media_type`).", body = ErrorBody),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
         (status = 422, description = "Unknown, missing or ill-typed fields (`invalid_body`), or the post breaks a rule: an unknown board (`board_unknown`), a text rule (e.g. `title_too_long`, `personal_data`), or the `Idempotency-Key` was used with another body (`idempotency_key_reused`).", body = ErrorBody),
         (status = 429, description = "Over the member's post rate limit (`rate_limited`).", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until the limit's window ends."))),
-        (status = 500, description = "Something failed on the server's side (`internal`).", body = ErrorBody),
+        (status = 500, response = Internal),
     ),
 )]
 #[tracing::instrument(skip_all)]
@@ -158,15 +161,15 @@ pub struct PostEdit {
     security(("session_cookie" = [])),
     responses(
         (status = 200, description = "Changed: the post's id and new version.", body = Changed),
-        (status = 400, description = "Malformed JSON (`malformed_json`).", body = ErrorBody),
-        (status = 401, description = "Not signed in, or the session is not a registered member's (`unauthenticated`).", body = ErrorBody),
+        (status = 400, response = MalformedJson),
+        (status = 401, response = Unauthenticated),
         (status = 403, description = "The member is suspended (`member_suspended`), or only its author may edit a post (`not_author`).", body = ErrorBody),
         (status = 404, description = "There is no such post (`post_not_found`).", body = ErrorBody),
         (status = 409, description = "The post is deleted (`post_deleted`), or someone changed it at the same moment (`conflict`).", body = ErrorBody),
-        (status = 413, description = "The body is over the size limit (`payload_too_large`).", body = ErrorBody),
-        (status = 415, description = "The body is not `application/json` (`unsupported_media_type`).", body = ErrorBody),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
         (status = 422, description = "Unknown, missing or ill-typed fields (`invalid_body`), or a text rule is broken (e.g. `title_too_long`, `personal_data`).", body = ErrorBody),
-        (status = 500, description = "Something failed on the server's side (`internal`).", body = ErrorBody),
+        (status = 500, response = Internal),
     ),
 )]
 #[tracing::instrument(skip_all)]
@@ -202,11 +205,11 @@ pub async fn edit(
     security(("session_cookie" = [])),
     responses(
         (status = 200, description = "Deleted: the post's id and new version.", body = Changed),
-        (status = 401, description = "Not signed in, or the session is not a registered member's (`unauthenticated`).", body = ErrorBody),
+        (status = 401, response = Unauthenticated),
         (status = 403, description = "The member is suspended (`member_suspended`), or only its author or a moderator may delete a post (`not_author`).", body = ErrorBody),
         (status = 404, description = "There is no such post (`post_not_found`).", body = ErrorBody),
         (status = 409, description = "The post is already deleted (`post_deleted`), or someone changed it at the same moment (`conflict`).", body = ErrorBody),
-        (status = 500, description = "Something failed on the server's side (`internal`).", body = ErrorBody),
+        (status = 500, response = Internal),
     ),
 )]
 #[tracing::instrument(skip_all)]
@@ -237,11 +240,11 @@ pub async fn delete(
     security(("session_cookie" = [])),
     responses(
         (status = 200, description = "Liked: the post's id and new version.", body = Changed),
-        (status = 401, description = "Not signed in, or the session is not a registered member's (`unauthenticated`).", body = ErrorBody),
+        (status = 401, response = Unauthenticated),
         (status = 403, description = "The member is suspended (`member_suspended`), or members may not like their own posts (`post_own_like`).", body = ErrorBody),
         (status = 404, description = "There is no such post (`post_not_found`).", body = ErrorBody),
         (status = 409, description = "The member already likes it (`post_already_liked`) or it is deleted (`post_deleted`), or someone changed it at the same moment (`conflict`).", body = ErrorBody),
-        (status = 500, description = "Something failed on the server's side (`internal`).", body = ErrorBody),
+        (status = 500, response = Internal),
     ),
 )]
 #[tracing::instrument(skip_all)]
@@ -276,11 +279,11 @@ pub async fn like(
     security(("session_cookie" = [])),
     responses(
         (status = 200, description = "Like withdrawn: the post's id and new version.", body = Changed),
-        (status = 401, description = "Not signed in, or the session is not a registered member's (`unauthenticated`).", body = ErrorBody),
+        (status = 401, response = Unauthenticated),
         (status = 403, description = "The member is suspended (`member_suspended`).", body = ErrorBody),
         (status = 404, description = "There is no such post (`post_not_found`).", body = ErrorBody),
         (status = 409, description = "The member does not like it (`post_not_liked`) or it is deleted (`post_deleted`), or someone changed it at the same moment (`conflict`).", body = ErrorBody),
-        (status = 500, description = "Something failed on the server's side (`internal`).", body = ErrorBody),
+        (status = 500, response = Internal),
     ),
 )]
 #[tracing::instrument(skip_all)]

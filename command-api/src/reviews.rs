@@ -21,7 +21,10 @@ use crate::claims::open_hospital;
 use crate::execute::{api_error, execute};
 use crate::idempotency::{created_before, Answer};
 use crate::members::Actor;
-use crate::openapi::{Changed, Created, ErrorBody, IdempotencyKey};
+use crate::openapi::{
+    Changed, Created, ErrorBody, IdempotencyKey, Internal, MalformedJson,
+    MalformedJsonOrIdempotencyKey, PayloadTooLarge, Unauthenticated, UnsupportedMediaType,
+};
 
 fn review_id(text: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(text)
@@ -87,16 +90,16 @@ async fn insider(
     security(("session_cookie" = [])),
     responses(
         (status = 201, description = "Written: the review's id and version.", body = Created, headers(("Location" = String, description = "The new review: `/api/v1/reviews/{id}`."))),
-        (status = 400, description = "Malformed JSON (`malformed_json`) or an invalid `Idempotency-Key` (`idempotency_key_invalid`).", body = ErrorBody),
-        (status = 401, description = "Not signed in, or the session is not a registered member's (`unauthenticated`).", body = ErrorBody),
+        (status = 400, response = MalformedJsonOrIdempotencyKey),
+        (status = 401, response = Unauthenticated),
         (status = 403, description = "The member is suspended (`member_suspended`), or only verified staff of the hospital may review it (`not_insider`).", body = ErrorBody),
         (status = 404, description = "There is no such open hospital (`hospital_not_found`).", body = ErrorBody),
         (status = 409, description = "The member already reviewed this hospital (`review_already_written`), or a request with this `Idempotency-Key` is still running (`idempotency_key_in_progress`), or someone changed it at the same moment (`conflict`).", body = ErrorBody),
-        (status = 413, description = "The body is over the size limit (`payload_too_large`).", body = ErrorBody),
-        (status = 415, description = "The body is not `application/json` (`unsupported_media_type`).", body = ErrorBody),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
         (status = 422, description = "Unknown, missing or ill-typed fields (`invalid_body`), or a rating is not 1 to 5 (`rating_out_of_range`), or a text rule is broken (e.g. `title_too_long`, `personal_data`), or the `Idempotency-Key` was used with another body (`idempotency_key_reused`).", body = ErrorBody),
         (status = 429, description = "Over the member's review rate limit (`rate_limited`).", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until the limit's window ends."))),
-        (status = 500, description = "Something failed on the server's side (`internal`).", body = ErrorBody),
+        (status = 500, response = Internal),
     ),
 )]
 #[tracing::instrument(skip_all)]
@@ -200,15 +203,15 @@ async fn run(
     security(("session_cookie" = [])),
     responses(
         (status = 200, description = "Changed: the review's id and new version.", body = Changed),
-        (status = 400, description = "Malformed JSON (`malformed_json`).", body = ErrorBody),
-        (status = 401, description = "Not signed in, or the session is not a registered member's (`unauthenticated`).", body = ErrorBody),
+        (status = 400, response = MalformedJson),
+        (status = 401, response = Unauthenticated),
         (status = 403, description = "The member is suspended (`member_suspended`), or only its author may edit a review (`not_author`).", body = ErrorBody),
         (status = 404, description = "There is no such review (`review_not_found`).", body = ErrorBody),
         (status = 409, description = "The review is deleted (`review_deleted`), or someone changed it at the same moment (`conflict`).", body = ErrorBody),
-        (status = 413, description = "The body is over the size limit (`payload_too_large`).", body = ErrorBody),
-        (status = 415, description = "The body is not `application/json` (`unsupported_media_type`).", body = ErrorBody),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
         (status = 422, description = "Unknown, missing or ill-typed fields (`invalid_body`), or a rating is not 1 to 5 (`rating_out_of_range`), or a text rule is broken (e.g. `title_too_long`, `personal_data`).", body = ErrorBody),
-        (status = 500, description = "Something failed on the server's side (`internal`).", body = ErrorBody),
+        (status = 500, response = Internal),
     ),
 )]
 #[tracing::instrument(skip_all)]
@@ -248,11 +251,11 @@ pub async fn edit(
     security(("session_cookie" = [])),
     responses(
         (status = 200, description = "Deleted: the review's id and new version.", body = Changed),
-        (status = 401, description = "Not signed in, or the session is not a registered member's (`unauthenticated`).", body = ErrorBody),
+        (status = 401, response = Unauthenticated),
         (status = 403, description = "The member is suspended (`member_suspended`), or only its author or a moderator may delete a review (`not_author`).", body = ErrorBody),
         (status = 404, description = "There is no such review (`review_not_found`).", body = ErrorBody),
         (status = 409, description = "The review is already deleted (`review_deleted`), or someone changed it at the same moment (`conflict`).", body = ErrorBody),
-        (status = 500, description = "Something failed on the server's side (`internal`).", body = ErrorBody),
+        (status = 500, response = Internal),
     ),
 )]
 #[tracing::instrument(skip_all)]
@@ -283,11 +286,11 @@ pub async fn delete(
     security(("session_cookie" = [])),
     responses(
         (status = 200, description = "Marked helpful: the review's id and new version.", body = Changed),
-        (status = 401, description = "Not signed in, or the session is not a registered member's (`unauthenticated`).", body = ErrorBody),
+        (status = 401, response = Unauthenticated),
         (status = 403, description = "The member is suspended (`member_suspended`), or members may not mark their own reviews (`review_own_helpful`).", body = ErrorBody),
         (status = 404, description = "There is no such review (`review_not_found`).", body = ErrorBody),
         (status = 409, description = "The member already marked it (`review_already_helpful`) or it is deleted (`review_deleted`), or someone changed it at the same moment (`conflict`).", body = ErrorBody),
-        (status = 500, description = "Something failed on the server's side (`internal`).", body = ErrorBody),
+        (status = 500, response = Internal),
     ),
 )]
 #[tracing::instrument(skip_all)]

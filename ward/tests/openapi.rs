@@ -53,6 +53,18 @@ fn is_error_body(response: &Value) -> bool {
     body_ref(response) == Some("#/components/schemas/ErrorBody")
 }
 
+/// A response, or, if it is a `$ref` to a reusable one (`#/components/responses/<name>`), the
+/// response it refers to (`Null` if the document lacks it).
+fn resolve<'a>(document: &'a Value, response: &'a Value) -> &'a Value {
+    match response["$ref"]
+        .as_str()
+        .and_then(|r| r.strip_prefix("#/components/responses/"))
+    {
+        Some(name) => &document["components"]["responses"][name],
+        None => response,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_command_api_documents_every_route_in_openapi_3_1() -> Result {
     let stack = Stack::new().await?;
@@ -139,9 +151,9 @@ async fn the_command_api_documents_every_route_in_openapi_3_1() -> Result {
         let responses = operation["responses"]
             .as_object()
             .ok_or_else(|| anyhow::anyhow!("{method} {path} has no responses"))?;
-        let client_error = responses
-            .iter()
-            .any(|(status, response)| status.starts_with('4') && is_error_body(response));
+        let client_error = responses.iter().any(|(status, response)| {
+            status.starts_with('4') && is_error_body(resolve(&document, response))
+        });
         anyhow::ensure!(
             client_error,
             "{method} {path} documents no 4xx with ErrorBody: {responses:?}"
