@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use uuid::Uuid;
+use ward_domain::author::AuthorKey;
 use ward_domain::member::MemberId;
 use ward_domain::rule::BrokenRule;
 use ward_platform::http::ApiError;
@@ -79,12 +80,13 @@ impl Claim {
 #[derive(Clone)]
 pub struct IdempotencyKeys {
     pool: PgPool,
+    key: AuthorKey,
 }
 
 impl IdempotencyKeys {
     /// Keys in `pool`.
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+    pub fn new(pool: PgPool, key: AuthorKey) -> Self {
+        Self { pool, key }
     }
 
     /// Claims the request's key, if it has one.
@@ -114,7 +116,7 @@ impl IdempotencyKeys {
             })?;
         let id = hex::encode(
             Sha256::new()
-                .chain_update(member.0.as_bytes())
+                .chain_update(self.key.author_ref("idempotency", Uuid::nil(), member).0)
                 .chain_update(key)
                 .finalize(),
         );

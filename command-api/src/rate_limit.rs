@@ -1,11 +1,13 @@
 //! Per-member rate limits per command kind, as fixed windows in Redis: the first command of a
 //! window starts it; past the limit the API answers 429 with `Retry-After`.
 //!
-//! Keys hold the SHA-256 of the member id, never the id itself, and expire with their window.
+//! Keys hold a keyed hash of the member (`author_ref("rate", nil, member)`), never the id,
+//! and expire with their window.
 
 use axum::http::StatusCode;
 use redis::aio::ConnectionManager;
-use sha2::{Digest, Sha256};
+use uuid::Uuid;
+use ward_domain::author::AuthorKey;
 use ward_domain::member::MemberId;
 use ward_platform::config::Limit;
 use ward_platform::http::ApiError;
@@ -15,14 +17,16 @@ use ward_platform::http::ApiError;
 pub struct RateLimiter {
     redis: ConnectionManager,
     prefix: String,
+    key: AuthorKey,
 }
 
 impl RateLimiter {
-    /// Limits kept in `redis` under `prefix`.
-    pub fn new(redis: ConnectionManager, prefix: &str) -> Self {
+    /// Limits kept in `redis` under `prefix`, members named by hashes keyed with `key`.
+    pub fn new(redis: ConnectionManager, prefix: &str, key: AuthorKey) -> Self {
         Self {
             redis,
             prefix: prefix.to_owned(),
+            key,
         }
     }
 
@@ -31,7 +35,7 @@ impl RateLimiter {
         let key = format!(
             "{}rate:{kind}:{}",
             self.prefix,
-            hex::encode(Sha256::digest(member.0.as_bytes()))
+            self.key.author_ref("rate", Uuid::nil(), member).0
         );
         let mut redis = self.redis.clone();
         // INCR, then start the window on its first command; both in one round trip.
