@@ -180,6 +180,10 @@ fn router(state: AppState, ops: &Ops, max_body_bytes: usize) -> Router {
         .route("/api/v1/reports", post(moderation::report))
         .route("/api/v1/me", delete(members::withdraw))
         .route(
+            "/api/v1/moderation/{kind}/{id}/suspend-author",
+            post(moderation::suspend_author),
+        )
+        .route(
             "/api/v1/moderation/{kind}/{id}/hide",
             post(moderation::hide),
         )

@@ -1,6 +1,10 @@
-//! The private member -> items index: which items a member wrote, readable only with the
-//! author key and the member's id, so that withdrawal can destroy their content keys. Nothing
-//! else reads it.
+//! Who wrote what, kept on the command side only and sealed:
+//! - the private member -> items index, readable only with the author key and the member's
+//!   id, so that withdrawal can destroy the content keys of everything the member wrote;
+//! - the item -> author table, so that a moderator can suspend "the author of this item"
+//!   without learning who it is.
+//!
+//! Nothing else reads them.
 
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -8,63 +12,114 @@ use ward_domain::author::AuthorKey;
 use ward_domain::member::MemberId;
 use ward_domain::sealed::Sealed;
 
-/// The index in the event store database.
+/// Both tables, in the event store database.
 #[derive(Clone)]
 pub struct MemberItems {
     pool: PgPool,
     key: AuthorKey,
 }
 
-/// One indexed item: its type (the key table's item type) and id.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Item {
-    /// `post`, `comment` or `review`.
-    pub item_type: String,
-    /// The item's id.
-    pub item_id: Uuid,
+/// What [`MemberItems::record`] wrote, to forget if the creation is refused.
+#[derive(Debug)]
+pub struct Recorded {
+    row: i64,
+    item_type: String,
+    item_id: Uuid,
 }
 
 impl MemberItems {
-    /// The index in `pool`, sealed under keys derived from `key`.
+    /// The tables in `pool`, sealed under keys derived from `key`.
     pub fn new(pool: PgPool, key: AuthorKey) -> Self {
         Self { pool, key }
     }
 
-    /// Records that `member` wrote the item; returns the row, to forget it if the creation
-    /// is refused.
+    /// Records that `member` wrote the item (`post`, `comment` or `review`), in both tables.
     pub async fn record(
         &self,
         member: MemberId,
         item_type: &str,
         item_id: Uuid,
-    ) -> anyhow::Result<i64> {
-        let sealed = self.key.index_key(member).seal(
-            "index",
-            Uuid::nil(),
-            "item",
-            &format!("{item_type}:{item_id}"),
-        );
-        Ok(sqlx::query_scalar(
+    ) -> anyhow::Result<Recorded> {
+        let item = format!("{item_type}:{item_id}");
+        let indexed = self
+            .key
+            .index_key(member)
+            .seal("index", Uuid::nil(), "item", &item);
+        let author =
+            self.key
+                .item_author_key()
+                .seal(item_type, item_id, "author", &member.to_string());
+        let mut tx = self.pool.begin().await?;
+        let row: i64 = sqlx::query_scalar(
             "INSERT INTO member_items (owner, nonce, ciphertext) VALUES ($1, $2, $3) RETURNING id",
         )
         .bind(self.key.index_owner(member))
-        .bind(&sealed.nonce)
-        .bind(&sealed.ciphertext)
-        .fetch_one(&self.pool)
-        .await?)
+        .bind(&indexed.nonce)
+        .bind(&indexed.ciphertext)
+        .fetch_one(&mut *tx)
+        .await?;
+        // A retried create records the same item again: its author stays as first recorded.
+        sqlx::query(
+            "INSERT INTO item_authors (item_type, item_id, nonce, ciphertext) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (item_type, item_id) DO NOTHING",
+        )
+        .bind(item_type)
+        .bind(item_id.to_string())
+        .bind(&author.nonce)
+        .bind(&author.ciphertext)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Recorded {
+            row,
+            item_type: item_type.to_owned(),
+            item_id,
+        })
     }
 
-    /// Forgets a row recorded for a creation that was refused.
-    pub async fn forget(&self, row: i64) -> anyhow::Result<()> {
+    /// Forgets what was recorded for a creation that was refused.
+    pub async fn forget(&self, recorded: Recorded) -> anyhow::Result<()> {
+        let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM member_items WHERE id = $1")
-            .bind(row)
-            .execute(&self.pool)
+            .bind(recorded.row)
+            .execute(&mut *tx)
             .await?;
+        sqlx::query("DELETE FROM item_authors WHERE item_type = $1 AND item_id = $2")
+            .bind(&recorded.item_type)
+            .bind(recorded.item_id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(())
     }
 
-    /// Destroys the content keys of everything `member` wrote and the member's index rows, in
-    /// one transaction; returns how many items were erased.
+    /// The member who wrote the item, if it is known.
+    pub async fn author_of(
+        &self,
+        item_type: &str,
+        item_id: Uuid,
+    ) -> anyhow::Result<Option<MemberId>> {
+        let sealed: Option<(String, String)> = sqlx::query_as(
+            "SELECT nonce, ciphertext FROM item_authors WHERE item_type = $1 AND item_id = $2",
+        )
+        .bind(item_type)
+        .bind(item_id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some((nonce, ciphertext)) = sealed else {
+            return Ok(None);
+        };
+        let sealed = Sealed { nonce, ciphertext };
+        let member = self
+            .key
+            .item_author_key()
+            .open(item_type, item_id, "author", &sealed)?;
+        Ok(Some(MemberId(Uuid::parse_str(&member)?)))
+    }
+
+    /// Destroys the content keys of everything `member` wrote, the member's rows in both
+    /// tables and their sign-in identity link, in one transaction; returns how many items
+    /// were erased.
     pub async fn erase_all(&self, member: MemberId) -> anyhow::Result<usize> {
         let owner = self.key.index_owner(member);
         let key = self.key.index_key(member);
@@ -81,15 +136,23 @@ impl MemberItems {
             let Some((item_type, item_id)) = item.split_once(':') else {
                 anyhow::bail!("a member index row does not name an item");
             };
-            sqlx::query("DELETE FROM content_keys WHERE item_type = $1 AND item_id = $2")
+            for table in ["content_keys", "item_authors"] {
+                sqlx::query(&format!(
+                    "DELETE FROM {table} WHERE item_type = $1 AND item_id = $2"
+                ))
                 .bind(item_type)
                 .bind(item_id)
                 .execute(&mut *tx)
                 .await?;
+            }
             erased += 1;
         }
         sqlx::query("DELETE FROM member_items WHERE owner = $1")
             .bind(&owner)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM identities WHERE member_id = $1")
+            .bind(member.0)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;

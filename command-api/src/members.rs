@@ -142,3 +142,43 @@ pub async fn withdraw(
         json!({"withdrawn": true, "erased_items": erased}),
     ))
 }
+
+/// Signs in the identity `provider`/`subject`: the member linked to it, registering a new
+/// member (with `job_category`) on the first sign-in. Only
+/// `HMAC-SHA256(pepper, provider ‖ 0x00 ‖ subject)` is stored; the subject itself is neither
+/// stored nor logged. The OAuth flow calls this once the provider vouched for the subject.
+pub async fn sign_in(
+    pool: &sqlx::PgPool,
+    store: &Store<Member>,
+    key: &AuthorKey,
+    pepper: &[u8],
+    provider: &str,
+    subject: &str,
+    job_category: JobCategory,
+) -> anyhow::Result<MemberId> {
+    use hmac::Mac;
+    let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(pepper)?;
+    mac.update(provider.as_bytes());
+    mac.update(&[0]);
+    mac.update(subject.as_bytes());
+    let identity = hex::encode(mac.finalize().into_bytes());
+    let fresh = MemberId(uuid::Uuid::new_v4());
+    // Two first sign-ins at once: one insert wins, both read the winner.
+    sqlx::query(
+        "INSERT INTO identities (identity, member_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(&identity)
+    .bind(fresh.0)
+    .execute(pool)
+    .await?;
+    let member = MemberId(
+        sqlx::query_scalar("SELECT member_id FROM identities WHERE identity = $1")
+            .bind(&identity)
+            .fetch_one(pool)
+            .await?,
+    );
+    match register(store, key, member, job_category).await {
+        Ok(_) | Err(AggregateError::UserError(MemberError::AlreadyRegistered)) => Ok(member),
+        Err(error) => Err(anyhow::anyhow!("registering a member: {error}")),
+    }
+}

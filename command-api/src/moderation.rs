@@ -291,3 +291,66 @@ async fn run(
     .map_err(api_error)?;
     Ok(Json(json!({"id": id, "version": version})))
 }
+
+/// The body of `POST /api/v1/moderation/{kind}/{id}/suspend-author`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SuspendBody {
+    /// How long, in days (1–365).
+    days: u32,
+}
+
+/// `POST /api/v1/moderation/{kind}/{id}/suspend-author`: a moderator suspends whoever wrote
+/// the item. The command side resolves the author from its sealed item -> author table; the
+/// moderator never learns who it is, and the answer says nothing about them.
+#[utoipa::path(
+    post,
+    path = "/api/v1/moderation/{kind}/{id}/suspend-author",
+    operation_id = "suspend_author",
+    tag = "moderation",
+    params(
+        ("kind" = TargetKind, Path, description = "`post`, `comment` or `review`."),
+        ("id" = Uuid, Path, description = "The item's id."),
+    ),
+    request_body = SuspendBody,
+    security(("session_cookie" = [])),
+    responses(
+        (status = 200, description = "The item's author is suspended.", body = Value),
+        (status = 401, response = Unauthenticated),
+        (status = 403, description = "The caller is suspended (`member_suspended`) or not a moderator (`moderator_only`).", body = ErrorBody),
+        (status = 404, description = "No author is known for this item (`target_not_found`).", body = ErrorBody),
+        (status = 409, description = "The author has withdrawn (`member_withdrawn`).", body = ErrorBody),
+        (status = 422, description = "Days out of range (`suspension_days_out_of_range`) or a malformed body (`invalid_body`).", body = ErrorBody),
+        (status = 500, response = Internal),
+    ),
+)]
+#[tracing::instrument(skip_all)]
+pub async fn suspend_author(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path((kind, target_id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<SuspendBody>,
+) -> Result<Json<Value>, ApiError> {
+    actor.moderator_only()?;
+    let (kind, target_id) = target(&kind, &target_id)?;
+    let author = state
+        .member_items
+        .author_of(kind.as_str(), target_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found("target_not_found", "no author is known for this item")
+        })?;
+    let command = ward_domain::member::MemberCommand::Suspend {
+        days: body.days,
+        now: crate::members::now(),
+    };
+    crate::members::run(
+        &state.members,
+        &state.post_services.author_key,
+        author,
+        command,
+    )
+    .await
+    .map_err(api_error)?;
+    Ok(Json(json!({"suspended": true})))
+}

@@ -47,6 +47,7 @@ pub const SESSION_COOKIE: &str = "session_cookie";
         moderation::report,
         moderation::hide,
         moderation::restore,
+        moderation::suspend_author,
         crate::members::withdraw,
     ),
     components(

@@ -63,9 +63,16 @@ impl AuthorKey {
         self.author_ref("index-owner", Uuid::nil(), member).0
     }
 
+    /// The key that seals the author of each item in the command side's `item_authors`
+    /// table (used only to suspend "the author of this item").
+    pub fn item_author_key(&self) -> crate::sealed::ContentKey {
+        self.index_key(MemberId(Uuid::nil()))
+    }
+
     /// The key that seals `member`'s rows in the private member -> items index.
     pub fn index_key(&self, member: MemberId) -> crate::sealed::ContentKey {
         let reference = self.author_ref("index-key", Uuid::nil(), member);
+        // The nil member's key seals item authors; no member has the nil id.
         let bytes = hex::decode(&reference.0).unwrap_or_default();
         crate::sealed::ContentKey::from_bytes(&bytes)
             .unwrap_or_else(|| unreachable!("an HMAC-SHA256 is 32 bytes"))

@@ -101,6 +101,9 @@ pub struct CommandApiConfig {
     /// Secret (at least 32 bytes) keying the per-item author references in events. Required;
     /// changing it makes existing authorship uncheckable.
     pub author_key: Option<SecretString>,
+    /// Secret keying the sign-in identity link: `HMAC(pepper, provider ‖ subject)` is all
+    /// Ward stores of an OAuth identity. Required for sign-in.
+    pub identity_pepper: Option<SecretString>,
     /// Name of the session cookie. `__Host-ward_session` in production (HTTPS only); plain
     /// `ward_session` for http://127.0.0.1 development.
     pub session_cookie: String,
@@ -167,6 +170,7 @@ impl Default for CommandApiConfig {
         Self {
             listen: "127.0.0.1:8080".to_owned(),
             author_key: None,
+            identity_pepper: None,
             session_cookie: "__Host-ward_session".to_owned(),
             max_body_bytes: 64 * 1024,
             relay: true,

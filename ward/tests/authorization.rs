@@ -324,6 +324,14 @@ impl World {
                 ),
                 Some(json!({"reason": "abuse"})),
             ),
+            "suspend a post's author" => (
+                M::POST,
+                format!(
+                    "/api/v1/moderation/post/{}/suspend-author",
+                    self.post_by(None, "free").await?
+                ),
+                Some(json!({"days": 1})),
+            ),
             "restore a post" => {
                 let post = self.post_by(None, "free").await?;
                 self.ok(

@@ -29,6 +29,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/moderation/{kind}/{id}/hide"),
     ("post", "/api/v1/moderation/{kind}/{id}/restore"),
     ("delete", "/api/v1/me"),
+    ("post", "/api/v1/moderation/{kind}/{id}/suspend-author"),
 ];
 
 /// The creates among them: `201`, and `Idempotency-Key`.

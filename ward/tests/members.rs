@@ -1,0 +1,108 @@
+//! Sign-in's identity link and moderators' suspensions, on the write side.
+
+mod support;
+
+use serde_json::{json, Value};
+use support::*;
+use ward_command_api::app::store;
+use ward_command_api::members;
+use ward_domain::member::{JobCategory, Role};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_identity_signs_in_to_one_member_stored_only_as_a_keyed_hash() -> Result {
+    let stack = Stack::new().await?;
+    let events = stack.events_db().await?;
+    let members_store = store(events.clone());
+    let key = stack.author_key()?;
+    let pepper = b"a pepper of at least thirty-two bytes";
+    let sign_in = |subject: &'static str| {
+        let (events, members_store, key) = (events.clone(), &members_store, key.clone());
+        async move {
+            members::sign_in(
+                &events,
+                members_store,
+                &key,
+                pepper,
+                "kakao",
+                subject,
+                JobCategory::Nurse,
+            )
+            .await
+        }
+    };
+    let first = sign_in("4242424242").await?;
+    assert_eq!(
+        sign_in("4242424242").await?,
+        first,
+        "the same identity, the same member"
+    );
+    assert_ne!(sign_in("1111111111").await?, first);
+    let registered: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'MemberRegistered'")
+            .fetch_one(&events)
+            .await?;
+    assert_eq!(registered, 2);
+    let stored: Vec<String> = sqlx::query_scalar("SELECT identity FROM identities")
+        .fetch_all(&events)
+        .await?;
+    assert!(
+        stored
+            .iter()
+            .all(|i| !i.contains("4242424242") && i.len() == 64),
+        "{stored:?}"
+    );
+    stack.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_moderator_suspends_the_author_of_a_post_without_learning_who_it_is() -> Result {
+    let stack = Stack::new().await?;
+    let commands = stack.command_api().await?;
+    let client = reqwest::Client::new();
+    let (author, bystander) = (stack.session().await?, stack.session().await?);
+    let (_, moderator) = stack.member(&[Role::Moderator]).await?;
+    let post = create_post(&client, &commands, &author, "문제의 글").await?;
+
+    let suspend = |days: u32| {
+        client
+            .post(commands.url(&format!("/api/v1/moderation/post/{post}/suspend-author")))
+            .header("cookie", format!("ward_session={moderator}"))
+            .json(&json!({"days": days}))
+            .send()
+    };
+    let refused = suspend(0).await?;
+    assert_eq!(refused.status(), 422);
+    assert_eq!(
+        refused.json::<Value>().await?["error"],
+        "suspension_days_out_of_range"
+    );
+    let done = suspend(3).await?;
+    assert_eq!(done.status(), 200);
+    assert_eq!(
+        done.json::<Value>().await?,
+        json!({"suspended": true}),
+        "nothing about the author"
+    );
+
+    let blocked = client
+        .post(commands.url("/api/v1/posts"))
+        .header("cookie", format!("ward_session={author}"))
+        .json(&json!({"board": "free", "title": "t", "body": "b"}))
+        .send()
+        .await?;
+    assert_eq!(blocked.status(), 403);
+    assert_eq!(blocked.json::<Value>().await?["error"], "member_suspended");
+    create_post(&client, &commands, &bystander, "괜찮은 글").await?;
+
+    let unknown = client
+        .post(commands.url(&format!(
+            "/api/v1/moderation/post/{}/suspend-author",
+            uuid::Uuid::now_v7()
+        )))
+        .header("cookie", format!("ward_session={moderator}"))
+        .json(&json!({"days": 1}))
+        .send()
+        .await?;
+    assert_eq!(unknown.status(), 404);
+    stack.finish().await
+}
