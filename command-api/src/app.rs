@@ -178,7 +178,11 @@ fn router(state: AppState, ops: &Ops, max_body_bytes: usize) -> Router {
         )
         .route("/api/v1/reviews/{id}/helpful", put(reviews::helpful))
         .route("/api/v1/reports", post(moderation::report))
-        .route("/api/v1/me", delete(members::withdraw))
+        .route(
+            "/api/v1/me",
+            delete(members::withdraw).patch(members::change),
+        )
+        .route("/api/v1/claims/{id}/revocation", post(claims::revoke))
         .route(
             "/api/v1/moderation/{kind}/{id}/suspend-author",
             post(moderation::suspend_author),

@@ -224,3 +224,42 @@ pub async fn reject(
     .map_err(api_error)?;
     Ok(Json(json!({"id": claim, "version": version})))
 }
+
+/// `POST /api/v1/claims/{id}/revocation`: a moderator revokes a verified claim (e.g. the
+/// member turned out not to work there).
+#[utoipa::path(
+    post,
+    path = "/api/v1/claims/{id}/revocation",
+    operation_id = "revoke_claim",
+    tag = "claims",
+    params(("id" = Uuid, Path, description = "The claim's id.")),
+    security(("session_cookie" = [])),
+    responses(
+        (status = 200, description = "Revoked: the claim's id and new version.", body = Changed),
+        (status = 401, response = Unauthenticated),
+        (status = 403, description = "The caller is suspended (`member_suspended`) or not a moderator (`moderator_only`).", body = ErrorBody),
+        (status = 404, description = "There is no such claim (`claim_not_found`).", body = ErrorBody),
+        (status = 409, description = "The claim is not verified (`claim_not_verified`), or someone changed it at the same moment (`conflict`).", body = ErrorBody),
+        (status = 500, response = Internal),
+    ),
+)]
+#[tracing::instrument(skip_all)]
+pub async fn revoke(
+    State(state): State<AppState>,
+    actor: Actor,
+    correlation: CorrelationId,
+    Path(claim): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    actor.moderator_only()?;
+    let claim = id(&claim, "claim_not_found", "claim")?;
+    let version = execute(
+        &*state.claims,
+        &(),
+        &claim.to_string(),
+        ClaimCommand::Revoke,
+        &correlation,
+    )
+    .await
+    .map_err(api_error)?;
+    Ok(Json(json!({"id": claim, "version": version})))
+}

@@ -114,6 +114,22 @@ pub async fn import(
     Ok(report)
 }
 
+/// Marks the hospital `id` closed; answers its new version.
+pub async fn close(config: &WardConfig, id: Uuid) -> anyhow::Result<usize> {
+    let store: PersistedEventStore<PostgresEventRepository, Hospital> =
+        crate::app::store(config.event_store.connect_postgres().await?);
+    let correlation = CorrelationId(format!("hospital-close-{}", Uuid::now_v7()));
+    execute(
+        &store,
+        &(),
+        &id.to_string(),
+        HospitalCommand::Close,
+        &correlation,
+    )
+    .await
+    .map_err(|error| anyhow::anyhow!("closing hospital {id}: {error}"))
+}
+
 /// The file as text: UTF-8 (with or without BOM) when it is, otherwise EUC-KR (CP949).
 fn decode(bytes: &[u8]) -> String {
     match std::str::from_utf8(bytes) {

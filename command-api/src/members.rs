@@ -182,3 +182,47 @@ pub async fn sign_in(
         Err(error) => Err(anyhow::anyhow!("registering a member: {error}")),
     }
 }
+
+/// The body of `PATCH /api/v1/me`.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MeChange {
+    /// The member's job category.
+    job_category: JobCategory,
+}
+
+/// `PATCH /api/v1/me`: the member changes their job category.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/me",
+    operation_id = "change_me",
+    tag = "members",
+    request_body = MeChange,
+    security(("session_cookie" = [])),
+    responses(
+        (status = 200, description = "Changed.", body = serde_json::Value),
+        (status = 401, response = crate::openapi::Unauthenticated),
+        (status = 403, description = "The member is suspended (`member_suspended`).", body = crate::openapi::ErrorBody),
+        (status = 422, description = "An unknown job category or a malformed body (`invalid_body`).", body = crate::openapi::ErrorBody),
+        (status = 500, response = crate::openapi::Internal),
+    ),
+)]
+#[tracing::instrument(skip_all)]
+pub async fn change(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    actor: Actor,
+    ward_platform::http::ApiJson(change): ward_platform::http::ApiJson<MeChange>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let command = MemberCommand::ChangeJobCategory {
+        job_category: change.job_category,
+    };
+    let version = run(
+        &state.members,
+        &state.post_services.author_key,
+        actor.member,
+        command,
+    )
+    .await
+    .map_err(crate::execute::api_error)?;
+    Ok(axum::Json(json!({"version": version})))
+}

@@ -40,6 +40,7 @@ pub const SESSION_COOKIE: &str = "session_cookie";
         claims::submit,
         claims::approve,
         claims::reject,
+        claims::revoke,
         reviews::write,
         reviews::edit,
         reviews::delete,
@@ -49,6 +50,7 @@ pub const SESSION_COOKIE: &str = "session_cookie";
         moderation::restore,
         moderation::suspend_author,
         crate::members::withdraw,
+        crate::members::change,
     ),
     components(
         schemas(Created, CommentCreated, Changed, Withdrawn, ErrorBody),

@@ -47,6 +47,11 @@ enum HospitalsCommand {
         /// The CSV file.
         file: std::path::PathBuf,
     },
+    /// Mark a hospital closed (its reviews stay readable; no new claims or reviews).
+    Close {
+        /// The hospital's id.
+        id: uuid::Uuid,
+    },
 }
 
 #[derive(Subcommand)]
@@ -90,6 +95,13 @@ async fn main() -> anyhow::Result<()> {
                 eprintln!("line {line}: {reason}");
             }
             anyhow::ensure!(report.rejected.is_empty(), "some rows were rejected");
+            Ok(())
+        }
+        Command::Hospitals {
+            command: HospitalsCommand::Close { id },
+        } => {
+            let version = ward_command_api::hospitals::close(&config, id).await?;
+            println!("hospital {id} closed (version {version})");
             Ok(())
         }
         Command::Topics {

@@ -278,6 +278,20 @@ impl World {
                 format!("/api/v1/claims/{}/approval", self.claim_by_someone().await?),
                 None,
             ),
+            "revoke a verified claim" => {
+                let claim = self.claim_by_someone().await?;
+                self.ok(
+                    &self.moderator,
+                    (M::POST, format!("/api/v1/claims/{claim}/approval"), None),
+                )
+                .await?;
+                (M::POST, format!("/api/v1/claims/{claim}/revocation"), None)
+            }
+            "change one's job category" => (
+                M::PATCH,
+                "/api/v1/me".into(),
+                Some(json!({"job_category": "pharmacist"})),
+            ),
             "reject a claim" => (
                 M::POST,
                 format!(

@@ -116,3 +116,42 @@ async fn the_shipped_sample_imports_cleanly() -> Result {
     assert!(report.registered >= 50, "{report:?}");
     stack.finish().await
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_closed_hospital_takes_no_new_claims() -> Result {
+    let stack = Stack::new().await?;
+    let file = csv(&[SNUH, AMC])?;
+    import(&stack.config, file.path(), false).await?;
+    let events = stack.events_db().await?;
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT aggregate_id FROM events WHERE event_type = 'HospitalRegistered' ORDER BY aggregate_id",
+    )
+    .fetch_all(&events)
+    .await?;
+    let (closed, open): (Uuid, Uuid) = (ids[0].parse()?, ids[1].parse()?);
+    assert_eq!(
+        ward_command_api::hospitals::close(&stack.config, closed).await?,
+        2
+    );
+    assert!(
+        ward_command_api::hospitals::close(&stack.config, closed)
+            .await
+            .is_err(),
+        "closed once"
+    );
+
+    let commands = stack.command_api().await?;
+    let client = reqwest::Client::new();
+    let cookie = stack.session().await?;
+    let claim = |hospital: Uuid| {
+        client
+            .post(commands.url(&format!("/api/v1/hospitals/{hospital}/claims")))
+            .header("cookie", format!("ward_session={cookie}"))
+            .json(&serde_json::json!({"job_category": "nurse", "tenure": "current"}))
+            .send()
+    };
+    let refused = claim(closed).await?;
+    assert_eq!(refused.status(), 404);
+    assert_eq!(claim(open).await?.status(), 201);
+    stack.finish().await
+}

@@ -29,6 +29,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/moderation/{kind}/{id}/hide"),
     ("post", "/api/v1/moderation/{kind}/{id}/restore"),
     ("delete", "/api/v1/me"),
+    ("patch", "/api/v1/me"),
+    ("post", "/api/v1/claims/{id}/revocation"),
     ("post", "/api/v1/moderation/{kind}/{id}/suspend-author"),
 ];
 
