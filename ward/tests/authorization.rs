@@ -287,6 +287,7 @@ impl World {
                 .await?;
                 (M::POST, format!("/api/v1/claims/{claim}/revocation"), None)
             }
+            "withdraw" => (M::DELETE, "/api/v1/me".into(), None),
             "change one's job category" => (
                 M::PATCH,
                 "/api/v1/me".into(),
@@ -475,8 +476,8 @@ async fn every_command_is_allowed_or_refused_by_role_from_write_side_state() -> 
             let (status, body) = world.send_as(world.cookie(caller), request).await?;
             let expected = match caller {
                 Caller::Visitor => Some((401, "unauthenticated")),
-                Caller::Suspended => Some((403, "member_suspended")),
                 c if allowed.contains(&c) => None,
+                Caller::Suspended => Some((403, "member_suspended")),
                 _ => Some(refused),
             };
             match expected {
