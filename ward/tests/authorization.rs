@@ -460,6 +460,28 @@ const MATRIX: &[(&str, &[Caller], (u16, &str))] = &[
         &[Caller::Moderator],
         (403, "moderator_only"),
     ),
+    (
+        "suspend a post's author",
+        &[Caller::Moderator],
+        (403, "moderator_only"),
+    ),
+    (
+        "revoke a verified claim",
+        &[Caller::Moderator],
+        (403, "moderator_only"),
+    ),
+    ("change one's job category", &ACTIVE, (0, "")),
+    // Last: it ends the callers' membership. Suspended members may still leave.
+    (
+        "withdraw",
+        &[
+            Caller::Member,
+            Caller::Insider,
+            Caller::Moderator,
+            Caller::Suspended,
+        ],
+        (0, ""),
+    ),
 ];
 
 #[tokio::test(flavor = "multi_thread")]
