@@ -135,48 +135,34 @@ async fn reports_name_a_real_item() -> Result {
     let commands = stack.command_api().await?;
     let client = reqwest::Client::new();
     let reporter = stack.session().await?;
-    let missing = json!({"kind": "post", "target_id": Uuid::now_v7(), "reason": "spam"});
-    let (status, body) = send(
-        &client,
-        &commands,
-        &reporter,
-        Method::POST,
-        "/api/v1/reports",
-        missing,
-    )
-    .await?;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (404, Some("target_not_found"))
-    );
-    let comment = json!({"kind": "comment", "target_id": Uuid::now_v7(), "reason": "spam"});
-    let (status, body) = send(
-        &client,
-        &commands,
-        &reporter,
-        Method::POST,
-        "/api/v1/reports",
-        comment,
-    )
-    .await?;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (422, Some("post_id_missing"))
-    );
-    let bad_reason = json!({"kind": "post", "target_id": Uuid::now_v7(), "reason": "dislike"});
-    let (status, body) = send(
-        &client,
-        &commands,
-        &reporter,
-        Method::POST,
-        "/api/v1/reports",
-        bad_reason,
-    )
-    .await?;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (422, Some("invalid_body"))
-    );
+    for (report, status, code) in [
+        (
+            json!({"kind": "post", "target_id": Uuid::now_v7(), "reason": "spam"}),
+            404,
+            "target_not_found",
+        ),
+        (
+            json!({"kind": "comment", "target_id": Uuid::now_v7(), "reason": "spam"}),
+            422,
+            "post_id_missing",
+        ),
+        (
+            json!({"kind": "post", "target_id": Uuid::now_v7(), "reason": "dislike"}),
+            422,
+            "invalid_body",
+        ),
+    ] {
+        let (got, body) = send(
+            &client,
+            &commands,
+            &reporter,
+            Method::POST,
+            "/api/v1/reports",
+            report,
+        )
+        .await?;
+        assert_eq!((got, body["error"].as_str()), (status, Some(code)));
+    }
     stack.finish().await
 }
 

@@ -361,3 +361,21 @@ pub async fn board_count(pool: &sqlx::PgPool) -> Result<i64> {
         .fetch_one(pool)
         .await?)
 }
+
+/// Waits a moment for stragglers, then checks the board holds each of `ids` exactly once.
+pub async fn assert_board_holds_exactly(
+    pool: &sqlx::PgPool,
+    ids: &std::collections::HashSet<Uuid>,
+) -> Result {
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stored: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM board_posts")
+        .fetch_all(pool)
+        .await?;
+    assert_eq!(stored.len(), ids.len(), "nothing doubled");
+    assert_eq!(
+        &stored.into_iter().collect::<std::collections::HashSet<_>>(),
+        ids,
+        "nothing missing"
+    );
+    Ok(())
+}
