@@ -128,6 +128,10 @@ pub async fn run(
         sessions: SessionStore::new(redis, &config.redis),
         session_cookie: config.command_api.session_cookie.clone(),
     };
+    tokio::spawn(purge_idempotency_keys(
+        state.idempotency.clone(),
+        shutdown.clone(),
+    ));
     let relay = config
         .command_api
         .relay
@@ -144,6 +148,22 @@ pub async fn run(
         relay.await?;
     }
     served
+}
+
+/// Deletes expired idempotency keys every ten minutes until shutdown.
+async fn purge_idempotency_keys(keys: IdempotencyKeys, shutdown: CancellationToken) {
+    loop {
+        if let Err(error) = keys.purge_expired().await {
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "purging expired idempotency keys"
+            );
+        }
+        tokio::select! {
+            () = tokio::time::sleep(std::time::Duration::from_secs(600)) => {}
+            () = shutdown.cancelled() => return,
+        }
+    }
 }
 
 /// The event store of aggregate `A`.

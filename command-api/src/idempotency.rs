@@ -121,13 +121,13 @@ impl IdempotencyKeys {
                 .finalize(),
         );
         let request_hash = hex::encode(Sha256::digest(body));
-        sqlx::query("DELETE FROM idempotency_keys WHERE created_at < now() - interval '24 hours'")
-            .execute(&self.pool)
-            .await
-            .map_err(ApiError::internal)?;
         let inserted: Option<Uuid> = sqlx::query_scalar(
             "INSERT INTO idempotency_keys (id, request_hash, resource_id) VALUES ($1, $2, $3) \
-             ON CONFLICT (id) DO NOTHING RETURNING resource_id",
+             ON CONFLICT (id) DO UPDATE \
+                 SET request_hash = EXCLUDED.request_hash, resource_id = EXCLUDED.resource_id, \
+                     response = NULL, created_at = now() \
+                 WHERE idempotency_keys.created_at < now() - interval '24 hours' \
+             RETURNING resource_id",
         )
         .bind(&id)
         .bind(&request_hash)
@@ -170,6 +170,17 @@ impl IdempotencyKeys {
                 "a request with this Idempotency-Key is still being processed; retry shortly",
             )),
         }
+    }
+
+    /// Deletes keys older than 24 hours (a key that old is taken as new anyway); run
+    /// periodically, off the request path.
+    pub async fn purge_expired(&self) -> anyhow::Result<u64> {
+        Ok(sqlx::query(
+            "DELETE FROM idempotency_keys WHERE created_at < now() - interval '24 hours'",
+        )
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
     }
 
     /// Runs the create request `create` under the request's key: replays a stored answer, or
