@@ -44,13 +44,14 @@ pub struct WardConfig {
     /// The board read model (PostgreSQL), written by the board projector.
     #[serde(default = "default_board_db")]
     pub board_db: DatabaseConfig,
-    /// The hospital and review read model (MariaDB). Reserved: read by the hospital
-    /// projection and query service, which are not built yet.
-    #[serde(default)]
-    pub hospital_db: Option<DatabaseConfig>,
-    /// The member and affiliation read model (MySQL protocol). Reserved like `hospital_db`.
-    #[serde(default)]
-    pub member_db: Option<DatabaseConfig>,
+    /// The hospital and review read model (MariaDB or MySQL 8), written by the hospital
+    /// projector.
+    #[serde(default = "default_hospital_db")]
+    pub hospital_db: DatabaseConfig,
+    /// The member read model (MySQL protocol: MariaDB or MySQL 8), written by the member
+    /// projector.
+    #[serde(default = "default_member_db")]
+    pub member_db: DatabaseConfig,
     /// The command API.
     #[serde(default)]
     pub command_api: CommandApiConfig,
@@ -75,8 +76,8 @@ impl WardConfig {
             redis: RedisConfig::default(),
             event_store: default_event_store(),
             board_db: default_board_db(),
-            hospital_db: None,
-            member_db: None,
+            hospital_db: default_hospital_db(),
+            member_db: default_member_db(),
             command_api: CommandApiConfig::default(),
             query_api: QueryApiConfig::default(),
             projector: ProjectorConfig::default(),
@@ -90,6 +91,14 @@ fn default_event_store() -> DatabaseConfig {
 
 fn default_board_db() -> DatabaseConfig {
     DatabaseConfig::new("postgres://postgres@127.0.0.1:5432/ward_board")
+}
+
+fn default_hospital_db() -> DatabaseConfig {
+    DatabaseConfig::new("mysql://root@127.0.0.1:3306/ward_hospital")
+}
+
+fn default_member_db() -> DatabaseConfig {
+    DatabaseConfig::new("mysql://root@127.0.0.1:3306/ward_member")
 }
 
 /// The command API's own settings.
@@ -186,16 +195,27 @@ impl Default for CommandApiConfig {
 pub struct QueryApiConfig {
     /// Address to listen on.
     pub listen: String,
-    /// Comma-separated read models this process serves (`board`), so each can scale on its
-    /// own.
+    /// Comma-separated read models this process serves (`board`, `hospital`, `member`), so
+    /// each can scale on its own.
     pub services: String,
+    /// A post or review names its author's hospital only while the hospital has at least
+    /// this many verified members (k-anonymity); below, it shows region and kind, or less.
+    pub k_anonymity: u32,
+    /// A hospital's rating aggregates are shown only from this many reviews on.
+    pub min_reviews: u32,
+    /// Seconds a cached anonymous answer lives in Redis at most (it is invalidated earlier,
+    /// whenever a projector commits a change to its read model).
+    pub cache_ttl_secs: u64,
 }
 
 impl Default for QueryApiConfig {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:8081".to_owned(),
-            services: "board".to_owned(),
+            services: "board,hospital,member".to_owned(),
+            k_anonymity: 5,
+            min_reviews: 3,
+            cache_ttl_secs: 300,
         }
     }
 }
@@ -211,7 +231,7 @@ pub struct ProjectorConfig {
     /// Prepended to consumer group names, so a rebuild (or a test) can consume from offset 0
     /// into a fresh database without disturbing the live group.
     pub group_prefix: String,
-    /// Comma-separated projections this process runs (`board`).
+    /// Comma-separated projections this process runs (`board`, `hospital`, `member`).
     pub projections: String,
 }
 
@@ -221,7 +241,7 @@ impl Default for ProjectorConfig {
             listen: "127.0.0.1:8082".to_owned(),
             batch_size: 500,
             group_prefix: String::new(),
-            projections: "board".to_owned(),
+            projections: "board,hospital,member".to_owned(),
         }
     }
 }
@@ -346,6 +366,29 @@ impl DatabaseConfig {
             sqlx::Postgres::create_database(self.url()).await?;
         }
         Ok(())
+    }
+
+    /// Creates the MySQL/MariaDB database if it does not exist yet (utf8mb4, so Korean and
+    /// every other text round-trips).
+    pub async fn create_mysql_database(&self) -> anyhow::Result<()> {
+        use sqlx::migrate::MigrateDatabase;
+        if !sqlx::MySql::database_exists(self.url()).await? {
+            sqlx::MySql::create_database(self.url()).await?;
+        }
+        Ok(())
+    }
+
+    /// Opens a MySQL/MariaDB pool. Sessions use UTC and utf8mb4.
+    pub async fn connect_mysql(&self) -> anyhow::Result<sqlx::MySqlPool> {
+        use std::str::FromStr;
+        let options = sqlx::mysql::MySqlConnectOptions::from_str(self.url())?
+            .charset("utf8mb4")
+            .timezone(Some("+00:00".to_owned()));
+        Ok(sqlx::mysql::MySqlPoolOptions::new()
+            .max_connections(self.max_connections)
+            .acquire_timeout(std::time::Duration::from_secs(5))
+            .connect_with(options)
+            .await?)
     }
 
     /// Opens a PostgreSQL pool.

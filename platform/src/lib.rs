@@ -2,6 +2,7 @@
 //! stops the same way.
 //!
 //! # Layout
+//! - [`cache`]: the versioned keys shared by projectors and the query API's Redis cache.
 //! - [`config`]: typed configuration loaded from a TOML file, then `WARD_*` environment variables.
 //! - [`telemetry`]: structured `tracing` logs, set up once per process.
 //! - [`http`]: the API error body, the JSON extractor and correlation ids.
@@ -9,6 +10,7 @@
 //! - [`kafka`]: the event envelope on the wire, topic definitions and client settings.
 //! - [`shutdown`]: SIGTERM / Ctrl-C as a cancellation token, and graceful HTTP serving.
 
+pub mod cache;
 pub mod config;
 pub mod http;
 pub mod kafka;

@@ -7,7 +7,8 @@ use ward_domain::post::{EventText, PostEvent};
 use ward_domain::sealed::ContentKey;
 use ward_platform::kafka::Envelope;
 
-use crate::consumer::{next_offsets, Projection, Record, StoredOffset};
+use crate::consumer::{Projection, Record, StoredOffset};
+use crate::store::{self, Rejects, Verdict};
 
 /// The board read model's schema.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/board");
@@ -26,8 +27,8 @@ impl BoardProjection {
 }
 
 impl Projection for BoardProjection {
-    fn group(&self) -> &'static str {
-        "ward-board"
+    fn name(&self) -> &'static str {
+        "board"
     }
 
     fn aggregate_types(&self) -> &'static [&'static str] {
@@ -35,82 +36,34 @@ impl Projection for BoardProjection {
     }
 
     async fn stored_offsets(&self, group: &str) -> anyhow::Result<Vec<StoredOffset>> {
-        let rows: Vec<(String, i32, i64)> = sqlx::query_as(
-            "SELECT topic, partition, next_offset FROM projector_offsets WHERE consumer_group = $1",
-        )
-        .bind(group)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(topic, partition, next_offset)| StoredOffset {
-                topic,
-                partition,
-                next_offset,
-            })
-            .collect())
+        store::pg::stored_offsets(&self.pool, group).await
     }
 
     #[tracing::instrument(skip_all, fields(group, records = batch.len()))]
     async fn apply(&self, group: &str, batch: &[Record]) -> anyhow::Result<()> {
         let mut tx = self.pool.begin().await?;
+        let mut rejects = Rejects::default();
         for record in batch {
-            if let Err(reason) = apply_record(&mut tx, &self.keys, record).await? {
-                tracing::error!(
-                    group,
-                    topic = record.topic,
-                    partition = record.partition,
-                    offset = record.offset,
-                    reason,
-                    "record rejected"
-                );
-                sqlx::query(
-                    "INSERT INTO projector_rejects (consumer_group, topic, partition, \"offset\", reason) \
-                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-                )
-                .bind(group)
-                .bind(&record.topic)
-                .bind(record.partition)
-                .bind(record.offset)
-                .bind(reason)
-                .execute(&mut *tx)
-                .await?;
+            match store::envelope(record) {
+                Ok(envelope) => {
+                    rejects.check(record, apply_event(&mut tx, &self.keys, envelope).await?)
+                }
+                Err(reason) => rejects.push(record, reason),
             }
         }
-        for stored in next_offsets(batch) {
-            // GREATEST: a consumer that lost its partition mid-retry never moves it backwards.
-            sqlx::query(
-                "INSERT INTO projector_offsets (consumer_group, topic, partition, next_offset) \
-                 VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (consumer_group, topic, partition) \
-                 DO UPDATE SET next_offset = GREATEST(projector_offsets.next_offset, EXCLUDED.next_offset)",
-            )
-            .bind(group)
-            .bind(&stored.topic)
-            .bind(stored.partition)
-            .bind(stored.next_offset)
-            .execute(&mut *tx)
-            .await?;
-        }
+        store::pg::finish(&mut tx, group, batch, &rejects).await?;
         tx.commit().await.context("committing a board batch")?;
         Ok(())
     }
 }
 
-/// Applies one record. The outer error is a database failure (retry the batch); the inner
-/// one a record that can never be applied (reject it and go on).
-async fn apply_record(
+/// Applies one event. The outer error is a database failure (retry the batch); the inner
+/// one an event that can never be applied (reject it and go on).
+async fn apply_event(
     tx: &mut Transaction<'_, Postgres>,
     keys: &PgPool,
-    record: &Record,
-) -> anyhow::Result<Result<(), String>> {
-    let Some(value) = &record.value else {
-        return Ok(Err("the record has no value".to_owned()));
-    };
-    let envelope: Envelope = match serde_json::from_slice(value) {
-        Ok(envelope) => envelope,
-        Err(error) => return Ok(Err(format!("not an event envelope: {error}"))),
-    };
+    envelope: Envelope,
+) -> anyhow::Result<Verdict> {
     let Ok(post_id) = Uuid::parse_str(&envelope.aggregate_id) else {
         return Ok(Err(format!(
             "post id {:?} is not a UUID",

@@ -52,8 +52,9 @@ pub struct StoredOffset {
 
 /// A read model built from some topics.
 pub trait Projection: Send + Sync + 'static {
-    /// The consumer group's name, before the configured prefix (e.g. `ward-board`).
-    fn group(&self) -> &'static str;
+    /// The projection's name (`board`, `hospital`, `member`): its consumer group is
+    /// `<prefix>ward-<name>`, and it names the query cache it invalidates.
+    fn name(&self) -> &'static str;
 
     /// The aggregate types whose topics this projection reads.
     fn aggregate_types(&self) -> &'static [&'static str];
@@ -110,7 +111,7 @@ impl ConsumerMetrics {
 }
 
 /// Settings of one consumer.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ConsumerSettings {
     /// The broker and topic prefix.
     pub kafka: KafkaConfig,
@@ -118,6 +119,8 @@ pub struct ConsumerSettings {
     pub group_prefix: String,
     /// Most records per transaction.
     pub batch_size: usize,
+    /// The query cache to invalidate after each commit, and its key prefix.
+    pub cache: Option<(redis::aio::ConnectionManager, String)>,
 }
 
 /// Runs `projection` on a blocking thread until `shutdown` is cancelled; then finishes the
@@ -141,7 +144,7 @@ fn consume<P: Projection>(
     metrics: &ConsumerMetrics,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
-    let group = format!("{}{}", settings.group_prefix, projection.group());
+    let group = format!("{}ward-{}", settings.group_prefix, projection.name());
     let topics: Vec<String> = projection
         .aggregate_types()
         .iter()
@@ -184,6 +187,9 @@ fn consume<P: Projection>(
             }
             std::thread::sleep(Duration::from_secs(1));
         }
+        if let Some((redis, prefix)) = &settings.cache {
+            invalidate_cache(handle, redis.clone(), prefix, projection.name(), &group);
+        }
         metrics
             .applied
             .get_or_create(&GroupLabels {
@@ -195,6 +201,28 @@ fn consume<P: Projection>(
     tracing::info!(group, "projector leaving its consumer group");
     drop(consumer);
     Ok(())
+}
+
+/// Bumps the query cache's version after a commit, retrying briefly: until it succeeds,
+/// readers may be served answers from before the batch (for at most the cache's TTL).
+fn invalidate_cache(
+    handle: &Handle,
+    mut redis: redis::aio::ConnectionManager,
+    prefix: &str,
+    service: &str,
+    group: &str,
+) {
+    for attempt in 1..=3 {
+        match handle.block_on(ward_platform::cache::invalidate(
+            &mut redis, prefix, service,
+        )) {
+            Ok(_) => return,
+            Err(error) => {
+                tracing::warn!(group, attempt, %error, "invalidating the query cache failed");
+                std::thread::sleep(Duration::from_millis(100 * attempt));
+            }
+        }
+    }
 }
 
 /// Up to `max` records: waits a little for the first, then takes what is already there.

@@ -15,5 +15,6 @@
 pub mod app;
 pub mod board;
 pub mod consumer;
+pub mod store;
 
 pub use app::{migrate, run};

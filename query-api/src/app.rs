@@ -1,22 +1,20 @@
-//! Start-up and routing of the query API.
+//! Start-up and routing of the query API. One binary serves any of the read models; the
+//! `query_api.services` switch chooses which, so operators can scale board and hospital
+//! queries as separate Deployments.
 
-use axum::routing::get;
 use axum::Router;
-use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use ward_platform::config::{self, WardConfig};
 use ward_platform::http::{correlate, ApiError};
-use ward_platform::ops::{sql_check, Ops};
+use ward_platform::ops::{connect_redis, redis_check, sql_check, Ops};
 use ward_platform::shutdown;
 
 use crate::board;
+use crate::cache::Cache;
 
-/// What every handler may use.
-#[derive(Clone)]
-pub struct AppState {
-    pub(crate) board: PgPool,
-}
+/// Every read model this build can serve.
+pub const SERVICES: [&str; 1] = ["board"];
 
 /// Runs the query API on `listener` until `shutdown` is cancelled.
 pub async fn run(
@@ -24,23 +22,35 @@ pub async fn run(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    // Only the board read model exists so far.
-    config::names(&config.query_api.services, "query_api.services", &["board"])?;
-    let board = config.board_db.connect_postgres().await?;
-    let ops = Ops::builder("ward_query")
-        .check("board_db", sql_check(board.clone()))
-        .build();
-    let state = AppState { board };
+    let services = config::names(&config.query_api.services, "query_api.services", &SERVICES)?;
+    let redis = connect_redis(&config.redis).await?;
+    let mut ops = Ops::builder("ward_query");
+    let cache = Cache::new(
+        redis.clone(),
+        &config.redis.key_prefix,
+        config.query_api.cache_ttl_secs,
+        ops.registry(),
+    );
+    ops = ops.check("redis", redis_check(redis));
+    let mut api = Router::new();
+    for service in services {
+        match service {
+            "board" => {
+                let pool = config.board_db.connect_postgres().await?;
+                ops = ops.check("board_db", sql_check(pool.clone()));
+                api = api.merge(board::router(board::BoardState {
+                    pool,
+                    cache: cache.clone(),
+                }));
+            }
+            other => unreachable!("config::names let through {other:?}"),
+        }
+    }
+    let ops = ops.build();
+    let api = api.fallback(|| async { ApiError::not_found("route_not_found", "no such endpoint") });
     tracing::info!(address = %listener.local_addr()?, "query API listening");
-    shutdown::serve(listener, router(state, &ops), shutdown).await
-}
-
-fn router(state: AppState, ops: &Ops) -> Router {
-    let api = Router::new()
-        .route("/api/v1/boards/{board}/posts", get(board::list))
-        .route("/api/v1/posts/{id}", get(board::show))
-        .fallback(|| async { ApiError::not_found("route_not_found", "no such endpoint") })
-        .with_state(state);
-    ops.instrument(api)
-        .layer(axum::middleware::from_fn(correlate))
+    let app = ops
+        .instrument(api)
+        .layer(axum::middleware::from_fn(correlate));
+    shutdown::serve(listener, app, shutdown).await
 }

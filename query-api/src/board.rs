@@ -1,14 +1,64 @@
 //! Board listings and single posts, read from the board read model.
 
 use axum::extract::{Path, State};
-use axum::Json;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
 use uuid::Uuid;
 use ward_platform::http::{ApiError, ApiQuery};
 
-use crate::app::AppState;
+use crate::cache::Cache;
+use crate::consistency::{Freshness, Wanted};
 use crate::cursor::Cursor;
+
+/// What the board handlers use.
+#[derive(Clone)]
+pub struct BoardState {
+    /// The board read model.
+    pub pool: PgPool,
+    /// The query cache.
+    pub cache: Cache,
+}
+
+/// The board service's routes.
+pub fn router(state: BoardState) -> Router {
+    Router::new()
+        .route("/api/v1/boards/{board}/posts", get(list))
+        .route("/api/v1/posts/{id}", get(show))
+        .with_state(state)
+}
+
+impl BoardState {
+    /// Waits for the post a client wants to see, if it named one.
+    async fn freshness(&self, wanted: Wanted) -> Result<Freshness, ApiError> {
+        let Some(wanted) = wanted.0 else {
+            return Ok(Freshness::Any);
+        };
+        if wanted.kind != "post" {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "min_version_kind_unknown",
+                format!("the board service cannot wait for a {:?}", wanted.kind),
+            ));
+        }
+        let Ok(id) = Uuid::parse_str(&wanted.id) else {
+            return Ok(Freshness::Stale);
+        };
+        wanted
+            .wait(|| async move {
+                sqlx::query_scalar("SELECT version FROM board_posts WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(ApiError::internal)
+            })
+            .await
+    }
+}
 
 /// Boards that exist (the same list as the domain's `Board`).
 const BOARDS: [&str; 2] = ["free", "qna"];
@@ -72,10 +122,12 @@ pub struct PostDetail {
 /// `GET /api/v1/boards/{board}/posts?limit&cursor`: newest first, keyset-paginated.
 #[tracing::instrument(skip_all, fields(board))]
 pub async fn list(
-    State(state): State<AppState>,
+    State(state): State<BoardState>,
     Path(board): Path<String>,
     ApiQuery(page): ApiQuery<Page>,
-) -> Result<Json<PostPage>, ApiError> {
+    wanted: Wanted,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     if !BOARDS.contains(&board.as_str()) {
         return Err(ApiError::not_found(
             "board_not_found",
@@ -99,7 +151,13 @@ pub async fn list(
             )
         })?),
     };
-    let mut posts: Vec<PostSummary> = sqlx::query_as(
+    let freshness = state.freshness(wanted).await?;
+    let what = format!(
+        "posts:{board}:{limit}:{}",
+        page.cursor.as_deref().unwrap_or("")
+    );
+    let load = async {
+        let mut posts: Vec<PostSummary> = sqlx::query_as(
         "SELECT id, board, title, left(body, $4) AS excerpt, created_at FROM board_posts \
          WHERE board = $1 AND state = 'published' AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3)) \
          ORDER BY created_at DESC, id DESC LIMIT $5",
@@ -109,39 +167,51 @@ pub async fn list(
     .bind(after.map(|c| c.id))
     .bind(EXCERPT_CHARS as i32)
     .bind(limit + 1)
-    .fetch_all(&state.board)
+    .fetch_all(&state.pool)
     .await
     .map_err(ApiError::internal)?;
-    let next_cursor = if posts.len() as i64 > limit {
-        posts.truncate(limit as usize);
-        posts.last().map(|p| {
-            Cursor {
-                created_at: p.created_at,
-                id: p.id,
-            }
-            .encode()
-        })
-    } else {
-        None
+        let next_cursor = if posts.len() as i64 > limit {
+            posts.truncate(limit as usize);
+            posts.last().map(|p| {
+                Cursor {
+                    created_at: p.created_at,
+                    id: p.id,
+                }
+                .encode()
+            })
+        } else {
+            None
+        };
+        Ok(PostPage { posts, next_cursor })
     };
-    Ok(Json(PostPage { posts, next_cursor }))
+    let answer = state.cache.answer("board", &what, freshness, load).await?;
+    Ok(answer.public(&headers, freshness))
 }
 
 /// `GET /api/v1/posts/{id}`.
 #[tracing::instrument(skip_all)]
 pub async fn show(
-    State(state): State<AppState>,
+    State(state): State<BoardState>,
     Path(id): Path<String>,
-) -> Result<Json<PostDetail>, ApiError> {
+    wanted: Wanted,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let not_found = || ApiError::not_found("post_not_found", "there is no such post");
     let id = Uuid::parse_str(&id).map_err(|_| not_found())?;
-    sqlx::query_as(
+    let freshness = state.freshness(wanted).await?;
+    let load = async {
+        sqlx::query_as::<_, PostDetail>(
         "SELECT id, board, title, body, created_at, version, state FROM board_posts WHERE id = $1",
     )
     .bind(id)
-    .fetch_optional(&state.board)
+    .fetch_optional(&state.pool)
     .await
     .map_err(ApiError::internal)?
-    .map(Json)
     .ok_or_else(not_found)
+    };
+    let answer = state
+        .cache
+        .answer("board", &format!("post:{id}"), freshness, load)
+        .await?;
+    Ok(answer.public(&headers, freshness))
 }

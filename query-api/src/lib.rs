@@ -2,12 +2,16 @@
 //! the event store, so it scales out freely under the read-heavy anonymous traffic.
 //!
 //! # Layout
-//! - [`app`]: start-up, the router and [`run`].
-//! - [`board`]: board listings and single posts.
+//! - [`app`]: start-up, the `query_api.services` switch and [`run`].
+//! - [`board`]: boards, posts with their comments, search, the moderation log.
+//! - [`cache`]: cache-aside in Redis with versioned keys, `ETag` and `304`.
+//! - [`consistency`]: read-your-writes with `Ward-Min-Version`.
 //! - [`cursor`]: opaque keyset-pagination cursors.
 
 pub mod app;
 pub mod board;
+pub mod cache;
+pub mod consistency;
 pub mod cursor;
 
 pub use app::run;

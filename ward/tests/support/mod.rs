@@ -117,6 +117,9 @@ impl Stack {
         let server = DatabaseConfig::new("postgres://postgres@127.0.0.1:5432/postgres");
         config.event_store = server.with_database(&format!("ward_t_{id}_events"))?;
         config.board_db = server.with_database(&format!("ward_t_{id}_board"))?;
+        let mysql = DatabaseConfig::new("mysql://root@127.0.0.1:3306/mysql");
+        config.hospital_db = mysql.with_database(&format!("ward_t_{id}_hospital"))?;
+        config.member_db = mysql.with_database(&format!("ward_t_{id}_member"))?;
         config.kafka.bootstrap_servers = broker.bootstrap();
         config.redis.key_prefix = format!("ward-test:{id}:");
         config.command_api.author_key = Some(random_key().into());
@@ -188,6 +191,18 @@ impl Stack {
             )
             .env("WARD_EVENT_STORE__URL", self.config.event_store.url())
             .env("WARD_BOARD_DB__URL", self.config.board_db.url())
+            .env("WARD_HOSPITAL_DB__URL", self.config.hospital_db.url())
+            .env("WARD_MEMBER_DB__URL", self.config.member_db.url())
+            .env("WARD_REDIS__KEY_PREFIX", &self.config.redis.key_prefix)
+            .env(
+                "WARD_COMMAND_API__AUTHOR_KEY",
+                self.config
+                    .command_api
+                    .author_key
+                    .as_ref()
+                    .map(secret::expose)
+                    .unwrap_or_default(),
+            )
             .env("WARD_PROJECTOR__LISTEN", "127.0.0.1:0")
             .env("WARD_PROJECTOR__BATCH_SIZE", batch_size.to_string())
             .env("RUST_LOG", "warn")
@@ -244,6 +259,14 @@ impl Stack {
         self.config.board_db.connect_postgres().await
     }
 
+    pub async fn hospital_db(&self) -> Result<sqlx::MySqlPool> {
+        self.config.hospital_db.connect_mysql().await
+    }
+
+    pub async fn member_db(&self) -> Result<sqlx::MySqlPool> {
+        self.config.member_db.connect_mysql().await
+    }
+
     /// Drops this test's databases and Redis keys.
     pub async fn finish(self) -> Result {
         let admin = DatabaseConfig::new("postgres://postgres@127.0.0.1:5432/postgres")
@@ -252,6 +275,15 @@ impl Stack {
         for db in [&self.config.event_store, &self.config.board_db] {
             let name = db.url().rsplit('/').next().unwrap_or_default().to_owned();
             sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .execute(&admin)
+                .await?;
+        }
+        let admin = DatabaseConfig::new("mysql://root@127.0.0.1:3306/mysql")
+            .connect_mysql()
+            .await?;
+        for db in [&self.config.hospital_db, &self.config.member_db] {
+            let name = db.url().rsplit('/').next().unwrap_or_default().to_owned();
+            sqlx::query(&format!("DROP DATABASE IF EXISTS `{name}`"))
                 .execute(&admin)
                 .await?;
         }
