@@ -204,6 +204,10 @@ fn router(state: AppState, ops: &Ops, max_body_bytes: usize) -> Router {
         )
         .route("/api/v1/claims/{id}/revocation", post(claims::revoke))
         .route(
+            "/api/v1/me/notifications/read",
+            post(members::mark_notifications_read),
+        )
+        .route(
             "/api/v1/moderation/{kind}/{id}/suspend-author",
             post(moderation::suspend_author),
         )
@@ -216,7 +220,7 @@ fn router(state: AppState, ops: &Ops, max_body_bytes: usize) -> Router {
             post(moderation::restore),
         )
         .route(
-            "/api/v1/openapi.json",
+            "/api/v1/openapi/commands.json",
             axum::routing::get(crate::openapi::document),
         )
         .fallback(|| async { ApiError::not_found("route_not_found", "no such endpoint") })

@@ -25,6 +25,9 @@ use crate::openapi::{
     MalformedJsonOrIdempotencyKey, PayloadTooLarge, Unauthenticated, UnsupportedMediaType,
 };
 
+/// The item type of claims in the member index and `item_authors`.
+const CLAIM: &str = "claim";
+
 fn id(text: &str, code: &'static str, what: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(text).map_err(|_| ApiError::not_found(code, format!("there is no such {what}")))
 }
@@ -100,6 +103,12 @@ pub async fn submit(
                     .post_services
                     .author_key
                     .derive_id("affiliation", hospital, actor.member);
+            // The claim's author, for withdrawal and the member read model; a re-submission
+            // of the same claim (same derived id) is recorded already.
+            let indexed = match state.member_items.author_of(CLAIM, id).await? {
+                Some(_) => None,
+                None => Some(state.member_items.record(actor.member, CLAIM, id).await?),
+            };
             let command = ClaimCommand::Submit {
                 hospital_id: hospital,
                 job_category: claim.job_category,
@@ -110,6 +119,9 @@ pub async fn submit(
                 match execute(&*state.claims, &(), &id.to_string(), command, correlation).await {
                     Ok(version) => version,
                     Err(error) => {
+                        if let Some(indexed) = indexed {
+                            state.member_items.forget(indexed).await?;
+                        }
                         created_before(&*state.claims, &id.to_string(), claimed, error, |e| {
                             *e == ClaimError::AlreadyOpen
                         })

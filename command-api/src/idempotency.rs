@@ -71,7 +71,9 @@ impl Claim {
     pub fn resource_id(&self) -> Uuid {
         match self {
             Claim::New { resource_id, .. } => *resource_id,
-            Claim::None | Claim::Replay(_) => Uuid::now_v7(),
+            // Random, not time-ordered: an item's id must not tell when it was written more
+            // precisely than its public, minute-rounded time does.
+            Claim::None | Claim::Replay(_) => Uuid::new_v4(),
         }
     }
 }
@@ -131,7 +133,7 @@ impl IdempotencyKeys {
         )
         .bind(&id)
         .bind(&request_hash)
-        .bind(Uuid::now_v7())
+        .bind(Uuid::new_v4())
         .fetch_optional(&self.pool)
         .await
         .map_err(ApiError::internal)?;

@@ -8,7 +8,8 @@
 //! - [`execute`]: runs one command against one aggregate and reports the new version.
 //! - [`idempotency`]: `Idempotency-Key` on creates.
 //! - [`rate_limit`]: per-member rate limits in Redis.
-//! - [`session`]: sessions in Redis and the `Member` extractor.
+//! - [`session`]: sessions in Redis and the `Member` extractor (`ward_platform::session`,
+//!   shared with the query API).
 //! - [`posts`]: the post endpoints; [`comments`]: the comment endpoints.
 //! - [`claims`]: affiliation claims; [`reviews`]: hospital reviews.
 //! - [`moderation`]: reports, automatic hiding, moderators' hide and restore.
@@ -33,6 +34,6 @@ pub mod outbox;
 pub mod posts;
 pub mod rate_limit;
 pub mod reviews;
-pub mod session;
+pub use ward_platform::session;
 
 pub use app::{migrate, run};

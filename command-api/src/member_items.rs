@@ -2,7 +2,8 @@
 //! - the private member -> items index, readable only with the author key and the member's
 //!   id, so that withdrawal can destroy the content keys of everything the member wrote;
 //! - the item -> author table, so that a moderator can suspend "the author of this item"
-//!   without learning who it is.
+//!   without learning who it is, and so that the member projector (which holds the author
+//!   key; ADR 0006) can file an item under its author's own activity and notifications.
 //!
 //! Nothing else reads them.
 
@@ -33,7 +34,8 @@ impl MemberItems {
         Self { pool, key }
     }
 
-    /// Records that `member` wrote the item (`post`, `comment` or `review`), in both tables.
+    /// Records that `member` wrote the item (`post`, `comment`, `review`) or made it
+    /// (`claim`), in both tables.
     pub async fn record(
         &self,
         member: MemberId,
@@ -118,8 +120,8 @@ impl MemberItems {
     }
 
     /// Destroys the content keys of everything `member` wrote, the member's rows in both
-    /// tables and their sign-in identity link, in one transaction; returns how many items
-    /// were erased.
+    /// tables (claims included) and their sign-in identity link, in one transaction; returns
+    /// how many written items were erased.
     pub async fn erase_all(&self, member: MemberId) -> anyhow::Result<usize> {
         let owner = self.key.index_owner(member);
         let key = self.key.index_key(member);
@@ -145,7 +147,10 @@ impl MemberItems {
                 .execute(&mut *tx)
                 .await?;
             }
-            erased += 1;
+            // Claims have no texts, hence no content key to destroy.
+            if item_type != "claim" {
+                erased += 1;
+            }
         }
         sqlx::query("DELETE FROM member_items WHERE owner = $1")
             .bind(&owner)

@@ -24,6 +24,8 @@ pub struct Actor {
     pub member: MemberId,
     /// Whether the member holds the moderator role.
     pub moderator: bool,
+    /// The member's job category.
+    pub job_category: JobCategory,
 }
 
 impl Actor {
@@ -38,6 +40,16 @@ impl Actor {
                 "only moderators may do this",
             ))
         }
+    }
+}
+
+impl crate::session::SessionSource for AppState {
+    fn sessions(&self) -> &crate::session::SessionStore {
+        &self.sessions
+    }
+
+    fn session_cookie(&self) -> &str {
+        &self.session_cookie
     }
 }
 
@@ -80,6 +92,8 @@ impl FromRequestParts<AppState> for Actor {
         Ok(Actor {
             member: session.member_id,
             moderator: member.has_role(Role::Moderator),
+            // A registered member always has one.
+            job_category: member.job_category().unwrap_or(JobCategory::Other),
         })
     }
 }
@@ -224,5 +238,80 @@ pub async fn change(
     )
     .await
     .map_err(crate::execute::api_error)?;
+    Ok(axum::Json(json!({"version": version})))
+}
+
+/// The body of `POST /api/v1/me/notifications/read`.
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationsRead {
+    /// Up to when the member has seen their notifications (RFC 3339); now if absent or later.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    up_to: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// `POST /api/v1/me/notifications/read`: the member has seen their notifications up to a
+/// time (now by default; a later time counts as now); the member read model marks the older
+/// ones read. A time not later than the current mark changes nothing. Allowed while
+/// suspended.
+#[utoipa::path(
+    post,
+    path = "/api/v1/me/notifications/read",
+    operation_id = "mark_notifications_read",
+    tag = "members",
+    request_body(content = NotificationsRead, description = "Optional; `{}` or no body means now."),
+    security(("session_cookie" = [])),
+    responses(
+        (status = 200, description = "Marked: the member aggregate's version (a consistency token for reads).", body = serde_json::Value),
+        (status = 400, response = crate::openapi::MalformedJson),
+        (status = 401, response = crate::openapi::Unauthenticated),
+        (status = 404, description = "The session's member was never registered (`member_not_found`).", body = crate::openapi::ErrorBody),
+        (status = 409, description = "The member has withdrawn (`member_withdrawn`), or someone changed it at the same moment (`conflict`).", body = crate::openapi::ErrorBody),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 422, description = "Unknown or ill-typed fields, e.g. `up_to` not an RFC 3339 time (`invalid_body`), or a time before 1970 (`up_to_out_of_range`).", body = crate::openapi::ErrorBody),
+        (status = 500, response = crate::openapi::Internal),
+    ),
+)]
+#[tracing::instrument(skip_all)]
+pub async fn mark_notifications_read(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    Signed(session): Signed,
+    request: axum::extract::Request,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    use axum::extract::FromRequest;
+    // Like axum's `Option<Json<_>>`: no `Content-Type`, no body.
+    let body = if request
+        .headers()
+        .contains_key(axum::http::header::CONTENT_TYPE)
+    {
+        ward_platform::http::ApiJson::<NotificationsRead>::from_request(request, &state)
+            .await?
+            .0
+    } else {
+        NotificationsRead::default()
+    };
+    // Nobody has seen the future: a later time would hide notifications still to come.
+    let up_to = match body.up_to {
+        None => now(),
+        Some(time) => u64::try_from(time.timestamp())
+            .map_err(|_| ApiError::invalid("up_to_out_of_range", "up_to must not be before 1970"))?
+            .min(now()),
+    };
+    let key = &state.post_services.author_key;
+    let command = MemberCommand::MarkNotificationsRead { up_to };
+    let mut version = run(&state.members, key, session.member_id, command)
+        .await
+        .map_err(crate::execute::api_error)?;
+    if version == 0 {
+        // Nothing recorded (not later than the current mark): answer the current version.
+        version = state
+            .members
+            .load_events(&key.member_ref(session.member_id).0)
+            .await
+            .map_err(ApiError::internal)?
+            .len();
+    }
     Ok(axum::Json(json!({"version": version})))
 }

@@ -1,5 +1,6 @@
 //! The command API's OpenAPI 3.1 document, generated from the handlers' `#[utoipa::path]`
-//! annotations and served at `GET /api/v1/openapi.json`.
+//! annotations and served at `GET /api/v1/openapi/commands.json` (other GET paths belong to
+//! the query API; a gateway routes this one to command pods).
 //!
 //! Every operation needs the session cookie ([`SESSION_COOKIE`]); creates accept an
 //! `Idempotency-Key` header ([`IdempotencyKey`]). Every error has one body, [`ErrorBody`]: the
@@ -7,14 +8,11 @@
 
 use axum::Json;
 use serde::Serialize;
-use serde_json::Value;
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
-use utoipa::{IntoParams, Modify, OpenApi, ToResponse, ToSchema};
+use utoipa::{IntoParams, OpenApi, ToResponse, ToSchema};
 
 use crate::{claims, comments, moderation, posts, reviews};
 
-/// The name of the session cookie's security scheme in the document.
-pub const SESSION_COOKIE: &str = "session_cookie";
+pub use ward_platform::http::{SessionCookie, SESSION_COOKIE};
 
 /// The command API's OpenAPI document.
 #[derive(OpenApi)]
@@ -51,6 +49,7 @@ pub const SESSION_COOKIE: &str = "session_cookie";
         moderation::suspend_author,
         crate::members::withdraw,
         crate::members::change,
+        crate::members::mark_notifications_read,
     ),
     components(
         schemas(Created, CommentCreated, Changed, Withdrawn, ErrorBody),
@@ -70,7 +69,7 @@ pub const SESSION_COOKIE: &str = "session_cookie";
         (name = "claims", description = "Affiliation claims and their moderation."),
         (name = "reviews", description = "Hospital reviews by verified insiders."),
         (name = "moderation", description = "Reports, and moderators' hide and restore."),
-        (name = "members", description = "The member's own account: withdrawal."),
+        (name = "members", description = "The member's own account: job category, notifications read, withdrawal."),
     )
 )]
 pub struct ApiDoc;
@@ -78,24 +77,6 @@ pub struct ApiDoc;
 /// `GET /api/v1/openapi.json`: this document.
 pub async fn document() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
-}
-
-/// Declares the session cookie's security scheme.
-struct SessionCookie;
-
-impl Modify for SessionCookie {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            SESSION_COOKIE,
-            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
-                "ward_session",
-                "The session token. The cookie's name is configurable \
-                 (`command_api.session_cookie`): production uses `__Host-ward_session` \
-                 (HTTPS only), local development `ward_session`.",
-            ))),
-        );
-    }
 }
 
 /// `201` to a create: the new item and the version of the aggregate it lives in.
@@ -138,18 +119,7 @@ pub struct Withdrawn {
     pub erased_items: u64,
 }
 
-/// Every error's body, as `ward_platform::http::ApiError` answers it.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody {
-    /// Stable, machine-readable code, e.g. `unauthenticated`, `title_too_long`.
-    pub error: String,
-    /// For people; may change.
-    pub message: String,
-    /// Machine-readable details of a broken rule, e.g. `{"field": "title", "max": "100"}`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Object)]
-    pub details: Option<Value>,
-}
+pub use ward_platform::http::ErrorBody;
 
 // The error answers that many operations share, as reusable responses
 // (`#/components/responses/...`): handlers refer to them with `response = ...`. Each is an

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use utoipa::ToSchema;
 use uuid::Uuid;
 use ward_domain::post::{
-    upcast_fields, CreatePost, DeletePost, EditPost, Post, PostCommand, PostError, Vote,
+    upcast_fields, Badge, CreatePost, DeletePost, EditPost, Post, PostCommand, PostError, Vote,
 };
 use ward_platform::http::{ApiError, ApiJson, CorrelationId};
 
@@ -23,6 +23,7 @@ use crate::openapi::{
     Changed, Created, ErrorBody, IdempotencyKey, Internal, MalformedJson,
     MalformedJsonOrIdempotencyKey, PayloadTooLarge, Unauthenticated, UnsupportedMediaType,
 };
+use crate::reviews::insider;
 
 /// A post's id from the path; an id that is not a UUID names no post.
 pub fn post_id(id: &str) -> Result<Uuid, ApiError> {
@@ -48,13 +49,50 @@ pub async fn run(
     Ok(Json(json!({"id": id, "version": version})))
 }
 
-/// The body of `POST /api/v1/posts` and `PATCH /api/v1/posts/{id}`.
+/// The body of `POST /api/v1/posts`.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewPost {
     board: String,
     title: String,
     body: String,
+    /// What the post shows about its author (only at creation): absent for nothing, `{}`
+    /// for the member's job category, `{"hospital_id": …}` for a hospital where the member's
+    /// claim is verified, with that claim's job category. Readers see the hospital only while
+    /// it has enough verified members; otherwise region and kind, or the job category only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    badge: Option<BadgeChoice>,
+}
+
+/// The badge a member chooses for a post.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BadgeChoice {
+    /// A hospital of one of the member's verified claims.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    hospital_id: Option<Uuid>,
+}
+
+/// The badge `actor` chose, checked against their verified claim (403 `not_insider`).
+async fn badge(
+    state: &AppState,
+    actor: &Actor,
+    choice: Option<&BadgeChoice>,
+) -> Result<Option<Badge>, ApiError> {
+    let Some(choice) = choice else {
+        return Ok(None);
+    };
+    let Some(hospital) = choice.hospital_id else {
+        return Ok(Some(Badge {
+            job_category: actor.job_category,
+            hospital_id: None,
+        }));
+    };
+    let proof = insider(state, actor, hospital).await?;
+    Ok(Some(Badge {
+        job_category: proof.job_category,
+        hospital_id: Some(hospital),
+    }))
 }
 
 /// `POST /api/v1/posts`: publishes a post; `201` with its id, version and location. Honours
@@ -73,7 +111,7 @@ pub struct NewPost {
         (status = 201, description = "Published: the post's id and version.", body = Created, headers(("Location" = String, description = "The new post: `/api/v1/posts/{id}`."))),
         (status = 400, response = MalformedJsonOrIdempotencyKey),
         (status = 401, response = Unauthenticated),
-        (status = 403, description = "The member is suspended (`member_suspended`).", body = ErrorBody),
+        (status = 403, description = "The member is suspended (`member_suspended`), or the badge names a hospital where the member's claim is not verified (`not_insider`).", body = ErrorBody),
         (status = 409, description = "A request with this `Idempotency-Key` is still running (`idempotency_key_in_progress`), or someone changed it at the same moment (`conflict`).", body = ErrorBody),
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
@@ -91,6 +129,7 @@ pub async fn create(
     ApiJson(new): ApiJson<NewPost>,
 ) -> Result<Response, ApiError> {
     let request = serde_json::to_vec(&new).map_err(ApiError::internal)?;
+    let badge = badge(&state, &actor, new.badge.as_ref()).await?;
     let member = actor.member;
     let (state, correlation) = (&state, &correlation);
     state
@@ -109,6 +148,7 @@ pub async fn create(
                 title: new.title,
                 body: new.body,
                 content_key,
+                badge,
             });
             let version = match execute::<Post, _>(
                 &*state.posts,

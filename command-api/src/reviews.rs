@@ -47,7 +47,7 @@ pub struct ReviewBody {
 
 /// The insider proof of `actor` for `hospital`: their verified claim, read from the claim
 /// aggregate (write-side state), or 403.
-async fn insider(
+pub(crate) async fn insider(
     state: &AppState,
     actor: &Actor,
     hospital: Uuid,

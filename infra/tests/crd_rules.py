@@ -119,6 +119,8 @@ SCHEMAS: dict[tuple[str, str], dict] = {
         instances=POS, imageName=STR,
         storage=obj(["size"], size=STR), walStorage=obj(["size"], size=STR),
         bootstrap=obj(initdb=obj(["database", "owner"], database=STR, owner=STR)),
+        managed=obj(roles=arr(obj(["name"], name=STR, ensure=enum("present", "absent"),
+                                  login=BOOL, passwordSecret=obj(["name"], name=STR)))),
         postgresql=obj(parameters={"type": "object", "additionalProperties": {"type": "string"}}),
         plugins=arr(obj(["name"], name=STR, isWALArchiver=BOOL, parameters=ANY_OBJ)))),
     ("postgresql.cnpg.io/v1", "ScheduledBackup"): resource(obj(

@@ -291,16 +291,21 @@ impl Default for KafkaConfig {
 #[serde(deny_unknown_fields)]
 pub struct RedisConfig {
     /// `redis://host:port/db`.
+    #[serde(default = "default_redis_url")]
     pub url: SecretString,
     /// Prepended to every key, so installations and tests sharing one Redis stay apart.
     #[serde(default = "default_key_prefix")]
     pub key_prefix: String,
 }
 
+fn default_redis_url() -> SecretString {
+    SecretString::from("redis://127.0.0.1:6379")
+}
+
 impl Default for RedisConfig {
     fn default() -> Self {
         Self {
-            url: SecretString::from("redis://127.0.0.1:6379"),
+            url: default_redis_url(),
             key_prefix: default_key_prefix(),
         }
     }
@@ -337,6 +342,21 @@ impl DatabaseConfig {
     /// The URL, for drivers that need it in the clear.
     pub fn url(&self) -> &str {
         self.url.expose_secret()
+    }
+
+    /// The database's name: the URL's path.
+    pub fn database_name(&self) -> &str {
+        let url = self.url();
+        let base = url.split_once('?').map_or(url, |(base, _)| base);
+        let after_scheme = base.find("://").map_or(0, |i| i + 3);
+        base[after_scheme..]
+            .split_once('/')
+            .map_or("", |(_, name)| name)
+    }
+
+    /// Whether the URL names a PostgreSQL server (otherwise MySQL protocol).
+    pub fn is_postgres(&self) -> bool {
+        self.url().starts_with("postgres")
     }
 
     /// The same server, another database: `name` replaces the URL's path.
@@ -442,6 +462,12 @@ mod tests {
                 .url(),
             "mysql://root@h/x"
         );
+        assert_eq!(db.database_name(), "ward_events");
+        assert_eq!(
+            DatabaseConfig::new("mysql://root@h:3306/m?ssl=1").database_name(),
+            "m"
+        );
+        assert!(db.is_postgres());
         Ok(())
     }
 

@@ -20,6 +20,41 @@ use uuid::Uuid;
 /// The header that carries a request's correlation id, in and out.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// The name of the session cookie's security scheme in OpenAPI documents.
+pub const SESSION_COOKIE: &str = "session_cookie";
+
+/// Declares the session cookie's security scheme in an OpenAPI document.
+pub struct SessionCookie;
+
+impl utoipa::Modify for SessionCookie {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            SESSION_COOKIE,
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                "ward_session",
+                "The session token. The cookie's name is configurable \
+                 (`command_api.session_cookie`): production uses `__Host-ward_session` \
+                 (HTTPS only), local development `ward_session`.",
+            ))),
+        );
+    }
+}
+
+/// Every error's body, as [`ApiError`] answers it (for OpenAPI documents).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// Stable, machine-readable code, e.g. `unauthenticated`, `title_too_long`.
+    pub error: String,
+    /// For people; may change.
+    pub message: String,
+    /// Machine-readable details of a broken rule, e.g. `{"field": "title", "max": "100"}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object)]
+    pub details: Option<serde_json::Value>,
+}
+
 /// An error answered to an API client.
 #[derive(Debug)]
 pub struct ApiError {

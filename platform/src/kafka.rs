@@ -86,6 +86,51 @@ pub fn topic_for(config: &KafkaConfig, aggregate_type: &str) -> String {
     format!("{}ward.{aggregate_type}.events", config.topic_prefix)
 }
 
+/// Where one partition of a topic begins and ends now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Watermarks {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+    /// The offset of its first record.
+    pub low: i64,
+    /// The offset its next record will get.
+    pub high: i64,
+}
+
+/// The watermarks of every partition of `topics` (blocking: call from a blocking context or
+/// `spawn_blocking`).
+pub fn watermarks(config: &KafkaConfig, topics: &[String]) -> anyhow::Result<Vec<Watermarks>> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let timeout = std::time::Duration::from_secs(10);
+    let consumer: BaseConsumer = client_config(config).create()?;
+    let mut marks = Vec::new();
+    for topic in topics {
+        let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
+        let mut partitions: Vec<i32> = metadata
+            .topics()
+            .iter()
+            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+            .collect();
+        partitions.sort_unstable();
+        anyhow::ensure!(
+            !partitions.is_empty(),
+            "topic {topic} has no partitions (does it exist?)"
+        );
+        for partition in partitions {
+            let (low, high) = consumer.fetch_watermarks(topic, partition, timeout)?;
+            marks.push(Watermarks {
+                topic: topic.clone(),
+                partition,
+                low,
+                high,
+            });
+        }
+    }
+    Ok(marks)
+}
+
 /// librdkafka settings common to every client of `config`'s broker.
 pub fn client_config(config: &KafkaConfig) -> ClientConfig {
     let mut client = ClientConfig::new();

@@ -6,8 +6,11 @@
 //! - [`config`]: typed configuration loaded from a TOML file, then `WARD_*` environment variables.
 //! - [`telemetry`]: structured `tracing` logs, set up once per process.
 //! - [`http`]: the API error body, the JSON extractor and correlation ids.
+//! - [`session`]: sessions in Redis and the signed-in `Member` extractor, shared by the command
+//!   and query APIs.
 //! - [`ops`]: `/livez`, `/readyz`, `/metrics` and the HTTP request metrics layer.
 //! - [`kafka`]: the event envelope on the wire, topic definitions and client settings.
+//! - [`time`]: public times, rounded to the minute.
 //! - [`shutdown`]: SIGTERM / Ctrl-C as a cancellation token, and graceful HTTP serving.
 
 pub mod cache;
@@ -15,5 +18,7 @@ pub mod config;
 pub mod http;
 pub mod kafka;
 pub mod ops;
+pub mod session;
 pub mod shutdown;
 pub mod telemetry;
+pub mod time;

@@ -1,35 +1,159 @@
 //! Start-up: migrates the read-model databases, starts each configured projection's consumer
-//! and serves the operational endpoints until shutdown.
+//! and serves the operational endpoints until shutdown. Also the one place that knows which
+//! projection lives in which database, for `run`, `migrate` and the operator tasks
+//! ([`crate::rebuild`]).
 
 use std::sync::Arc;
 
 use anyhow::Context;
+use sqlx::PgPool;
 use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use ward_platform::config::{self, WardConfig};
-use ward_platform::ops::{connect_redis, sql_check, Ops};
+use ward_platform::config::{self, DatabaseConfig, WardConfig};
+use ward_platform::ops::{connect_redis, sql_check, Check, Ops};
 use ward_platform::{kafka, shutdown};
 
-use crate::board::BoardProjection;
-use crate::consumer::{self, ConsumerMetrics, ConsumerSettings, Projection};
+use crate::board::{self, BoardProjection};
+use crate::consumer::{self, ConsumerMetrics, ConsumerSettings, Projection, Record, StoredOffset};
+use crate::hospital::{self, HospitalProjection};
+use crate::member::{self, MemberProjection};
 
 /// Every projection this build has.
-pub const PROJECTIONS: [&str; 1] = ["board"];
+pub const PROJECTIONS: [&str; 3] = ["board", "hospital", "member"];
+
+/// One of the projections.
+pub enum AnyProjection {
+    /// `board`, PostgreSQL.
+    Board(BoardProjection),
+    /// `hospital`, MySQL protocol.
+    Hospital(HospitalProjection),
+    /// `member`, MySQL protocol.
+    Member(MemberProjection),
+}
+
+impl Projection for AnyProjection {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Board(p) => p.name(),
+            Self::Hospital(p) => p.name(),
+            Self::Member(p) => p.name(),
+        }
+    }
+
+    fn aggregate_types(&self) -> &'static [&'static str] {
+        match self {
+            Self::Board(p) => p.aggregate_types(),
+            Self::Hospital(p) => p.aggregate_types(),
+            Self::Member(p) => p.aggregate_types(),
+        }
+    }
+
+    async fn stored_offsets(&self, group: &str) -> anyhow::Result<Vec<StoredOffset>> {
+        match self {
+            Self::Board(p) => p.stored_offsets(group).await,
+            Self::Hospital(p) => p.stored_offsets(group).await,
+            Self::Member(p) => p.stored_offsets(group).await,
+        }
+    }
+
+    async fn apply(&self, group: &str, batch: &[Record]) -> anyhow::Result<()> {
+        match self {
+            Self::Board(p) => p.apply(group, batch).await,
+            Self::Hospital(p) => p.apply(group, batch).await,
+            Self::Member(p) => p.apply(group, batch).await,
+        }
+    }
+}
+
+/// The live read-model database of projection `name`.
+pub fn database<'a>(config: &'a WardConfig, name: &str) -> anyhow::Result<&'a DatabaseConfig> {
+    Ok(match name {
+        "board" => &config.board_db,
+        "hospital" => &config.hospital_db,
+        "member" => &config.member_db,
+        other => anyhow::bail!(
+            "there is no projection {other:?}; choose from {}",
+            PROJECTIONS.join(", ")
+        ),
+    })
+}
+
+/// The aggregate types whose topics projection `name` reads.
+pub fn aggregate_types(name: &str) -> anyhow::Result<&'static [&'static str]> {
+    Ok(match name {
+        "board" => board::AGGREGATE_TYPES,
+        "hospital" => hospital::AGGREGATE_TYPES,
+        "member" => member::AGGREGATE_TYPES,
+        other => anyhow::bail!("there is no projection {other:?}"),
+    })
+}
+
+/// Creates `db` if needed and brings it to projection `name`'s schema.
+pub async fn migrate_database(name: &str, db: &DatabaseConfig) -> anyhow::Result<()> {
+    let context = || format!("migrating the {name} read model ({})", db.database_name());
+    if name == "board" {
+        db.create_postgres_database().await.with_context(context)?;
+        let pool = db.connect_postgres().await?;
+        board::MIGRATOR.run(&pool).await.with_context(context)?;
+    } else {
+        db.create_mysql_database().await.with_context(context)?;
+        let pool = db.connect_mysql().await?;
+        let migrator = match name {
+            "hospital" => &hospital::MIGRATOR,
+            "member" => &member::MIGRATOR,
+            other => anyhow::bail!("there is no projection {other:?}"),
+        };
+        migrator.run(&pool).await.with_context(context)?;
+    }
+    Ok(())
+}
 
 /// Creates the read-model databases if needed and brings their schemas up to date.
 pub async fn migrate(config: &WardConfig) -> anyhow::Result<()> {
-    config
-        .board_db
-        .create_postgres_database()
-        .await
-        .context("creating the board database")?;
-    let pool = config.board_db.connect_postgres().await?;
-    crate::board::MIGRATOR
-        .run(&pool)
-        .await
-        .context("migrating the board database")?;
+    for name in PROJECTIONS {
+        migrate_database(name, database(config, name)?).await?;
+    }
     Ok(())
+}
+
+/// Projection `name` writing to `db`, reading content keys (and, for `member`, sealed item
+/// authors) from `event_store`; with the readiness check of its database.
+pub async fn build(
+    config: &WardConfig,
+    name: &str,
+    db: &DatabaseConfig,
+    event_store: &PgPool,
+) -> anyhow::Result<(AnyProjection, Check)> {
+    let keys = event_store.clone();
+    Ok(match name {
+        "board" => {
+            let pool = db.connect_postgres().await?;
+            let check = sql_check(pool.clone());
+            (
+                AnyProjection::Board(BoardProjection::new(pool, keys)),
+                check,
+            )
+        }
+        "hospital" => {
+            let pool = db.connect_mysql().await?;
+            let check = sql_check(pool.clone());
+            (
+                AnyProjection::Hospital(HospitalProjection::new(pool, keys)),
+                check,
+            )
+        }
+        "member" => {
+            // A privileged projection: it needs the author key (ADR 0006).
+            let key = author_key(config)?;
+            let pool = db.connect_mysql().await?;
+            let check = sql_check(pool.clone());
+            (
+                AnyProjection::Member(MemberProjection::new(pool, keys, key)),
+                check,
+            )
+        }
+        other => anyhow::bail!("there is no projection {other:?}"),
+    })
 }
 
 /// Runs the configured projections until `shutdown` is cancelled, serving `/livez`,
@@ -61,15 +185,15 @@ pub async fn run(
     };
     let mut consumers = Vec::new();
     for name in names {
-        match name {
-            "board" => {
-                let pool = config.board_db.connect_postgres().await?;
-                ops = ops.check("board_db", sql_check(pool.clone()));
-                let projection = BoardProjection::new(pool, event_store.clone());
-                consumers.push(spawn(projection, &settings, &metrics, &shutdown));
-            }
-            other => unreachable!("config::names let through {other:?}"),
-        }
+        let (projection, check) =
+            build(config, name, database(config, name)?, &event_store).await?;
+        ops = ops.check(projection.name(), check);
+        consumers.push(consumer::spawn(
+            Arc::new(projection),
+            settings.clone(),
+            metrics.clone(),
+            shutdown.clone(),
+        ));
     }
     let ops = ops.build();
     tracing::info!(address = %listener.local_addr()?, "projector operational endpoints listening");
@@ -86,16 +210,13 @@ pub async fn run(
     served
 }
 
-fn spawn<P: Projection>(
-    projection: P,
-    settings: &ConsumerSettings,
-    metrics: &ConsumerMetrics,
-    shutdown: &CancellationToken,
-) -> JoinHandle<anyhow::Result<()>> {
-    consumer::spawn(
-        Arc::new(projection),
-        settings.clone(),
-        metrics.clone(),
-        shutdown.clone(),
-    )
+/// The author key, which only the member projection needs.
+fn author_key(config: &WardConfig) -> anyhow::Result<ward_domain::author::AuthorKey> {
+    use secrecy::ExposeSecret;
+    let secret = config.command_api.author_key.as_ref().context(
+        "the member projection needs command_api.author_key (WARD_COMMAND_API__AUTHOR_KEY)",
+    )?;
+    Ok(ward_domain::author::AuthorKey::new(
+        secret.expose_secret().as_bytes(),
+    )?)
 }

@@ -1,30 +1,54 @@
-//! The board read model in PostgreSQL: posts by board, newest first.
+//! The board read model in PostgreSQL (`ward_board`): posts with their badges, counts,
+//! comments and replies, accepted answers, hot order and search; the moderation state of
+//! posts and comments and the public moderation log; and, only to decide what a badge may
+//! show, hospitals and which claims are verified. `docs/read-models/board.md` describes it.
+//!
+//! Idempotence: every row remembers the sequence of the last event applied to it; an event
+//! of a post is applied only after moving the post's `version` forward, so a repeated or
+//! redelivered event changes nothing.
 
 use anyhow::Context;
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
-use ward_domain::post::{EventText, PostEvent};
-use ward_domain::sealed::ContentKey;
+use ward_domain::affiliation::ClaimEvent;
+use ward_domain::hospital::HospitalEvent;
+use ward_domain::member::MemberEvent;
+use ward_domain::moderation::ModerationEvent;
+use ward_domain::post::{Badge, EventText, Handle, PostEvent};
 use ward_platform::kafka::Envelope;
+use ward_platform::time::minute;
 
 use crate::consumer::{Projection, Record, StoredOffset};
-use crate::store::{self, Rejects, Verdict};
+use crate::content::{open, ContentKeys, Opened};
+use crate::store::{self, aggregate_uuid, name, Rejects, Verdict};
 
 /// The board read model's schema.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/board");
 
-/// Builds `board_posts` from the post topic.
+/// The aggregate types whose topics this projection reads.
+pub const AGGREGATE_TYPES: &[&str] = &["post", "moderation", "hospital", "affiliation", "member"];
+
+/// How many items the erasure sweep checks per query.
+const SWEEP_CHUNK: i64 = 1000;
+
+/// Builds the board read model from the post, moderation, hospital, affiliation and member
+/// topics.
 pub struct BoardProjection {
     pool: PgPool,
-    keys: PgPool,
+    keys: ContentKeys,
 }
 
 impl BoardProjection {
     /// A projection writing to `pool`, reading content keys from the event store `keys`.
     pub fn new(pool: PgPool, keys: PgPool) -> Self {
-        Self { pool, keys }
+        Self {
+            pool,
+            keys: ContentKeys::new(keys),
+        }
     }
 }
+
+type Tx<'a> = Transaction<'a, Postgres>;
 
 impl Projection for BoardProjection {
     fn name(&self) -> &'static str {
@@ -32,7 +56,7 @@ impl Projection for BoardProjection {
     }
 
     fn aggregate_types(&self) -> &'static [&'static str] {
-        &["post"]
+        AGGREGATE_TYPES
     }
 
     async fn stored_offsets(&self, group: &str) -> anyhow::Result<Vec<StoredOffset>> {
@@ -45,9 +69,7 @@ impl Projection for BoardProjection {
         let mut rejects = Rejects::default();
         for record in batch {
             match store::envelope(record) {
-                Ok(envelope) => {
-                    rejects.check(record, apply_event(&mut tx, &self.keys, envelope).await?)
-                }
+                Ok(envelope) => rejects.check(record, self.apply_event(&mut tx, envelope).await?),
                 Err(reason) => rejects.push(record, reason),
             }
         }
@@ -57,134 +79,407 @@ impl Projection for BoardProjection {
     }
 }
 
-/// Applies one event. The outer error is a database failure (retry the batch); the inner
-/// one an event that can never be applied (reject it and go on).
-async fn apply_event(
-    tx: &mut Transaction<'_, Postgres>,
-    keys: &PgPool,
-    envelope: Envelope,
-) -> anyhow::Result<Verdict> {
-    let Ok(post_id) = Uuid::parse_str(&envelope.aggregate_id) else {
-        return Ok(Err(format!(
-            "post id {:?} is not a UUID",
-            envelope.aggregate_id
-        )));
-    };
-    let event = match PostEvent::from_fields(
-        &envelope.event_type,
-        &envelope.event_version,
-        envelope.payload,
-    ) {
-        Ok(event) => event,
-        Err(error) => {
-            return Ok(Err(format!(
-                "{} version {}: {error}",
-                envelope.event_type, envelope.event_version
-            )))
+impl BoardProjection {
+    /// Applies one event. The outer error is a database failure (retry the batch); the
+    /// inner one an event that can never be applied (reject it and go on).
+    async fn apply_event(&self, tx: &mut Tx<'_>, envelope: Envelope) -> anyhow::Result<Verdict> {
+        match envelope.aggregate_type.as_str() {
+            "post" => self.post_event(tx, envelope).await,
+            "moderation" => moderation_event(tx, &envelope).await,
+            "hospital" => hospital_event(tx, &envelope).await,
+            "affiliation" => claim_event(tx, &envelope).await,
+            "member" => self.member_event(tx, &envelope).await,
+            other => Ok(Err(format!("unexpected aggregate type {other:?}"))),
         }
-    };
-    match event {
-        PostEvent::PostCreated {
-            board, title, body, ..
-        } => {
-            let key = content_key(keys, post_id).await?;
-            let (state, title, body) = match (
-                open(key.as_ref(), post_id, "title", &title),
-                open(key.as_ref(), post_id, "body", &body),
-            ) {
-                (Opened::Text(title), Opened::Text(body)) => ("published", Some(title), Some(body)),
-                (Opened::Erased, _) | (_, Opened::Erased) => ("erased", None, None),
-                (Opened::Unreadable, _) | (_, Opened::Unreadable) => {
-                    return Ok(Err("the content does not open with its key".to_owned()))
-                }
-            };
+    }
+
+    async fn post_event(&self, tx: &mut Tx<'_>, envelope: Envelope) -> anyhow::Result<Verdict> {
+        let post_id = match aggregate_uuid(&envelope) {
+            Ok(id) => id,
+            Err(reason) => return Ok(Err(reason)),
+        };
+        let sequence = envelope.sequence;
+        let event = match PostEvent::from_fields(
+            &envelope.event_type,
+            &envelope.event_version,
+            envelope.payload,
+        ) {
+            Ok(event) => event,
+            Err(error) => {
+                return Ok(Err(format!(
+                    "{} version {}: {error}",
+                    envelope.event_type, envelope.event_version
+                )))
+            }
+        };
+        if let PostEvent::PostCreated {
+            board,
+            title,
+            body,
+            badge,
+            ..
+        } = &event
+        {
+            let sealed = matches!(title, EventText::Sealed(_));
+            let key = self.keys.get("post", post_id).await?;
+            let opened = |field, text| open(key.as_ref(), "post", post_id, field, text);
+            let badge = badge.as_ref().map(|badge| opened("badge", badge));
+            let (state, title, body, badge) =
+                match (opened("title", title), opened("body", body), badge) {
+                    (Opened::Unreadable, ..)
+                    | (_, Opened::Unreadable, _)
+                    | (.., Some(Opened::Unreadable)) => {
+                        return Ok(Err("the content does not open with its key".to_owned()))
+                    }
+                    (Opened::Erased, ..) | (_, Opened::Erased, _) | (.., Some(Opened::Erased)) => {
+                        ("erased", None, None, None)
+                    }
+                    (Opened::Text(title), Opened::Text(body), Some(Opened::Text(badge))) => {
+                        match serde_json::from_str::<Badge>(&badge) {
+                            Ok(badge) => ("published", Some(title), Some(body), Some(badge)),
+                            Err(error) => return Ok(Err(format!("the badge is not one: {error}"))),
+                        }
+                    }
+                    (Opened::Text(title), Opened::Text(body), None) => {
+                        ("published", Some(title), Some(body), None)
+                    }
+                };
             // A redelivered creation finds the row there and changes nothing.
             sqlx::query(
-                "INSERT INTO board_posts (id, board, title, body, created_at, version, state) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
+                "INSERT INTO board_posts (id, board, title, body, created_at, version, state, \
+                 badge_job_category, badge_hospital_id, sealed) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING",
             )
             .bind(post_id)
             .bind(board.as_str())
             .bind(title)
             .bind(body)
-            .bind(envelope.occurred_at)
-            .bind(envelope.sequence)
+            .bind(minute(envelope.occurred_at))
+            .bind(sequence)
             .bind(state)
+            .bind(badge.map(|b| name(&b.job_category)))
+            .bind(badge.and_then(|b| b.hospital_id))
+            .bind(sealed)
             .execute(&mut **tx)
             .await?;
+            return Ok(Ok(()));
         }
-        PostEvent::PostDeleted { .. } => {
-            sqlx::query(
-                "UPDATE board_posts SET state = 'deleted', title = NULL, body = NULL, version = $2 \
-                 WHERE id = $1 AND version < $2",
-            )
-            .bind(post_id)
-            .bind(envelope.sequence)
-            .execute(&mut **tx)
-            .await?;
+        // Every later event first moves the post's version forward; if it cannot, the event
+        // was applied already.
+        let advanced =
+            sqlx::query("UPDATE board_posts SET version = $2 WHERE id = $1 AND version < $2")
+                .bind(post_id)
+                .bind(sequence)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
+        if advanced == 0 {
+            return Ok(Ok(()));
         }
-        PostEvent::PostEdited { title, body } => {
-            let key = content_key(keys, post_id).await?;
-            let (title, body) = match (
-                open(key.as_ref(), post_id, "title", &title),
-                open(key.as_ref(), post_id, "body", &body),
-            ) {
-                (Opened::Text(title), Opened::Text(body)) => (title, body),
-                // Deleted since: the deletion, further on in the log, blanks the row.
-                (Opened::Erased, _) | (_, Opened::Erased) => return Ok(Ok(())),
-                (Opened::Unreadable, _) | (_, Opened::Unreadable) => {
-                    return Ok(Err("the content does not open with its key".to_owned()))
+        match event {
+            PostEvent::PostCreated { .. } => {}
+            PostEvent::PostDeleted { .. } => {
+                sqlx::query(
+                    "UPDATE board_posts SET state = 'deleted', title = NULL, body = NULL, \
+                     badge_job_category = NULL, badge_hospital_id = NULL WHERE id = $1",
+                )
+                .bind(post_id)
+                .execute(&mut **tx)
+                .await?;
+            }
+            PostEvent::PostEdited { title, body } => {
+                let key = self.keys.get("post", post_id).await?;
+                let opened = |field, text| open(key.as_ref(), "post", post_id, field, text);
+                match (opened("title", &title), opened("body", &body)) {
+                    (Opened::Text(title), Opened::Text(body)) => {
+                        sqlx::query(
+                            "UPDATE board_posts SET title = $2, body = $3 \
+                             WHERE id = $1 AND state = 'published'",
+                        )
+                        .bind(post_id)
+                        .bind(title)
+                        .bind(body)
+                        .execute(&mut **tx)
+                        .await?;
+                    }
+                    // Deleted or erased since: a later event (or the sweep) blanks the row.
+                    (Opened::Erased, _) | (_, Opened::Erased) => {}
+                    _ => return Ok(Err("the content does not open with its key".to_owned())),
                 }
-            };
-            sqlx::query(
-                "UPDATE board_posts SET title = $3, body = $4, version = $2 \
-                 WHERE id = $1 AND version < $2 AND state = 'published'",
-            )
-            .bind(post_id)
-            .bind(envelope.sequence)
-            .bind(title)
-            .bind(body)
-            .execute(&mut **tx)
-            .await?;
+            }
+            PostEvent::PostLiked { .. } | PostEvent::PostUnliked { .. } => {
+                let delta = if matches!(event, PostEvent::PostLiked { .. }) {
+                    1
+                } else {
+                    -1
+                };
+                sqlx::query("UPDATE board_posts SET like_count = like_count + $2 WHERE id = $1")
+                    .bind(post_id)
+                    .bind(delta)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            PostEvent::CommentAdded {
+                comment_id,
+                parent_id,
+                body,
+                handle,
+                ..
+            } => {
+                let key = self.keys.get("comment", comment_id).await?;
+                let (state, body) = match open(key.as_ref(), "comment", comment_id, "body", &body) {
+                    Opened::Text(body) => ("published", Some(body)),
+                    Opened::Erased => ("erased", None),
+                    Opened::Unreadable => {
+                        return Ok(Err("the comment does not open with its key".to_owned()))
+                    }
+                };
+                let handle = match handle {
+                    Handle::OriginalPoster => 0,
+                    Handle::Anonymous(n) => i32::try_from(n).unwrap_or(i32::MAX),
+                };
+                sqlx::query(
+                    "INSERT INTO board_comments (id, post_id, parent_id, handle, body, state, created_at, seq) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(comment_id)
+                .bind(post_id)
+                .bind(parent_id)
+                .bind(handle)
+                .bind(body)
+                .bind(state)
+                .bind(minute(envelope.occurred_at))
+                .bind(sequence)
+                .execute(&mut **tx)
+                .await?;
+                sqlx::query(
+                    "UPDATE board_posts SET comment_count = comment_count + 1 WHERE id = $1",
+                )
+                .bind(post_id)
+                .execute(&mut **tx)
+                .await?;
+            }
+            PostEvent::CommentEdited { comment_id, body } => {
+                let key = self.keys.get("comment", comment_id).await?;
+                match open(key.as_ref(), "comment", comment_id, "body", &body) {
+                    Opened::Text(body) => {
+                        sqlx::query(
+                            "UPDATE board_comments SET body = $2 WHERE id = $1 AND state = 'published'",
+                        )
+                        .bind(comment_id)
+                        .bind(body)
+                        .execute(&mut **tx)
+                        .await?;
+                    }
+                    Opened::Erased => {}
+                    Opened::Unreadable => {
+                        return Ok(Err("the comment does not open with its key".to_owned()))
+                    }
+                }
+            }
+            PostEvent::CommentDeleted { comment_id, .. } => {
+                sqlx::query(
+                    "UPDATE board_comments SET state = 'deleted', body = NULL WHERE id = $1",
+                )
+                .bind(comment_id)
+                .execute(&mut **tx)
+                .await?;
+                sqlx::query(
+                    "UPDATE board_posts SET comment_count = comment_count - 1 WHERE id = $1",
+                )
+                .bind(post_id)
+                .execute(&mut **tx)
+                .await?;
+            }
+            PostEvent::AnswerAccepted { comment_id } => {
+                sqlx::query("UPDATE board_posts SET accepted_comment = $2 WHERE id = $1")
+                    .bind(post_id)
+                    .bind(comment_id)
+                    .execute(&mut **tx)
+                    .await?;
+            }
         }
-        // Likes, comments and accepted answers are not part of this read model yet; the
-        // board read model of the read-side issue projects them. Skipping them here is
-        // safe: offsets still advance, and a rebuild from offset 0 picks them up.
-        PostEvent::PostLiked { .. }
-        | PostEvent::PostUnliked { .. }
-        | PostEvent::CommentAdded { .. }
-        | PostEvent::CommentEdited { .. }
-        | PostEvent::CommentDeleted { .. }
-        | PostEvent::AnswerAccepted { .. } => {}
+        Ok(Ok(()))
     }
+
+    /// A withdrawal destroyed the member's content keys before it was recorded; the log does
+    /// not say which items were theirs (that would link them), so the sweep looks for
+    /// published posts and comments whose key is gone and erases them.
+    async fn member_event(&self, tx: &mut Tx<'_>, envelope: &Envelope) -> anyhow::Result<Verdict> {
+        match store::event::<MemberEvent>(envelope) {
+            Ok(MemberEvent::MemberWithdrew {}) => {
+                self.sweep(tx, "post").await?;
+                self.sweep(tx, "comment").await?;
+                Ok(Ok(()))
+            }
+            Ok(_) => Ok(Ok(())),
+            Err(reason) => Ok(Err(reason)),
+        }
+    }
+
+    async fn sweep(&self, tx: &mut Tx<'_>, kind: &str) -> anyhow::Result<()> {
+        let (select, erase) = match kind {
+            "post" => (
+                "SELECT id FROM board_posts WHERE state = 'published' AND sealed AND id > $1 \
+                 ORDER BY id LIMIT $2",
+                "UPDATE board_posts SET state = 'erased', title = NULL, body = NULL, \
+                 badge_job_category = NULL, badge_hospital_id = NULL WHERE id = ANY($1)",
+            ),
+            _ => (
+                "SELECT id FROM board_comments WHERE state = 'published' AND id > $1 ORDER BY id LIMIT $2",
+                "UPDATE board_comments SET state = 'erased', body = NULL WHERE id = ANY($1)",
+            ),
+        };
+        let mut after = Uuid::nil();
+        loop {
+            let ids: Vec<Uuid> = sqlx::query_scalar(select)
+                .bind(after)
+                .bind(SWEEP_CHUNK)
+                .fetch_all(&mut **tx)
+                .await?;
+            let Some(last) = ids.last() else {
+                return Ok(());
+            };
+            after = *last;
+            let present = self.keys.present(kind, &ids).await?;
+            let gone: Vec<Uuid> = ids.into_iter().filter(|id| !present.contains(id)).collect();
+            if !gone.is_empty() {
+                tracing::info!(kind, erased = gone.len(), "erasure sweep");
+                sqlx::query(erase).bind(&gone).execute(&mut **tx).await?;
+            }
+        }
+    }
+}
+
+async fn moderation_event(tx: &mut Tx<'_>, envelope: &Envelope) -> anyhow::Result<Verdict> {
+    let Some((kind, id)) = envelope
+        .aggregate_id
+        .split_once(':')
+        .and_then(|(kind, id)| Some((kind, Uuid::parse_str(id).ok()?)))
+    else {
+        return Ok(Err(format!(
+            "moderation id {:?} is not <kind>:<uuid>",
+            envelope.aggregate_id
+        )));
+    };
+    let event = match store::event::<ModerationEvent>(envelope) {
+        Ok(event) => event,
+        Err(reason) => return Ok(Err(reason)),
+    };
+    let advanced = sqlx::query(
+        "INSERT INTO board_moderation (target_kind, target_id, hidden, version) VALUES ($1, $2, false, $3) \
+         ON CONFLICT (target_kind, target_id) DO UPDATE SET version = EXCLUDED.version \
+         WHERE board_moderation.version < EXCLUDED.version",
+    )
+    .bind(kind)
+    .bind(id)
+    .bind(envelope.sequence)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if advanced == 0 {
+        return Ok(Ok(()));
+    }
+    let (hidden, action, cause, reason, note) = match event {
+        ModerationEvent::ReportFiled { .. } => return Ok(Ok(())),
+        ModerationEvent::TargetHidden {
+            cause,
+            reason,
+            note,
+        } => (
+            true,
+            "hidden",
+            Some(name(&cause)),
+            Some(name(&reason)),
+            note,
+        ),
+        ModerationEvent::TargetRestored { note } => (false, "restored", None, None, note),
+    };
+    sqlx::query(
+        "UPDATE board_moderation SET hidden = $3 WHERE target_kind = $1 AND target_id = $2",
+    )
+    .bind(kind)
+    .bind(id)
+    .bind(hidden)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO board_moderation_log (event_id, seq, target_kind, target_id, action, cause, reason, note, occurred_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (event_id) DO NOTHING",
+    )
+    .bind(envelope.event_id)
+    .bind(envelope.sequence)
+    .bind(kind)
+    .bind(id)
+    .bind(action)
+    .bind(cause)
+    .bind(reason)
+    .bind(note)
+    .bind(minute(envelope.occurred_at))
+    .execute(&mut **tx)
+    .await?;
     Ok(Ok(()))
 }
 
-/// The post's content key, unless it was destroyed.
-async fn content_key(keys: &PgPool, post_id: Uuid) -> anyhow::Result<Option<ContentKey>> {
-    let stored: Option<Vec<u8>> = sqlx::query_scalar(
-        "SELECT key FROM content_keys WHERE item_type = 'post' AND item_id = $1",
+async fn hospital_event(tx: &mut Tx<'_>, envelope: &Envelope) -> anyhow::Result<Verdict> {
+    let id = match aggregate_uuid(envelope) {
+        Ok(id) => id,
+        Err(reason) => return Ok(Err(reason)),
+    };
+    let profile = match store::event::<HospitalEvent>(envelope) {
+        Ok(
+            HospitalEvent::HospitalRegistered { profile }
+            | HospitalEvent::HospitalUpdated { profile },
+        ) => profile,
+        // A closed hospital's badges stay as they were.
+        Ok(HospitalEvent::HospitalClosed {}) => return Ok(Ok(())),
+        Err(reason) => return Ok(Err(reason)),
+    };
+    sqlx::query(
+        "INSERT INTO board_hospitals (id, name, kind, sido, version) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, kind = EXCLUDED.kind, \
+         sido = EXCLUDED.sido, version = EXCLUDED.version WHERE board_hospitals.version < EXCLUDED.version",
     )
-    .bind(post_id.to_string())
-    .fetch_optional(keys)
-    .await
-    .context("reading a content key")?;
-    Ok(stored.and_then(|bytes| ContentKey::from_bytes(&bytes)))
+    .bind(id)
+    .bind(&profile.name)
+    .bind(name(&profile.kind))
+    .bind(&profile.sido)
+    .bind(envelope.sequence)
+    .execute(&mut **tx)
+    .await?;
+    Ok(Ok(()))
 }
 
-enum Opened {
-    Text(String),
-    Erased,
-    Unreadable,
-}
-
-fn open(key: Option<&ContentKey>, post_id: Uuid, field: &str, text: &EventText) -> Opened {
-    match (text, key) {
-        (EventText::Legacy(text), _) => Opened::Text(text.clone()),
-        (EventText::Sealed(_), None) => Opened::Erased,
-        (EventText::Sealed(sealed), Some(key)) => match key.open("post", post_id, field, sealed) {
-            Ok(text) => Opened::Text(text),
-            Err(_) => Opened::Unreadable,
-        },
+async fn claim_event(tx: &mut Tx<'_>, envelope: &Envelope) -> anyhow::Result<Verdict> {
+    let id = match aggregate_uuid(envelope) {
+        Ok(id) => id,
+        Err(reason) => return Ok(Err(reason)),
+    };
+    let event = match store::event::<ClaimEvent>(envelope) {
+        Ok(event) => event,
+        Err(reason) => return Ok(Err(reason)),
+    };
+    if let ClaimEvent::ClaimSubmitted { hospital_id, .. } = event {
+        sqlx::query(
+            "INSERT INTO board_claims (id, hospital_id, verified, version) VALUES ($1, $2, false, $3) \
+             ON CONFLICT (id) DO UPDATE SET hospital_id = EXCLUDED.hospital_id, verified = false, \
+             version = EXCLUDED.version WHERE board_claims.version < EXCLUDED.version",
+        )
+        .bind(id)
+        .bind(hospital_id)
+        .bind(envelope.sequence)
+        .execute(&mut **tx)
+        .await?;
+        return Ok(Ok(()));
     }
+    let verified = matches!(event, ClaimEvent::ClaimVerified { .. });
+    sqlx::query(
+        "UPDATE board_claims SET verified = $2, version = $3 WHERE id = $1 AND version < $3",
+    )
+    .bind(id)
+    .bind(verified)
+    .bind(envelope.sequence)
+    .execute(&mut **tx)
+    .await?;
+    Ok(Ok(()))
 }

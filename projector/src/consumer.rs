@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -25,6 +25,8 @@ use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 use ward_platform::config::KafkaConfig;
 use ward_platform::kafka;
+
+use crate::store::Gap;
 
 /// One record as a projection sees it.
 #[derive(Debug, Clone)]
@@ -168,14 +170,52 @@ fn consume<P: Projection>(
     tracing::info!(group, ?topics, "projector consuming");
 
     let mut progress = Progress::default();
-    while !shutdown.is_cancelled() {
-        progress.report_lag(&consumer, metrics, &group);
+    let reporter = report_lag(
+        settings.kafka.clone(),
+        progress.next.clone(),
+        metrics.clone(),
+        group.clone(),
+        shutdown.clone(),
+    );
+    'batches: while !shutdown.is_cancelled() {
+        if progress.verify_due() {
+            // Every few seconds, even when idle: is the read model still where we are? A
+            // database swapped by a rebuild or restored from a backup may be behind.
+            let behind = match handle.block_on(projection.stored_offsets(&group)) {
+                Ok(stored) => progress.behind(&stored),
+                Err(error) => {
+                    tracing::debug!(
+                        group,
+                        error = format!("{error:#}"),
+                        "reading stored offsets"
+                    );
+                    false
+                }
+            };
+            if behind {
+                tracing::warn!(group, "the read model is behind the consumer; seeking back");
+                reseek(&consumer, &group);
+                progress.forget();
+                continue;
+            }
+        }
         let batch = poll_batch(&consumer, settings.batch_size);
         if batch.is_empty() {
             continue;
         }
         // Retry until the read model takes the batch: skipping it would lose events.
-        while let Err(error) = handle.block_on(projection.apply(&group, &batch)) {
+        loop {
+            let Err(error) = handle.block_on(projection.apply(&group, &batch)) else {
+                break;
+            };
+            if let Some(gap) = error.downcast_ref::<Gap>() {
+                // The read model is behind where we read (swapped by a rebuild, or restored):
+                // drop the batch and read again from what the read model holds.
+                tracing::warn!(group, %gap, "the read model is behind the consumer; seeking back");
+                reseek(&consumer, &group);
+                progress.forget();
+                continue 'batches;
+            }
             tracing::warn!(
                 group,
                 error = format!("{error:#}"),
@@ -200,7 +240,22 @@ fn consume<P: Projection>(
     }
     tracing::info!(group, "projector leaving its consumer group");
     drop(consumer);
+    if reporter.join().is_err() {
+        tracing::error!(group, "the lag reporter panicked");
+    }
     Ok(())
+}
+
+/// Assigns the consumer's partitions again, at the offsets the read model stores.
+fn reseek<P: Projection>(consumer: &BaseConsumer<SeekToStored<P>>, group: &str) {
+    let reseek = consumer.assignment().and_then(|mut assignment| {
+        consumer
+            .context()
+            .assign_at_stored_offsets(consumer, &mut assignment)
+    });
+    if let Err(error) = reseek {
+        tracing::error!(group, %error, "seeking back to the stored offsets");
+    }
 }
 
 /// Bumps the query cache's version after a commit, retrying briefly: until it succeeds,
@@ -267,50 +322,98 @@ pub fn next_offsets(batch: &[Record]) -> Vec<StoredOffset> {
 }
 
 /// How far this consumer got in each partition, and when it last reported its lag.
+/// How far this consumer got in each partition (shared with the lag reporter), and when it
+/// last checked that the read model is not behind it.
 #[derive(Default)]
 struct Progress {
-    next: BTreeMap<(String, i32), i64>,
-    reported: Option<Instant>,
+    next: Arc<Mutex<BTreeMap<(String, i32), i64>>>,
+    verified: Option<Instant>,
 }
 
 impl Progress {
-    /// How often lag is reported: each report asks the broker for the high watermarks.
-    const REPORT_EVERY: Duration = Duration::from_secs(5);
+    /// How often the consumer checks the read model's offsets, and lag is reported.
+    const EVERY: Duration = Duration::from_secs(5);
+
+    fn positions(&self) -> std::sync::MutexGuard<'_, BTreeMap<(String, i32), i64>> {
+        self.next
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether it is time to check the read model's offsets again.
+    fn verify_due(&mut self) -> bool {
+        if self.verified.is_some_and(|at| at.elapsed() < Self::EVERY) {
+            return false;
+        }
+        self.verified = Some(Instant::now());
+        true
+    }
+
+    /// Whether the read model stores, for a partition this consumer has applied records of,
+    /// an offset behind the consumer's position.
+    fn behind(&self, stored: &[StoredOffset]) -> bool {
+        self.positions().iter().any(|((topic, partition), next)| {
+            let stored = stored
+                .iter()
+                .find(|s| s.topic == *topic && s.partition == *partition)
+                .map_or(0, |s| s.next_offset);
+            stored < *next
+        })
+    }
+
+    /// Forgets positions (after seeking elsewhere).
+    fn forget(&mut self) {
+        self.positions().clear();
+    }
 
     fn advance(&mut self, batch: &[Record]) {
+        let mut positions = self.positions();
         for stored in next_offsets(batch) {
-            self.next
-                .insert((stored.topic, stored.partition), stored.next_offset);
+            positions.insert((stored.topic, stored.partition), stored.next_offset);
         }
     }
+}
 
-    fn report_lag<C: ConsumerContext>(
-        &mut self,
-        consumer: &BaseConsumer<C>,
-        metrics: &ConsumerMetrics,
-        group: &str,
-    ) {
-        if self
-            .reported
-            .is_some_and(|at| at.elapsed() < Self::REPORT_EVERY)
-        {
-            return;
-        }
-        self.reported = Some(Instant::now());
-        for ((topic, partition), next) in &self.next {
-            match consumer.fetch_watermarks(topic, *partition, Duration::from_secs(1)) {
-                Ok((_, high)) => {
-                    let labels = PartitionLabels {
-                        group: group.to_owned(),
-                        topic: topic.clone(),
-                        partition: *partition,
-                    };
-                    metrics.lag.get_or_create(&labels).set((high - next).max(0));
+/// Reports each partition's lag every few seconds from its own thread (asking the broker for
+/// high watermarks takes round trips the consumer's thread must not wait for), until
+/// `shutdown`.
+fn report_lag(
+    kafka: KafkaConfig,
+    positions: Arc<Mutex<BTreeMap<(String, i32), i64>>>,
+    metrics: ConsumerMetrics,
+    group: String,
+    shutdown: CancellationToken,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let client: Option<BaseConsumer> = kafka::client_config(&kafka).create().ok();
+        while !shutdown.is_cancelled() {
+            let now: Vec<((String, i32), i64)> = positions
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .iter()
+                .map(|(k, v)| (k.clone(), *v))
+                .collect();
+            for ((topic, partition), next) in now {
+                let Some(client) = &client else { break };
+                match client.fetch_watermarks(&topic, partition, Duration::from_secs(1)) {
+                    Ok((_, high)) => {
+                        let labels = PartitionLabels {
+                            group: group.clone(),
+                            topic,
+                            partition,
+                        };
+                        metrics.lag.get_or_create(&labels).set((high - next).max(0));
+                    }
+                    Err(error) => tracing::debug!(%error, topic, partition, "fetching watermarks"),
                 }
-                Err(error) => tracing::debug!(%error, topic, partition, "fetching watermarks"),
+            }
+            // Sleep in short steps so shutdown is not held up.
+            let until = Instant::now() + Progress::EVERY;
+            while Instant::now() < until && !shutdown.is_cancelled() {
+                std::thread::sleep(Duration::from_millis(100));
             }
         }
-    }
+    })
 }
 
 /// The consumer context: on assignment, starts every partition at the offset stored in the

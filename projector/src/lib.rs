@@ -9,12 +9,23 @@
 //! # Layout
 //! - [`consumer`]: the consumer loop shared by every projection: batches, the stored-offset
 //!   seek on assignment, retries, lag metrics, graceful shutdown.
+//! - [`store`]: offsets and rejected records in each read-model database; decoding events.
+//! - [`content`]: opening sealed texts with the write side's content keys.
 //! - [`board`]: the board read model in PostgreSQL (`ward_board`).
-//! - [`app`]: start-up and [`run`].
+//! - [`hospital`]: hospitals, verified members, reviews and their moderation in MariaDB/MySQL
+//!   (`ward_hospital`).
+//! - [`member`]: each member's own activity, affiliations and notifications, sealed per member,
+//!   in MariaDB/MySQL (`ward_member`); a privileged projection holding the author key.
+//! - [`app`]: which projection lives where; start-up and [`run`].
+//! - [`rebuild`]: `status`, and blue/green rebuilds of a read model.
 
 pub mod app;
 pub mod board;
 pub mod consumer;
+pub mod content;
+pub mod hospital;
+pub mod member;
+pub mod rebuild;
 pub mod store;
 
 pub use app::{migrate, run};

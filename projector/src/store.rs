@@ -36,6 +36,84 @@ pub fn envelope(record: &Record) -> Result<Envelope, String> {
     serde_json::from_slice(value).map_err(|error| format!("not an event envelope: {error}"))
 }
 
+/// The domain event `E` in `envelope` (for event types without upcasters; posts have
+/// `PostEvent::from_fields`).
+pub fn event<E: serde::de::DeserializeOwned>(envelope: &Envelope) -> Result<E, String> {
+    serde_json::from_value(serde_json::json!({ &envelope.event_type: envelope.payload.clone() }))
+        .map_err(|error| {
+            format!(
+                "{} version {}: {error}",
+                envelope.event_type, envelope.event_version
+            )
+        })
+}
+
+/// The envelope's aggregate id as a UUID.
+pub fn aggregate_uuid(envelope: &Envelope) -> Result<uuid::Uuid, String> {
+    uuid::Uuid::parse_str(&envelope.aggregate_id).map_err(|_| {
+        format!(
+            "{} id {:?} is not a UUID",
+            envelope.aggregate_type, envelope.aggregate_id
+        )
+    })
+}
+
+/// The string a serde enum value serialises to (e.g. `JobCategory::Nurse` → `nurse`).
+pub fn name<T: serde::Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(name)) => name,
+        _ => String::new(),
+    }
+}
+
+/// The read model does not hold the records just before the batch: its stored offset for a
+/// partition is behind where the consumer is reading (the database was swapped by a rebuild,
+/// or restored from a backup). The batch is not applied; the consumer seeks back to the
+/// stored offsets and reads the gap.
+#[derive(Debug, thiserror::Error)]
+#[error("the read model stores offset {stored} for {topic}/{partition}, but the batch starts at {first}")]
+pub struct Gap {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+    /// What the read model holds up to.
+    pub stored: i64,
+    /// Where the batch starts.
+    pub first: i64,
+}
+
+/// Checks that `stored` (the read model's offsets, read in the batch's transaction) reach up
+/// to where `batch` begins in every partition.
+fn check_contiguous(stored: &[StoredOffset], batch: &[Record]) -> Result<(), Gap> {
+    let mut first: std::collections::BTreeMap<(&str, i32), i64> = Default::default();
+    for record in batch {
+        let entry = first
+            .entry((&record.topic, record.partition))
+            .or_insert(record.offset);
+        *entry = (*entry).min(record.offset);
+    }
+    for ((topic, partition), first) in first {
+        // Nothing stored: the consumer started at the partition's beginning, wherever that is.
+        let Some(stored) = stored
+            .iter()
+            .find(|s| s.topic == topic && s.partition == partition)
+            .map(|s| s.next_offset)
+        else {
+            continue;
+        };
+        if stored < first {
+            return Err(Gap {
+                topic: topic.to_owned(),
+                partition,
+                stored,
+                first,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Records of a batch that were rejected, with the reason.
 #[derive(Debug, Default)]
 pub struct Rejects<'a>(Vec<(&'a Record, String)>);
@@ -86,13 +164,23 @@ pub mod pg {
         Ok(rows.into_iter().map(StoredOffset::from).collect())
     }
 
-    /// Records the rejects and the offsets after `batch` in `tx`.
+    /// Records the rejects and the offsets after `batch` in `tx`; fails with [`Gap`] if the
+    /// read model does not reach up to the batch.
     pub async fn finish(
         tx: &mut Transaction<'_, Postgres>,
         group: &str,
         batch: &[Record],
         rejects: &Rejects<'_>,
     ) -> anyhow::Result<()> {
+        let rows: Vec<(String, i32, i64)> = sqlx::query_as(
+            "SELECT topic, partition, next_offset FROM projector_offsets \
+             WHERE consumer_group = $1 FOR UPDATE",
+        )
+        .bind(group)
+        .fetch_all(&mut **tx)
+        .await?;
+        let stored: Vec<StoredOffset> = rows.into_iter().map(StoredOffset::from).collect();
+        check_contiguous(&stored, batch)?;
         rejects.log(group);
         for (record, reason) in &rejects.0 {
             sqlx::query(
@@ -144,13 +232,23 @@ pub mod mysql {
         Ok(rows.into_iter().map(StoredOffset::from).collect())
     }
 
-    /// Records the rejects and the offsets after `batch` in `tx`.
+    /// Records the rejects and the offsets after `batch` in `tx`; fails with [`Gap`] if the
+    /// read model does not reach up to the batch.
     pub async fn finish(
         tx: &mut Transaction<'_, MySql>,
         group: &str,
         batch: &[Record],
         rejects: &Rejects<'_>,
     ) -> anyhow::Result<()> {
+        let rows: Vec<(String, i32, i64)> = sqlx::query_as(
+            "SELECT topic, `partition`, next_offset FROM projector_offsets \
+             WHERE consumer_group = ? FOR UPDATE",
+        )
+        .bind(group)
+        .fetch_all(&mut **tx)
+        .await?;
+        let stored: Vec<StoredOffset> = rows.into_iter().map(StoredOffset::from).collect();
+        check_contiguous(&stored, batch)?;
         rejects.log(group);
         for (record, reason) in &rejects.0 {
             sqlx::query(
@@ -190,5 +288,49 @@ impl From<(String, i32, i64)> for StoredOffset {
             partition,
             next_offset,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(partition: i32, offset: i64) -> Record {
+        Record {
+            topic: "t".to_owned(),
+            partition,
+            offset,
+            value: None,
+        }
+    }
+
+    fn stored(partition: i32, next_offset: i64) -> StoredOffset {
+        StoredOffset {
+            topic: "t".to_owned(),
+            partition,
+            next_offset,
+        }
+    }
+
+    #[test]
+    fn a_batch_must_start_where_the_read_model_left_off_or_before() {
+        let batch = [record(0, 5), record(0, 6), record(1, 0)];
+        assert!(check_contiguous(&[stored(0, 5)], &batch).is_ok());
+        assert!(
+            check_contiguous(&[stored(0, 6)], &batch).is_ok(),
+            "a repeat is harmless"
+        );
+        let gap = check_contiguous(&[stored(0, 4)], &batch);
+        assert!(matches!(
+            gap,
+            Err(Gap {
+                partition: 0,
+                stored: 4,
+                first: 5,
+                ..
+            })
+        ));
+        // Nothing stored: the partition's beginning, wherever retention left it.
+        assert!(check_contiguous(&[], &[record(1, 3)]).is_ok());
     }
 }

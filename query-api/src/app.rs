@@ -12,9 +12,10 @@ use ward_platform::shutdown;
 
 use crate::board;
 use crate::cache::Cache;
+use crate::hospital;
 
 /// Every read model this build can serve.
-pub const SERVICES: [&str; 1] = ["board"];
+pub const SERVICES: [&str; 3] = ["board", "member", "hospital"];
 
 /// Runs the query API on `listener` until `shutdown` is cancelled.
 pub async fn run(
@@ -31,7 +32,7 @@ pub async fn run(
         config.query_api.cache_ttl_secs,
         ops.registry(),
     );
-    ops = ops.check("redis", redis_check(redis));
+    ops = ops.check("redis", redis_check(redis.clone()));
     let mut api = Router::new();
     for service in services {
         match service {
@@ -41,16 +42,59 @@ pub async fn run(
                 api = api.merge(board::router(board::BoardState {
                     pool,
                     cache: cache.clone(),
+                    k_anonymity: i64::from(config.query_api.k_anonymity),
+                }));
+            }
+            "member" => {
+                // Finds and opens the member's own rows: needs the author key (ADR 0006).
+                let key = author_key(config)?;
+                let pool = config.member_db.connect_mysql().await?;
+                ops = ops.check("member_db", sql_check(pool.clone()));
+                api = api.merge(crate::me::router(crate::me::MeState {
+                    pool,
+                    key,
+                    sessions: ward_platform::session::SessionStore::new(
+                        redis.clone(),
+                        &config.redis,
+                    ),
+                    session_cookie: config.command_api.session_cookie.clone(),
+                }));
+            }
+            "hospital" => {
+                let pool = config.hospital_db.connect_mysql().await?;
+                ops = ops.check("hospital_db", sql_check(pool.clone()));
+                api = api.merge(hospital::router(hospital::HospitalState {
+                    pool,
+                    cache: cache.clone(),
+                    k_anonymity: config.query_api.k_anonymity,
+                    min_reviews: config.query_api.min_reviews,
                 }));
             }
             other => unreachable!("config::names let through {other:?}"),
         }
     }
     let ops = ops.build();
-    let api = api.fallback(|| async { ApiError::not_found("route_not_found", "no such endpoint") });
+    let api = api
+        .route(
+            "/api/v1/openapi.json",
+            axum::routing::get(crate::openapi::document),
+        )
+        .fallback(|| async { ApiError::not_found("route_not_found", "no such endpoint") });
     tracing::info!(address = %listener.local_addr()?, "query API listening");
     let app = ops
         .instrument(api)
         .layer(axum::middleware::from_fn(correlate));
     shutdown::serve(listener, app, shutdown).await
+}
+
+/// The author key, which only the member service needs.
+fn author_key(config: &WardConfig) -> anyhow::Result<ward_domain::author::AuthorKey> {
+    use anyhow::Context;
+    use secrecy::ExposeSecret;
+    let secret = config.command_api.author_key.as_ref().context(
+        "the member service needs command_api.author_key (WARD_COMMAND_API__AUTHOR_KEY)",
+    )?;
+    Ok(ward_domain::author::AuthorKey::new(
+        secret.expose_secret().as_bytes(),
+    )?)
 }

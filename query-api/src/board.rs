@@ -1,4 +1,11 @@
-//! Board listings and single posts, read from the board read model.
+//! The board service: boards, a board's posts (new, hot, top), a post with its comments and
+//! replies, search, and the public moderation log, read from the board read model.
+//!
+//! Badges obey k-anonymity at read time: a post names its author's hospital only while that
+//! hospital has at least K verified members; below, it shows region and kind if all
+//! hospitals of that region and kind together have K, else only the job category.
+
+use std::collections::HashMap;
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -8,12 +15,24 @@ use axum::Router;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
+use utoipa::ToSchema;
 use uuid::Uuid;
-use ward_platform::http::{ApiError, ApiQuery};
+use ward_platform::http::{ApiError, ApiQuery, ErrorBody};
 
 use crate::cache::Cache;
 use crate::consistency::{Freshness, Wanted};
-use crate::cursor::Cursor;
+use crate::cursor;
+
+/// Boards that exist (the same list as the domain's `Board`).
+const BOARDS: [&str; 2] = ["free", "qna"];
+/// Characters of the body shown in listings.
+const EXCERPT_CHARS: i32 = 200;
+/// Most comments a post's page carries.
+const MAX_COMMENTS: i64 = 1000;
+/// Shortest and longest search text, in characters.
+const SEARCH_CHARS: (usize, usize) = (2, 100);
+/// The service's name in the cache.
+const SERVICE: &str = "board";
 
 /// What the board handlers use.
 #[derive(Clone)]
@@ -22,15 +41,234 @@ pub struct BoardState {
     pub pool: PgPool,
     /// The query cache.
     pub cache: Cache,
+    /// Verified members a hospital (or a region and kind) needs before a badge names it.
+    pub k_anonymity: i64,
 }
 
 /// The board service's routes.
 pub fn router(state: BoardState) -> Router {
     Router::new()
+        .route("/api/v1/boards", get(boards))
         .route("/api/v1/boards/{board}/posts", get(list))
+        .route("/api/v1/posts", get(search))
         .route("/api/v1/posts/{id}", get(show))
+        .route("/api/v1/moderation/log", get(moderation_log))
         .with_state(state)
 }
+
+/// What a post shows about its author.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct Badge {
+    /// The author's job category, e.g. `nurse`.
+    pub job_category: Option<String>,
+    /// The author's hospital, while it has at least K verified members.
+    pub hospital: Option<HospitalName>,
+    /// Region and kind, when the hospital is below K but its region and kind are not.
+    pub region: Option<Region>,
+}
+
+/// A hospital as a badge names it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct HospitalName {
+    /// Its id.
+    pub id: Uuid,
+    /// Its name.
+    pub name: String,
+}
+
+/// A region and kind of hospital, e.g. 서울 · general.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct Region {
+    /// 시도, e.g. `서울`.
+    pub sido: String,
+    /// Kind of hospital, e.g. `general`.
+    pub kind: String,
+}
+
+/// A board.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct BoardInfo {
+    /// Its name in URLs: `free` or `qna`.
+    pub board: String,
+    /// Published posts on it.
+    pub post_count: i64,
+}
+
+/// The boards.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Boards {
+    /// Every board.
+    pub boards: Vec<BoardInfo>,
+}
+
+/// A post in a listing.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PostSummary {
+    /// The post's id.
+    pub id: Uuid,
+    /// Its board.
+    pub board: String,
+    /// Its title.
+    pub title: String,
+    /// The start of its body.
+    pub excerpt: String,
+    /// What it shows about its author, if the author chose a badge.
+    pub badge: Option<Badge>,
+    /// Likes.
+    pub like_count: i32,
+    /// Comments and replies, not counting deleted ones.
+    pub comment_count: i32,
+    /// Whether a `qna` question has an accepted answer.
+    pub answered: bool,
+    /// When it was published, to the minute.
+    pub created_at: DateTime<Utc>,
+}
+
+/// One page of posts.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PostPage {
+    /// In the order asked for.
+    pub posts: Vec<PostSummary>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A whole post with its comments.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PostDetail {
+    /// The post's id.
+    pub id: Uuid,
+    /// Its board.
+    pub board: String,
+    /// `published`, `hidden` (by moderation), `deleted`, or `erased` (its content key was
+    /// destroyed); the texts, badge and comments are absent unless `published`.
+    pub state: String,
+    /// Its title.
+    pub title: Option<String>,
+    /// Its body.
+    pub body: Option<String>,
+    /// What it shows about its author.
+    pub badge: Option<Badge>,
+    /// Likes.
+    pub like_count: i32,
+    /// Comments and replies, not counting deleted ones.
+    pub comment_count: i32,
+    /// The accepted answer of a `qna` question.
+    pub accepted_comment_id: Option<Uuid>,
+    /// When it was published, to the minute.
+    pub created_at: DateTime<Utc>,
+    /// The version of the post this shows (compare with a command's answer).
+    pub version: i64,
+    /// Top-level comments, oldest first, each with its replies.
+    pub comments: Vec<CommentView>,
+}
+
+/// A comment or reply.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CommentView {
+    /// Its id.
+    pub id: Uuid,
+    /// How its author appears in this thread: `"original_poster"` (글쓴이) or
+    /// `{"anonymous": n}` (익명n).
+    #[schema(value_type = Object)]
+    pub handle: serde_json::Value,
+    /// `published`, `hidden`, `deleted` or `erased`; the body is absent unless `published`.
+    pub state: String,
+    /// Its text.
+    pub body: Option<String>,
+    /// Whether it is the accepted answer.
+    pub accepted: bool,
+    /// When it was written, to the minute.
+    pub created_at: DateTime<Utc>,
+    /// Replies, oldest first (top-level comments only).
+    #[schema(no_recursion)]
+    pub replies: Vec<CommentView>,
+}
+
+/// An entry of the public moderation log. It never names a moderator or a reporter.
+#[derive(Debug, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
+pub struct LogEntry {
+    /// `post`, `comment` or `review`.
+    pub target_kind: String,
+    /// The item's id.
+    pub target_id: Uuid,
+    /// `hidden` or `restored`.
+    pub action: String,
+    /// For `hidden`: `automatic` (enough reports) or `moderator`.
+    pub cause: Option<String>,
+    /// For `hidden`: the report reason.
+    pub reason: Option<String>,
+    /// The moderator's public note.
+    pub note: Option<String>,
+    /// When, to the minute.
+    pub occurred_at: DateTime<Utc>,
+    #[serde(skip)]
+    #[schema(ignore)]
+    seq: i64,
+}
+
+/// One page of the moderation log.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct LogPage {
+    /// Newest first.
+    pub entries: Vec<LogEntry>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Query parameters of a board listing.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    sort: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+/// Query parameters of a search.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchParams {
+    q: Option<String>,
+    board: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+/// Query parameters of plain pages.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageParams {
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct PostRow {
+    id: Uuid,
+    board: String,
+    state: String,
+    hidden: bool,
+    title: Option<String>,
+    body: Option<String>,
+    badge_job_category: Option<String>,
+    badge_hospital_id: Option<Uuid>,
+    like_count: i32,
+    comment_count: i32,
+    accepted_comment: Option<Uuid>,
+    created_at: DateTime<Utc>,
+    version: i64,
+    hot: f64,
+}
+
+/// The columns of `PostRow`; `body` is cut to an excerpt in listings.
+const POST_COLUMNS: &str = "p.id, p.board, p.state, p.title, p.badge_job_category, \
+    p.badge_hospital_id, p.like_count, p.comment_count, p.accepted_comment, p.created_at, \
+    p.version, p.hot, EXISTS (SELECT 1 FROM board_moderation m WHERE m.target_kind = 'post' \
+    AND m.target_id = p.id AND m.hidden) AS hidden";
+/// Listed posts: published and not hidden.
+const LISTED: &str = "p.state = 'published' AND NOT EXISTS (SELECT 1 FROM board_moderation m \
+    WHERE m.target_kind = 'post' AND m.target_id = p.id AND m.hidden)";
 
 impl BoardState {
     /// Waits for the post a client wants to see, if it named one.
@@ -58,137 +296,352 @@ impl BoardState {
             })
             .await
     }
+
+    /// The badges of `rows`' authors as readers may see them.
+    async fn badges(&self, rows: &[PostRow]) -> Result<HashMap<Uuid, Badge>, ApiError> {
+        let hospitals: Vec<Uuid> = rows.iter().filter_map(|r| r.badge_hospital_id).collect();
+        let groups: Vec<(Uuid, String, String, String, i64, i64)> = if hospitals.is_empty() {
+            Vec::new()
+        } else {
+            sqlx::query_as(
+                "SELECT h.id, h.name, h.sido, h.kind, \
+                 (SELECT count(*) FROM board_claims c WHERE c.hospital_id = h.id AND c.verified), \
+                 (SELECT count(*) FROM board_claims c JOIN board_hospitals g ON g.id = c.hospital_id \
+                  WHERE c.verified AND g.sido = h.sido AND g.kind = h.kind) \
+                 FROM board_hospitals h WHERE h.id = ANY($1)",
+            )
+            .bind(&hospitals)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(ApiError::internal)?
+        };
+        let k = self.k_anonymity;
+        let places: HashMap<Uuid, (Option<HospitalName>, Option<Region>)> = groups
+            .into_iter()
+            .map(|(id, name, sido, kind, members, group)| {
+                let place = if members >= k {
+                    (Some(HospitalName { id, name }), None)
+                } else if group >= k {
+                    (None, Some(Region { sido, kind }))
+                } else {
+                    (None, None)
+                };
+                (id, place)
+            })
+            .collect();
+        Ok(rows
+            .iter()
+            .filter(|r| r.badge_job_category.is_some())
+            .map(|r| {
+                let (hospital, region) = r
+                    .badge_hospital_id
+                    .and_then(|id| places.get(&id).cloned())
+                    .unwrap_or_default();
+                let badge = Badge {
+                    job_category: r.badge_job_category.clone(),
+                    hospital,
+                    region,
+                };
+                (r.id, badge)
+            })
+            .collect())
+    }
+
+    /// `rows` as listed.
+    async fn summaries(&self, rows: Vec<PostRow>) -> Result<Vec<PostSummary>, ApiError> {
+        let mut badges = self.badges(&rows).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| PostSummary {
+                badge: badges.remove(&r.id),
+                id: r.id,
+                board: r.board,
+                title: r.title.unwrap_or_default(),
+                excerpt: r.body.unwrap_or_default(),
+                like_count: r.like_count,
+                comment_count: r.comment_count,
+                answered: r.accepted_comment.is_some(),
+                created_at: r.created_at,
+            })
+            .collect())
+    }
 }
 
-/// Boards that exist (the same list as the domain's `Board`).
-const BOARDS: [&str; 2] = ["free", "qna"];
-/// Default and largest page sizes.
-const DEFAULT_LIMIT: i64 = 20;
-const MAX_LIMIT: i64 = 100;
-/// Characters of the body shown in listings.
-const EXCERPT_CHARS: usize = 200;
-
-/// Query parameters of a listing.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Page {
-    limit: Option<i64>,
-    cursor: Option<String>,
+fn board_exists(board: &str) -> Result<(), ApiError> {
+    if BOARDS.contains(&board) {
+        Ok(())
+    } else {
+        Err(ApiError::not_found(
+            "board_not_found",
+            format!("there is no board named {board:?}"),
+        ))
+    }
 }
 
-/// A post in a listing.
-#[derive(Debug, Serialize, Deserialize, sqlx::FromRow)]
-pub struct PostSummary {
-    /// The post's id.
-    pub id: Uuid,
-    /// Its board.
-    pub board: String,
-    /// Its title.
-    pub title: String,
-    /// The start of its body.
-    pub excerpt: String,
-    /// When it was published.
-    pub created_at: DateTime<Utc>,
+/// `GET /api/v1/boards`.
+#[utoipa::path(get, path = "/api/v1/boards", tag = "boards",
+    responses((status = 200, description = "The boards.", body = Boards)))]
+#[tracing::instrument(skip_all)]
+pub async fn boards(
+    State(state): State<BoardState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let load = async {
+        let counts: Vec<(String, i64)> = sqlx::query_as(&format!(
+            "SELECT p.board, count(*) FROM board_posts p WHERE {LISTED} GROUP BY p.board"
+        ))
+        .fetch_all(&state.pool)
+        .await
+        .map_err(ApiError::internal)?;
+        let boards = BOARDS
+            .iter()
+            .map(|board| BoardInfo {
+                board: (*board).to_owned(),
+                post_count: counts
+                    .iter()
+                    .find(|(b, _)| b == board)
+                    .map_or(0, |(_, n)| *n),
+            })
+            .collect();
+        Ok(Boards { boards })
+    };
+    let answer = state
+        .cache
+        .answer(SERVICE, "boards", Freshness::Any, load)
+        .await?;
+    Ok(answer.public(&headers, Freshness::Any))
 }
 
-/// One page of a board.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct PostPage {
-    /// Newest first.
-    pub posts: Vec<PostSummary>,
-    /// Pass as `cursor` for the next page; absent on the last page.
-    pub next_cursor: Option<String>,
-}
-
-/// A whole post.
-#[derive(Debug, Serialize, Deserialize, sqlx::FromRow)]
-pub struct PostDetail {
-    /// The post's id.
-    pub id: Uuid,
-    /// Its board.
-    pub board: String,
-    /// Its title; absent once deleted or erased.
-    pub title: Option<String>,
-    /// Its body; absent once deleted or erased.
-    pub body: Option<String>,
-    /// When it was published.
-    pub created_at: DateTime<Utc>,
-    /// The version of the post this shows (compare with a command's answer).
-    pub version: i64,
-    /// `published`, `deleted`, or `erased` (its content key was destroyed).
-    pub state: String,
-}
-
-/// `GET /api/v1/boards/{board}/posts?limit&cursor`: newest first, keyset-paginated.
+/// `GET /api/v1/boards/{board}/posts?sort&limit&cursor`: `new` (newest first), `hot` (a
+/// score of likes and comments that decays with age, `docs/read-models/board.md`) or `top`
+/// (most liked); keyset-paginated.
+#[utoipa::path(get, path = "/api/v1/boards/{board}/posts", tag = "boards",
+    params(
+        ("board" = String, Path, description = "`free` or `qna`."),
+        ("sort" = Option<String>, Query, description = "`new` (default), `hot` or `top`."),
+        ("limit" = Option<i64>, Query, description = "1 to 100, default 20."),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page."),
+        ("Ward-Min-Version" = Option<String>, Header, description = "`post:<id>:<version>`: wait until the read model shows it."),
+    ),
+    responses(
+        (status = 200, description = "A page of posts.", body = PostPage),
+        (status = 304, description = "Not modified since the `ETag` sent in `If-None-Match`."),
+        (status = 400, description = "A malformed cursor (`cursor_invalid`), parameter (`invalid_query`) or `Ward-Min-Version` (`min_version_invalid`).", body = ErrorBody),
+        (status = 404, description = "No such board (`board_not_found`).", body = ErrorBody),
+        (status = 422, description = "An unknown sort (`sort_unknown`) or a limit out of range (`limit_out_of_range`).", body = ErrorBody),
+    ))]
 #[tracing::instrument(skip_all, fields(board))]
 pub async fn list(
     State(state): State<BoardState>,
     Path(board): Path<String>,
-    ApiQuery(page): ApiQuery<Page>,
+    ApiQuery(params): ApiQuery<ListParams>,
     wanted: Wanted,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    if !BOARDS.contains(&board.as_str()) {
-        return Err(ApiError::not_found(
-            "board_not_found",
-            format!("there is no board named {board:?}"),
-        ));
-    }
-    let limit = page.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::invalid(
-            "limit_out_of_range",
-            format!("limit must be between 1 and {MAX_LIMIT}"),
-        ));
-    }
-    let after = match page.cursor.as_deref() {
-        None => None,
-        Some(text) => Some(Cursor::decode(text).ok_or_else(|| {
-            ApiError::new(
-                axum::http::StatusCode::BAD_REQUEST,
-                "cursor_invalid",
-                "the cursor is not one this API gave out",
-            )
-        })?),
+    board_exists(&board)?;
+    let limit = cursor::limit(params.limit)?;
+    let sort = params.sort.as_deref().unwrap_or("new");
+    let after = params.cursor.as_deref();
+    // Each order has its own keyset, so a cursor of one order is refused by another.
+    let (order, keyset, bind): (&str, &str, Keyset) = match sort {
+        "new" => (
+            "p.created_at DESC, p.id DESC",
+            "(p.created_at, p.id) < ($3, $4)",
+            Keyset::New(cursor::decode(after)?),
+        ),
+        "hot" => (
+            "p.hot DESC, p.id DESC",
+            "(p.hot, p.id) < ($3, $4)",
+            Keyset::Hot(cursor::decode(after)?),
+        ),
+        "top" => (
+            "p.like_count DESC, p.created_at DESC, p.id DESC",
+            "(p.like_count, p.created_at, p.id) < ($3, $4, $5)",
+            Keyset::Top(cursor::decode(after)?),
+        ),
+        other => {
+            return Err(ApiError::invalid(
+                "sort_unknown",
+                format!("sort must be new, hot or top, not {other:?}"),
+            ))
+        }
     };
     let freshness = state.freshness(wanted).await?;
-    let what = format!(
-        "posts:{board}:{limit}:{}",
-        page.cursor.as_deref().unwrap_or("")
-    );
+    let what = format!("posts:{board}:{sort}:{limit}:{}", after.unwrap_or(""));
     let load = async {
-        let mut posts: Vec<PostSummary> = sqlx::query_as(
-        "SELECT id, board, title, left(body, $4) AS excerpt, created_at FROM board_posts \
-         WHERE board = $1 AND state = 'published' AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3)) \
-         ORDER BY created_at DESC, id DESC LIMIT $5",
-    )
-    .bind(&board)
-    .bind(after.map(|c| c.created_at))
-    .bind(after.map(|c| c.id))
-    .bind(EXCERPT_CHARS as i32)
-    .bind(limit + 1)
-    .fetch_all(&state.pool)
-    .await
-    .map_err(ApiError::internal)?;
-        let next_cursor = if posts.len() as i64 > limit {
-            posts.truncate(limit as usize);
-            posts.last().map(|p| {
-                Cursor {
-                    created_at: p.created_at,
-                    id: p.id,
-                }
-                .encode()
-            })
-        } else {
-            None
-        };
+        let keyset = if bind.is_start() { "TRUE" } else { keyset };
+        let sql = format!(
+            "SELECT {POST_COLUMNS}, left(p.body, $2) AS body FROM board_posts p \
+             WHERE p.board = $1 AND {LISTED} AND {keyset} ORDER BY {order} LIMIT $6"
+        );
+        let query = sqlx::query_as::<_, PostRow>(&sql)
+            .bind(&board)
+            .bind(EXCERPT_CHARS);
+        let rows = bind
+            .bind(query)
+            .bind(limit + 1)
+            .fetch_all(&state.pool)
+            .await
+            .map_err(ApiError::internal)?;
+        let (rows, next_cursor) = cursor::page(rows, limit, |r| bind.key_of(r));
+        let posts = state.summaries(rows).await?;
         Ok(PostPage { posts, next_cursor })
     };
-    let answer = state.cache.answer("board", &what, freshness, load).await?;
+    let answer = state.cache.answer(SERVICE, &what, freshness, load).await?;
     Ok(answer.public(&headers, freshness))
 }
 
-/// `GET /api/v1/posts/{id}`.
+/// Where a page of a listing starts, per order.
+enum Keyset {
+    New(Option<(DateTime<Utc>, Uuid)>),
+    Hot(Option<(f64, Uuid)>),
+    Top(Option<(i32, DateTime<Utc>, Uuid)>),
+}
+
+type PostQuery<'q> = sqlx::query::QueryAs<'q, sqlx::Postgres, PostRow, sqlx::postgres::PgArguments>;
+
+impl Keyset {
+    fn is_start(&self) -> bool {
+        matches!(
+            self,
+            Keyset::New(None) | Keyset::Hot(None) | Keyset::Top(None)
+        )
+    }
+
+    /// Binds `$3`, `$4`, `$5` (unused ones as NULL).
+    fn bind<'q>(&self, query: PostQuery<'q>) -> PostQuery<'q> {
+        match *self {
+            Keyset::New(key) => query
+                .bind(key.map(|k| k.0))
+                .bind(key.map(|k| k.1))
+                .bind(None::<i32>),
+            Keyset::Hot(key) => query
+                .bind(key.map(|k| k.0))
+                .bind(key.map(|k| k.1))
+                .bind(None::<i32>),
+            Keyset::Top(key) => query
+                .bind(key.map(|k| k.0))
+                .bind(key.map(|k| k.1))
+                .bind(key.map(|k| k.2)),
+        }
+    }
+
+    /// The cursor value of `row` in this order.
+    fn key_of(&self, row: &PostRow) -> serde_json::Value {
+        match self {
+            Keyset::New(_) => serde_json::json!([row.created_at, row.id]),
+            Keyset::Hot(_) => serde_json::json!([row.hot, row.id]),
+            Keyset::Top(_) => serde_json::json!([row.like_count, row.created_at, row.id]),
+        }
+    }
+}
+
+/// Escapes `%`, `_` and `\` for a `LIKE` pattern.
+fn like_escape(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| match c {
+            '%' | '_' | '\\' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect()
+}
+
+/// `GET /api/v1/posts?q&board&limit&cursor`: published posts whose title or body contains
+/// `q` (2 to 100 characters, any script: Korean substrings of two syllables match), newest
+/// first.
+#[utoipa::path(get, path = "/api/v1/posts", tag = "boards",
+    params(
+        ("q" = String, Query, description = "2 to 100 characters to find in titles and bodies."),
+        ("board" = Option<String>, Query, description = "Only this board."),
+        ("limit" = Option<i64>, Query, description = "1 to 100, default 20."),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page."),
+    ),
+    responses(
+        (status = 200, description = "Matching posts, newest first.", body = PostPage),
+        (status = 304, description = "Not modified."),
+        (status = 400, description = "A malformed cursor (`cursor_invalid`) or parameter (`invalid_query`).", body = ErrorBody),
+        (status = 404, description = "No such board (`board_not_found`).", body = ErrorBody),
+        (status = 422, description = "`q` missing, shorter than 2 or longer than 100 characters (`search_text_length`), or a limit out of range (`limit_out_of_range`).", body = ErrorBody),
+    ))]
+#[tracing::instrument(skip_all)]
+pub async fn search(
+    State(state): State<BoardState>,
+    ApiQuery(params): ApiQuery<SearchParams>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let q = params.q.as_deref().map(str::trim).unwrap_or_default();
+    let chars = q.chars().count();
+    if chars < SEARCH_CHARS.0 || chars > SEARCH_CHARS.1 {
+        return Err(ApiError::invalid(
+            "search_text_length",
+            format!(
+                "q must be {} to {} characters long",
+                SEARCH_CHARS.0, SEARCH_CHARS.1
+            ),
+        ));
+    }
+    if let Some(board) = &params.board {
+        board_exists(board)?;
+    }
+    let limit = cursor::limit(params.limit)?;
+    let after: Option<(DateTime<Utc>, Uuid)> = cursor::decode(params.cursor.as_deref())?;
+    let what = format!(
+        "search:{}:{limit}:{}:{q}",
+        params.board.as_deref().unwrap_or(""),
+        params.cursor.as_deref().unwrap_or("")
+    );
+    let load = async {
+        let sql = format!(
+            "SELECT {POST_COLUMNS}, left(p.body, $2) AS body FROM board_posts p \
+             WHERE {LISTED} AND ($3::text IS NULL OR p.board = $3) \
+             AND (coalesce(p.title, '') || ' ' || coalesce(p.body, '')) ILIKE '%' || $1 || '%' \
+             AND ($4::timestamptz IS NULL OR (p.created_at, p.id) < ($4, $5)) \
+             ORDER BY p.created_at DESC, p.id DESC LIMIT $6"
+        );
+        let rows: Vec<PostRow> = sqlx::query_as(&sql)
+            .bind(like_escape(q))
+            .bind(EXCERPT_CHARS)
+            .bind(params.board.as_deref())
+            .bind(after.map(|a| a.0))
+            .bind(after.map(|a| a.1))
+            .bind(limit + 1)
+            .fetch_all(&state.pool)
+            .await
+            .map_err(ApiError::internal)?;
+        let (rows, next_cursor) = cursor::page(rows, limit, |r| (r.created_at, r.id));
+        let posts = state.summaries(rows).await?;
+        Ok(PostPage { posts, next_cursor })
+    };
+    let answer = state
+        .cache
+        .answer(SERVICE, &what, Freshness::Any, load)
+        .await?;
+    Ok(answer.public(&headers, Freshness::Any))
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct CommentRow {
+    id: Uuid,
+    parent_id: Option<Uuid>,
+    handle: i32,
+    state: String,
+    hidden: bool,
+    body: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+/// `GET /api/v1/posts/{id}`: the post with its comments and replies.
+#[utoipa::path(get, path = "/api/v1/posts/{id}", tag = "boards",
+    params(
+        ("id" = Uuid, Path, description = "The post."),
+        ("Ward-Min-Version" = Option<String>, Header, description = "`post:<id>:<version>`: wait until the read model shows it."),
+    ),
+    responses(
+        (status = 200, description = "The post.", body = PostDetail),
+        (status = 304, description = "Not modified."),
+        (status = 400, description = "A malformed `Ward-Min-Version` (`min_version_invalid`).", body = ErrorBody),
+        (status = 404, description = "No such post (`post_not_found`).", body = ErrorBody),
+    ))]
 #[tracing::instrument(skip_all)]
 pub async fn show(
     State(state): State<BoardState>,
@@ -200,18 +653,160 @@ pub async fn show(
     let id = Uuid::parse_str(&id).map_err(|_| not_found())?;
     let freshness = state.freshness(wanted).await?;
     let load = async {
-        sqlx::query_as::<_, PostDetail>(
-        "SELECT id, board, title, body, created_at, version, state FROM board_posts WHERE id = $1",
-    )
-    .bind(id)
-    .fetch_optional(&state.pool)
-    .await
-    .map_err(ApiError::internal)?
-    .ok_or_else(not_found)
+        let row: PostRow = sqlx::query_as(&format!(
+            "SELECT {POST_COLUMNS}, p.body FROM board_posts p WHERE p.id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&state.pool)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(not_found)?;
+        let state_name = if row.hidden && row.state == "published" {
+            "hidden".to_owned()
+        } else {
+            row.state.clone()
+        };
+        let visible = state_name == "published";
+        let badge = if visible {
+            state
+                .badges(std::slice::from_ref(&row))
+                .await?
+                .remove(&row.id)
+        } else {
+            None
+        };
+        let comments = if visible {
+            comments(&state.pool, id, row.accepted_comment).await?
+        } else {
+            Vec::new()
+        };
+        Ok(PostDetail {
+            id: row.id,
+            board: row.board,
+            state: state_name,
+            title: row.title.filter(|_| visible),
+            body: row.body.filter(|_| visible),
+            badge,
+            like_count: row.like_count,
+            comment_count: row.comment_count,
+            accepted_comment_id: row.accepted_comment,
+            created_at: row.created_at,
+            version: row.version,
+            comments,
+        })
     };
     let answer = state
         .cache
-        .answer("board", &format!("post:{id}"), freshness, load)
+        .answer(SERVICE, &format!("post:{id}"), freshness, load)
         .await?;
     Ok(answer.public(&headers, freshness))
+}
+
+/// A post's comments as a tree one level deep.
+async fn comments(
+    pool: &PgPool,
+    post: Uuid,
+    accepted: Option<Uuid>,
+) -> Result<Vec<CommentView>, ApiError> {
+    let rows: Vec<CommentRow> = sqlx::query_as(
+        "SELECT c.id, c.parent_id, c.handle, c.state, c.body, c.created_at, \
+         EXISTS (SELECT 1 FROM board_moderation m WHERE m.target_kind = 'comment' \
+         AND m.target_id = c.id AND m.hidden) AS hidden \
+         FROM board_comments c WHERE c.post_id = $1 ORDER BY c.seq LIMIT $2",
+    )
+    .bind(post)
+    .bind(MAX_COMMENTS)
+    .fetch_all(pool)
+    .await
+    .map_err(ApiError::internal)?;
+    let view = |row: CommentRow| {
+        let state = if row.hidden && row.state == "published" {
+            "hidden".to_owned()
+        } else {
+            row.state
+        };
+        let handle = match row.handle {
+            0 => serde_json::json!("original_poster"),
+            n => serde_json::json!({ "anonymous": n }),
+        };
+        CommentView {
+            id: row.id,
+            handle,
+            body: row.body.filter(|_| state == "published"),
+            state,
+            accepted: accepted == Some(row.id),
+            created_at: row.created_at,
+            replies: Vec::new(),
+        }
+    };
+    let (top, replies): (Vec<CommentRow>, Vec<CommentRow>) =
+        rows.into_iter().partition(|r| r.parent_id.is_none());
+    let mut tree: Vec<CommentView> = top.into_iter().map(view).collect();
+    for reply in replies {
+        let parent = reply.parent_id;
+        if let Some(parent) = tree.iter_mut().find(|c| Some(c.id) == parent) {
+            parent.replies.push(view(reply));
+        }
+    }
+    Ok(tree)
+}
+
+/// `GET /api/v1/moderation/log?limit&cursor`: what moderation hid and restored, newest
+/// first. Names no moderator and no reporter.
+#[utoipa::path(get, path = "/api/v1/moderation/log", tag = "moderation",
+    params(
+        ("limit" = Option<i64>, Query, description = "1 to 100, default 20."),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page."),
+    ),
+    responses(
+        (status = 200, description = "A page of the log.", body = LogPage),
+        (status = 304, description = "Not modified."),
+        (status = 400, description = "A malformed cursor (`cursor_invalid`) or parameter (`invalid_query`).", body = ErrorBody),
+        (status = 422, description = "A limit out of range (`limit_out_of_range`).", body = ErrorBody),
+    ))]
+#[tracing::instrument(skip_all)]
+pub async fn moderation_log(
+    State(state): State<BoardState>,
+    ApiQuery(params): ApiQuery<PageParams>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let limit = cursor::limit(params.limit)?;
+    let after: Option<(DateTime<Utc>, Uuid, i64)> = cursor::decode(params.cursor.as_deref())?;
+    let what = format!("log:{limit}:{}", params.cursor.as_deref().unwrap_or(""));
+    let load = async {
+        let entries: Vec<LogEntry> = sqlx::query_as(
+            "SELECT seq, target_kind, target_id, action, cause, reason, note, occurred_at \
+             FROM board_moderation_log \
+             WHERE ($1::timestamptz IS NULL OR (occurred_at, target_id, seq) < ($1, $2, $3)) \
+             ORDER BY occurred_at DESC, target_id DESC, seq DESC LIMIT $4",
+        )
+        .bind(after.map(|a| a.0))
+        .bind(after.map(|a| a.1))
+        .bind(after.map(|a| a.2))
+        .bind(limit + 1)
+        .fetch_all(&state.pool)
+        .await
+        .map_err(ApiError::internal)?;
+        let (entries, next_cursor) =
+            cursor::page(entries, limit, |e| (e.occurred_at, e.target_id, e.seq));
+        Ok(LogPage {
+            entries,
+            next_cursor,
+        })
+    };
+    let answer = state
+        .cache
+        .answer(SERVICE, &what, Freshness::Any, load)
+        .await?;
+    Ok(answer.public(&headers, Freshness::Any))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_wildcards_in_search_text_are_escaped() {
+        assert_eq!(like_escape("50%_a\\b 간호"), "50\\%\\_a\\\\b 간호");
+    }
 }

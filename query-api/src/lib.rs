@@ -7,11 +7,18 @@
 //! - [`cache`]: cache-aside in Redis with versioned keys, `ETag` and `304`.
 //! - [`consistency`]: read-your-writes with `Ward-Min-Version`.
 //! - [`cursor`]: opaque keyset-pagination cursors.
+//! - [`hospital`]: hospital search, profiles with rating summaries, reviews (k-anonymity).
+//! - [`me`]: the signed-in member's affiliations, activity and notifications (the `member`
+//!   service; it holds the author key).
+//! - [`openapi`]: the OpenAPI 3.1 document.
 
 pub mod app;
 pub mod board;
 pub mod cache;
 pub mod consistency;
 pub mod cursor;
+pub mod hospital;
+pub mod me;
+pub mod openapi;
 
 pub use app::run;

@@ -2,6 +2,8 @@
 //! of Ward's components in one process — all of them for local use — through the same library
 //! entry points the separate `ward-*` binaries use.
 
+pub mod replay;
+
 use std::fmt;
 
 use anyhow::Context;

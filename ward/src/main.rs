@@ -37,6 +37,38 @@ enum Command {
         #[command(subcommand)]
         command: HospitalsCommand,
     },
+    /// Inspect and rebuild projections.
+    Projector {
+        #[command(subcommand)]
+        command: ProjectorCommand,
+    },
+    /// Write the event log, from the beginning, as JSON Lines or CSV (for analysts). The log
+    /// names no member; sealed texts stay sealed unless --open-texts is given, and erased
+    /// ones stay erased.
+    Replay {
+        /// Only these aggregate types' topics (post, hospital, member, affiliation, review,
+        /// moderation); all when omitted.
+        #[arg(long, value_delimiter = ',')]
+        aggregates: Vec<String>,
+        /// Only these event types, e.g. PostCreated,ReviewWritten; all when omitted.
+        #[arg(long, value_delimiter = ',')]
+        events: Vec<String>,
+        /// Only events that occurred at or after this time (RFC 3339).
+        #[arg(long)]
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        /// Only events that occurred before this time (RFC 3339).
+        #[arg(long)]
+        until: Option<chrono::DateTime<chrono::Utc>>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: ward::replay::Format,
+        /// Open sealed texts with the event store's content keys (needs event_store access).
+        #[arg(long)]
+        open_texts: bool,
+        /// Write to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -51,6 +83,36 @@ enum HospitalsCommand {
     Close {
         /// The hospital's id.
         id: uuid::Uuid,
+    },
+}
+
+#[derive(Subcommand)]
+enum ProjectorCommand {
+    /// Per projection and partition: the offset applied, the end offset, the lag.
+    Status {
+        /// Only these projections (board, hospital, member); all when omitted.
+        #[arg(value_delimiter = ',')]
+        projections: Vec<String>,
+    },
+    /// Build a projection from offset 0 into <database>_next beside the live one, which keeps
+    /// serving; then, with --switch, put it in the live one's place.
+    Rebuild {
+        /// board, hospital or member.
+        projection: String,
+        /// Switch readers to the rebuilt read model when it has caught up.
+        #[arg(long)]
+        switch: bool,
+    },
+    /// Put a rebuilt read model (<database>_next) in the live one's place; the live one is
+    /// kept as <database>_previous.
+    Switch {
+        /// board, hospital or member.
+        projection: String,
+    },
+    /// Drop <database>_previous, which a switch left behind.
+    DropPrevious {
+        /// board, hospital or member.
+        projection: String,
     },
 }
 
@@ -104,12 +166,111 @@ async fn main() -> anyhow::Result<()> {
             println!("hospital {id} closed (version {version})");
             Ok(())
         }
+        Command::Replay {
+            aggregates,
+            events,
+            since,
+            until,
+            format,
+            open_texts,
+            output,
+        } => {
+            let filter = ward::replay::Filter {
+                aggregate_types: aggregates,
+                event_types: events,
+                since,
+                until,
+            };
+            let show_progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let mut out: Box<dyn std::io::Write> = match output {
+                Some(path) => Box::new(std::io::BufWriter::new(std::fs::File::create(path)?)),
+                None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+            };
+            let replayed = ward::replay::replay(
+                &config,
+                &filter,
+                format,
+                open_texts,
+                show_progress,
+                &mut out,
+            )
+            .await?;
+            eprintln!(
+                "replay: {} records read, {} events written",
+                replayed.read, replayed.written
+            );
+            Ok(())
+        }
+        Command::Projector { command } => projector(&config, command).await,
         Command::Topics {
             command: TopicsCommand::Create,
         } => {
             for topic in kafka::create_topics(&config.kafka).await? {
                 println!("created topic {topic}");
             }
+            Ok(())
+        }
+    }
+}
+
+async fn projector(config: &WardConfig, command: ProjectorCommand) -> anyhow::Result<()> {
+    use ward_projector::app::PROJECTIONS;
+    use ward_projector::rebuild;
+    match command {
+        ProjectorCommand::Status { projections } => {
+            let names: Vec<String> = if projections.is_empty() {
+                PROJECTIONS.iter().map(|p| (*p).to_owned()).collect()
+            } else {
+                projections
+            };
+            println!(
+                "{:<10} {:<32} {:>9} {:>12} {:>12} {:>10}",
+                "projection", "topic", "partition", "applied", "end", "lag"
+            );
+            for name in names {
+                for p in rebuild::status(config, &name).await? {
+                    let applied = p.applied.map_or("-".to_owned(), |a| a.to_string());
+                    println!(
+                        "{:<10} {:<32} {:>9} {:>12} {:>12} {:>10}",
+                        name, p.topic, p.partition, applied, p.end, p.lag
+                    );
+                }
+            }
+            Ok(())
+        }
+        ProjectorCommand::Rebuild { projection, switch } => {
+            let bar = indicatif::ProgressBar::new(0);
+            if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+            }
+            let rebuilt = rebuild::rebuild(config, &projection, |done, total| {
+                bar.set_length(u64::try_from(total).unwrap_or(0));
+                bar.set_position(u64::try_from(done).unwrap_or(0));
+            })
+            .await?;
+            bar.finish_and_clear();
+            let seconds = rebuilt.elapsed.as_secs_f64();
+            println!(
+                "{projection}: rebuilt from {} records in {seconds:.1} s ({:.0} records/s)",
+                rebuilt.records,
+                rebuilt.records as f64 / seconds.max(0.001)
+            );
+            if switch {
+                rebuild::switch(config, &projection).await?;
+                println!(
+                    "{projection}: switched; the old read model is kept as <database>_previous"
+                );
+            }
+            Ok(())
+        }
+        ProjectorCommand::Switch { projection } => {
+            rebuild::switch(config, &projection).await?;
+            println!("{projection}: switched; the old read model is kept as <database>_previous");
+            Ok(())
+        }
+        ProjectorCommand::DropPrevious { projection } => {
+            rebuild::drop_previous(config, &projection).await?;
+            println!("{projection}: previous read model dropped");
             Ok(())
         }
     }

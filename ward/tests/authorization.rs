@@ -288,6 +288,11 @@ impl World {
                 (M::POST, format!("/api/v1/claims/{claim}/revocation"), None)
             }
             "withdraw" => (M::DELETE, "/api/v1/me".into(), None),
+            "mark notifications read" => (
+                M::POST,
+                "/api/v1/me/notifications/read".into(),
+                Some(json!({"up_to": "2030-01-01T00:00:00Z"})),
+            ),
             "change one's job category" => (
                 M::PATCH,
                 "/api/v1/me".into(),
@@ -471,6 +476,17 @@ const MATRIX: &[(&str, &[Caller], (u16, &str))] = &[
         (403, "moderator_only"),
     ),
     ("change one's job category", &ACTIVE, (0, "")),
+    // A suspended member still reads (and marks) their notifications.
+    (
+        "mark notifications read",
+        &[
+            Caller::Member,
+            Caller::Insider,
+            Caller::Moderator,
+            Caller::Suspended,
+        ],
+        (0, ""),
+    ),
     // Last: it ends the callers' membership. Suspended members may still leave.
     (
         "withdraw",

@@ -1,4 +1,4 @@
-//! The command API's OpenAPI document: served at `GET /api/v1/openapi.json`, OpenAPI 3.1,
+//! The command API's OpenAPI document: served at `GET /api/v1/openapi/commands.json`, OpenAPI 3.1,
 //! documenting every route with its success answer and its errors.
 
 mod support;
@@ -76,7 +76,7 @@ async fn the_command_api_documents_every_route_in_openapi_3_1() -> Result {
 
     // Served without a session, as JSON.
     let response = client
-        .get(commands.url("/api/v1/openapi.json"))
+        .get(commands.url("/api/v1/openapi/commands.json"))
         .send()
         .await?;
     anyhow::ensure!(response.status() == 200, "status {}", response.status());
@@ -215,5 +215,68 @@ async fn the_command_api_documents_every_route_in_openapi_3_1() -> Result {
         "ErrorBody lacks details: {error_body}"
     );
 
+    stack.finish().await
+}
+
+/// Every GET path the query API serves (`ward_query_api::app`), besides the document itself.
+const QUERY_ROUTES: &[&str] = &[
+    "/api/v1/boards",
+    "/api/v1/boards/{board}/posts",
+    "/api/v1/posts",
+    "/api/v1/posts/{id}",
+    "/api/v1/moderation/log",
+    "/api/v1/hospitals",
+    "/api/v1/hospitals/{id}",
+    "/api/v1/hospitals/{id}/reviews",
+    "/api/v1/reviews/{id}",
+    "/api/v1/me/affiliations",
+    "/api/v1/me/activity",
+    "/api/v1/me/notifications",
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_query_api_documents_every_route_in_openapi_3_1() -> Result {
+    let stack = Stack::new().await?;
+    let queries = stack.query_api().await?;
+    let document = Http::new(&queries).get("/api/v1/openapi.json").await?;
+    let version = document["openapi"].as_str().unwrap_or_default();
+    anyhow::ensure!(version.starts_with("3.1"), "openapi {version}");
+    anyhow::ensure!(document["info"]["title"] == "Ward query API");
+    let paths = &document["paths"];
+    let missing: Vec<&&str> = QUERY_ROUTES
+        .iter()
+        .filter(|path| !paths[**path]["get"].is_object())
+        .collect();
+    anyhow::ensure!(missing.is_empty(), "undocumented routes: {missing:?}");
+    for path in QUERY_ROUTES {
+        let operation = &paths[*path]["get"];
+        let responses = operation["responses"]
+            .as_object()
+            .ok_or_else(|| anyhow::anyhow!("GET {path} has no responses"))?;
+        anyhow::ensure!(
+            body_ref(&responses["200"]).is_some(),
+            "GET {path} documents no 200 body"
+        );
+        // Whatever takes input can refuse it (only the list of boards takes none).
+        let takes_input = operation["parameters"]
+            .as_array()
+            .is_some_and(|p| !p.is_empty());
+        anyhow::ensure!(
+            !takes_input
+                || responses
+                    .iter()
+                    .any(|(status, r)| status.starts_with('4') && is_error_body(r)),
+            "GET {path} documents no 4xx with ErrorBody: {responses:?}"
+        );
+        let secured = operation["security"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|r| r["session_cookie"].is_array()));
+        anyhow::ensure!(
+            secured == path.starts_with("/api/v1/me/"),
+            "GET {path}: only me/* needs the session cookie"
+        );
+    }
+    let cookie = &document["components"]["securitySchemes"]["session_cookie"];
+    anyhow::ensure!(cookie["in"] == "cookie", "session cookie scheme {cookie}");
     stack.finish().await
 }

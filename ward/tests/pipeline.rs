@@ -131,7 +131,7 @@ async fn the_record_on_the_topic_has_the_documented_envelope() -> Result {
     assert_eq!(envelope.aggregate_id, id);
     assert_eq!(envelope.sequence, 1);
     assert_eq!(envelope.event_type, "PostCreated");
-    assert_eq!(envelope.event_version, "2");
+    assert_eq!(envelope.event_version, "3");
     assert_eq!(raw["metadata"], json!({"correlation_id": "trace-me-42"}));
     assert_eq!(raw["payload"]["board"], "free");
     let sealed = &raw["payload"]["title"]["sealed"];
@@ -297,15 +297,25 @@ async fn the_query_api_pages_by_cursor_and_explains_bad_queries() -> Result {
         }
         let page: Value = client.get(url).send().await?.json().await?;
         for post in page["posts"].as_array().into_iter().flatten() {
-            seen.push(post["id"].as_str().unwrap_or_default().parse::<Uuid>()?);
+            let id = post["id"].as_str().unwrap_or_default().parse::<Uuid>()?;
+            seen.push((
+                post["created_at"].as_str().unwrap_or_default().to_owned(),
+                id,
+            ));
         }
         match page["next_cursor"].as_str() {
             Some(next) => cursor = Some(next.to_owned()),
             None => break,
         }
     }
-    created.reverse();
-    assert_eq!(seen, created, "newest first, each once");
+    // Newest first to the minute (public times say no more), ties in id order, each once.
+    let mut ordered = seen.clone();
+    ordered.sort_by(|a, b| b.cmp(a));
+    assert_eq!(seen, ordered, "newest first");
+    let mut ids: Vec<Uuid> = seen.into_iter().map(|(_, id)| id).collect();
+    ids.sort();
+    created.sort();
+    assert_eq!(ids, created, "each post once");
 
     for (path, status, code) in [
         (

@@ -21,6 +21,10 @@ pub struct Member {
     suspended_until: Option<u64>,
     /// Roles held.
     roles: BTreeSet<Role>,
+    /// Up to when the member has seen their notifications (Unix seconds); set by
+    /// `NotificationsRead`.
+    #[serde(default)]
+    notifications_read_up_to: u64,
 }
 
 impl Aggregate for Member {
@@ -65,6 +69,7 @@ impl Aggregate for Member {
             MemberEvent::RoleRevoked { role } => {
                 self.roles.remove(&role);
             }
+            MemberEvent::NotificationsRead { up_to } => self.notifications_read_up_to = up_to,
         }
     }
 }
@@ -100,6 +105,11 @@ impl Member {
     /// The member's job category, while registered and not withdrawn.
     pub fn job_category(&self) -> Option<JobCategory> {
         self.job_category
+    }
+
+    /// Up to when the member has seen their notifications (Unix seconds; 0 if never).
+    pub fn notifications_read_up_to(&self) -> u64 {
+        self.notifications_read_up_to
     }
 
     fn decide(&self, command: MemberCommand) -> Result<Option<MemberEvent>, MemberError> {
@@ -138,6 +148,9 @@ impl Member {
                 Err(MemberError::RoleNotGranted(role))
             }
             MemberCommand::RevokeRole { role } => Ok(Some(MemberEvent::RoleRevoked { role })),
+            MemberCommand::MarkNotificationsRead { up_to } => Ok((up_to
+                > self.notifications_read_up_to)
+                .then_some(MemberEvent::NotificationsRead { up_to })),
         }
     }
 }
@@ -195,6 +208,7 @@ mod tests {
             MemberCommand::RevokeRole {
                 role: Role::Moderator,
             },
+            MemberCommand::MarkNotificationsRead { up_to: NOW },
         ]
     }
 
@@ -384,6 +398,46 @@ mod tests {
     }
 
     #[test]
+    fn notifications_are_marked_read_up_to_a_later_time_only() {
+        MemberTest::with(())
+            .given(vec![registered()])
+            .when(MemberCommand::MarkNotificationsRead { up_to: NOW })
+            .then_expect_events(vec![MemberEvent::NotificationsRead { up_to: NOW }]);
+        MemberTest::with(())
+            .given(vec![
+                registered(),
+                MemberEvent::NotificationsRead { up_to: NOW },
+            ])
+            .when(MemberCommand::MarkNotificationsRead { up_to: NOW + 1 })
+            .then_expect_events(vec![MemberEvent::NotificationsRead { up_to: NOW + 1 }]);
+    }
+
+    #[test]
+    fn a_mark_not_later_than_the_current_one_records_nothing() {
+        for up_to in [0, NOW - 1, NOW] {
+            MemberTest::with(())
+                .given(vec![
+                    registered(),
+                    MemberEvent::NotificationsRead { up_to: NOW },
+                ])
+                .when(MemberCommand::MarkNotificationsRead { up_to })
+                .then_expect_events(vec![]);
+        }
+        MemberTest::with(())
+            .given(vec![registered()])
+            .when(MemberCommand::MarkNotificationsRead { up_to: 0 })
+            .then_expect_events(vec![]);
+    }
+
+    #[test]
+    fn a_suspended_member_still_marks_notifications_read() {
+        MemberTest::with(())
+            .given(vec![registered(), suspended()])
+            .when(MemberCommand::MarkNotificationsRead { up_to: NOW })
+            .then_expect_events(vec![MemberEvent::NotificationsRead { up_to: NOW }]);
+    }
+
+    #[test]
     fn a_held_role_is_not_granted_again() {
         MemberTest::with(())
             .given(vec![registered(), moderator()])
@@ -419,6 +473,7 @@ mod tests {
         ]);
         assert!(member.is_registered() && !member.is_withdrawn());
         assert_eq!(member.job_category(), Some(JobCategory::Administration));
+        assert_eq!(member.notifications_read_up_to(), 0);
         assert!(member.has_role(Role::Moderator));
         assert!(member.is_suspended(NOW));
         assert!(member.is_suspended(NOW + 7 * DAY_SECS - 1));
@@ -431,6 +486,12 @@ mod tests {
             MemberEvent::SuspensionLifted {},
         ]);
         assert!(!member.is_suspended(NOW));
+
+        let member = state(vec![
+            registered(),
+            MemberEvent::NotificationsRead { up_to: NOW },
+        ]);
+        assert_eq!(member.notifications_read_up_to(), NOW);
 
         let member = state(vec![
             registered(),
@@ -527,6 +588,7 @@ mod tests {
             },
             MemberCommand::Suspend { days: 3, now: NOW },
             MemberCommand::LiftSuspension,
+            MemberCommand::MarkNotificationsRead { up_to: NOW },
             MemberCommand::Withdraw,
         ] {
             let events = MemberTest::with(())
@@ -536,7 +598,7 @@ mod tests {
             history.extend(events);
         }
         let types: BTreeSet<String> = history.iter().map(DomainEvent::event_type).collect();
-        assert_eq!(types.len(), 7, "every member event type: {types:?}");
+        assert_eq!(types.len(), 8, "every member event type: {types:?}");
         for event in &history {
             assert_eq!(event.event_version(), "1");
             let json = serde_json::to_string(event).unwrap_or_else(|e| unreachable!("{e}"));

@@ -36,4 +36,10 @@ pub enum MemberCommand {
         /// The role.
         role: Role,
     },
+    /// The member has seen their notifications up to a time; a time not later than the current
+    /// mark records nothing.
+    MarkNotificationsRead {
+        /// Up to when, Unix seconds.
+        up_to: u64,
+    },
 }

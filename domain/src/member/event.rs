@@ -107,6 +107,11 @@ pub enum MemberEvent {
         /// The role.
         role: Role,
     },
+    /// The member has seen their notifications up to a time (version 1).
+    NotificationsRead {
+        /// Up to when, Unix seconds; later than any earlier mark.
+        up_to: u64,
+    },
 }
 
 impl DomainEvent for MemberEvent {
@@ -119,6 +124,7 @@ impl DomainEvent for MemberEvent {
             MemberEvent::SuspensionLifted {} => "SuspensionLifted",
             MemberEvent::RoleGranted { .. } => "RoleGranted",
             MemberEvent::RoleRevoked { .. } => "RoleRevoked",
+            MemberEvent::NotificationsRead { .. } => "NotificationsRead",
         }
         .to_owned()
     }

@@ -1,5 +1,5 @@
 //! The `Member` aggregate: who a member is on the write side — registration, job category,
-//! withdrawal, suspension and roles.
+//! withdrawal, suspension, roles, and up to when they have read their notifications.
 //!
 //! The aggregate id is the member's pseudonym, [`crate::author::AuthorKey::member_ref`]; the
 //! command side computes it from the signed-in member's id. No member event carries a member

@@ -152,11 +152,16 @@ impl Post {
         let title = TITLE.check(&command.title)?;
         let body = BODY.check(&command.body)?;
         let (k, id) = (&command.content_key, command.post_id);
+        let badge = command
+            .badge
+            .map(|badge| serde_json::to_string(&badge).unwrap_or_default())
+            .map(|badge: String| seal(k, Self::TYPE, id, "badge", &badge));
         Ok(PostEvent::PostCreated {
             board,
             title: seal(k, Self::TYPE, id, "title", &title),
             body: seal(k, Self::TYPE, id, "body", &body),
             author_ref: key.author_ref(Self::TYPE, id, command.author),
+            badge,
         })
     }
 

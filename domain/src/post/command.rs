@@ -1,5 +1,6 @@
 use uuid::Uuid;
 
+use super::Badge;
 use crate::member::MemberId;
 use crate::sealed::ContentKey;
 
@@ -40,8 +41,11 @@ pub struct CreatePost {
     pub title: String,
     /// Body as typed.
     pub body: String,
-    /// The post's data key, already stored in the key table; seals title and body.
+    /// The post's data key, already stored in the key table; seals title, body and badge.
     pub content_key: ContentKey,
+    /// What the post shows about its author; the command side checked any hospital in it
+    /// against the author's verified claim.
+    pub badge: Option<Badge>,
 }
 
 /// Change a post's title and body.

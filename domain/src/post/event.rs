@@ -4,6 +4,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::author::AuthorRef;
+use crate::member::JobCategory;
 use crate::sealed::EventText;
 
 /// The boards a post can be on.
@@ -56,10 +57,23 @@ pub enum Handle {
     Anonymous(u32),
 }
 
+/// What a post shows about its author, as the author chose when posting: their job category,
+/// and optionally the hospital of one of their verified claims. Carried sealed (field
+/// `badge`) so that the log never says more than the public page, and readers see the
+/// hospital only while enough of its staff are verified (k-anonymity, applied at read time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Badge {
+    /// The author's job category (the claim's, when a hospital is shown).
+    pub job_category: JobCategory,
+    /// The hospital of the author's verified claim, if they chose to show it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hospital_id: Option<Uuid>,
+}
+
 /// What happened to a post. Documented field by field in `docs/events.md`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum PostEvent {
-    /// A post was published (version 2: sealed texts).
+    /// A post was published (version 3: sealed texts and badge).
     PostCreated {
         /// The board it is on.
         board: Board,
@@ -69,6 +83,10 @@ pub enum PostEvent {
         body: EventText,
         /// Keyed hash of author and post; see [`crate::author`].
         author_ref: AuthorRef,
+        /// The author's [`Badge`] as JSON, sealed like the texts; absent when the author
+        /// chose none (and in versions 1 and 2).
+        #[serde(default)]
+        badge: Option<EventText>,
     },
     /// A post was deleted and its content key destroyed (version 1).
     PostDeleted {
@@ -145,7 +163,7 @@ impl DomainEvent for PostEvent {
 
     fn event_version(&self) -> String {
         match self {
-            PostEvent::PostCreated { .. } => "2",
+            PostEvent::PostCreated { .. } => "3",
             _ => "1",
         }
         .to_owned()
@@ -162,7 +180,8 @@ impl PostEvent {
 }
 
 /// Brings an event's fields to the current version: `PostCreated` 1 carried plain `title`
-/// and `body` strings; version 2 carries [`EventText`]s.
+/// and `body` strings; version 2 carries [`EventText`]s; version 3 adds the optional
+/// `badge`, which version 2 reads as absent.
 pub fn upcast_fields(event_type: &str, version: &str, mut fields: Value) -> Value {
     if event_type == "PostCreated" && version == "1" {
         for field in ["title", "body"] {

@@ -23,6 +23,7 @@ fn create(board: &str, title: &str, body: &str) -> CreatePost {
         title: title.to_owned(),
         body: body.to_owned(),
         content_key: ContentKey::generate(),
+        badge: None,
     }
 }
 
@@ -42,12 +43,18 @@ fn created(command: &CreatePost) -> PostEvent {
         author_ref: services()
             .author_key
             .author_ref("post", command.post_id, command.author),
+        badge: None,
     }
 }
 
 #[test]
 fn a_valid_post_is_created_sealed_with_its_key_and_a_keyed_author() {
-    let command = create("qna", "  야간 근무 질문 ", "\n본문입니다\n");
+    let mut command = create("qna", "  야간 근무 질문 ", "\n본문입니다\n");
+    let badge = Badge {
+        job_category: crate::member::JobCategory::Nurse,
+        hospital_id: Some(Uuid::new_v4()),
+    };
+    command.badge = Some(badge);
     let events = PostTest::with(services())
         .given_no_previous_events()
         .when(PostCommand::Create(command.clone()))
@@ -58,6 +65,7 @@ fn a_valid_post_is_created_sealed_with_its_key_and_a_keyed_author() {
         title,
         body,
         author_ref,
+        badge: Some(sealed_badge),
     }] = events.as_slice()
     else {
         unreachable!("one PostCreated, got {events:?}")
@@ -78,6 +86,9 @@ fn a_valid_post_is_created_sealed_with_its_key_and_a_keyed_author() {
     };
     assert_eq!(open("title", title).as_deref(), Some("야간 근무 질문"));
     assert_eq!(open("body", body).as_deref(), Some("본문입니다"));
+    let opened: Option<Badge> =
+        open("badge", sealed_badge).and_then(|json| serde_json::from_str(&json).ok());
+    assert_eq!(opened, Some(badge));
 }
 
 #[test]
@@ -233,8 +244,21 @@ fn a_version_1_post_created_event_is_upcast_to_legacy_texts() -> serde_json::Res
             title: EventText::Legacy("제목".to_owned()),
             body: EventText::Legacy("본문".to_owned()),
             author_ref: AuthorRef("ab".to_owned()),
+            badge: None,
         }
     );
+    Ok(())
+}
+
+#[test]
+fn a_version_2_post_created_event_reads_as_one_without_a_badge() -> serde_json::Result<()> {
+    let v2 = serde_json::json!({"board": "qna", "title": {"legacy": "t"}, "body": {"legacy": "b"}, "author_ref": "ab"});
+    let PostEvent::PostCreated { badge, board, .. } =
+        PostEvent::from_fields("PostCreated", "2", v2)?
+    else {
+        unreachable!("a PostCreated")
+    };
+    assert_eq!((badge, board), (None, Board::Qna));
     Ok(())
 }
 
@@ -528,6 +552,7 @@ fn the_question_author_accepts_one_answer_by_someone_else() {
         author_ref: services()
             .author_key
             .author_ref("post", question.post_id, question.author),
+        badge: None,
     };
     let answer = comment_on(&question, MemberId(Uuid::new_v4()), None);
     let own = comment_on(&question, question.author, None);

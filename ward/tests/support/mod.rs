@@ -273,19 +273,24 @@ impl Stack {
             .connect_postgres()
             .await?;
         for db in [&self.config.event_store, &self.config.board_db] {
-            let name = db.url().rsplit('/').next().unwrap_or_default().to_owned();
-            sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                .execute(&admin)
-                .await?;
+            // With what a rebuild may have left: <name>_next and <name>_previous.
+            for suffix in ["", "_next", "_previous"] {
+                let name = format!("{}{suffix}", db.database_name());
+                sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .execute(&admin)
+                    .await?;
+            }
         }
         let admin = DatabaseConfig::new("mysql://root@127.0.0.1:3306/mysql")
             .connect_mysql()
             .await?;
         for db in [&self.config.hospital_db, &self.config.member_db] {
-            let name = db.url().rsplit('/').next().unwrap_or_default().to_owned();
-            sqlx::query(&format!("DROP DATABASE IF EXISTS `{name}`"))
-                .execute(&admin)
-                .await?;
+            for suffix in ["", "_next", "_previous"] {
+                let name = format!("{}{suffix}", db.database_name());
+                sqlx::query(&format!("DROP DATABASE IF EXISTS `{name}`"))
+                    .execute(&admin)
+                    .await?;
+            }
         }
         let mut redis = ops::connect_redis(&self.config.redis).await?;
         let keys: Vec<String> = redis::cmd("KEYS")
@@ -410,4 +415,132 @@ pub async fn assert_board_holds_exactly(
         "nothing missing"
     );
     Ok(())
+}
+
+/// JSON over HTTP to one running component, as a visitor or as a member.
+pub struct Http {
+    client: reqwest::Client,
+    base: String,
+}
+
+impl Http {
+    pub fn new(component: &Running) -> Self {
+        Self {
+            client: reqwest::Client::new(),
+            base: component.url(""),
+        }
+    }
+
+    /// Sends `method path` with an optional session cookie and JSON body; the status and
+    /// the JSON answer (`Null` when there is none).
+    pub async fn send(
+        &self,
+        cookie: Option<&str>,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<(u16, serde_json::Value)> {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", format!("ward_session={cookie}"));
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await?;
+        let status = response.status().as_u16();
+        Ok((status, response.json().await.unwrap_or_default()))
+    }
+
+    /// Like [`Http::send`], insisting on a 2xx answer.
+    pub async fn ok(
+        &self,
+        cookie: Option<&str>,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<serde_json::Value> {
+        let (status, answer) = self.send(cookie, method.clone(), path, body).await?;
+        anyhow::ensure!(
+            (200..300).contains(&status),
+            "{method} {path}: {status} {answer}"
+        );
+        Ok(answer)
+    }
+
+    /// `GET path` as a visitor, insisting on 200.
+    pub async fn get(&self, path: &str) -> Result<serde_json::Value> {
+        self.ok(None, reqwest::Method::GET, path, None).await
+    }
+
+    /// `POST path` with `body` as the member with `cookie`, insisting on a 2xx answer.
+    pub async fn post(
+        &self,
+        cookie: &str,
+        path: &str,
+        body: serde_json::Value,
+    ) -> Result<serde_json::Value> {
+        self.ok(Some(cookie), reqwest::Method::POST, path, Some(body))
+            .await
+    }
+}
+
+/// Registers a hospital through the hospital aggregate (as the operator import does).
+pub async fn register_hospital(
+    stack: &Stack,
+    name: &str,
+    sido: &str,
+    kind: ward_domain::hospital::HospitalKind,
+) -> Result<Uuid> {
+    use ward_domain::hospital::{Hospital, HospitalCommand, HospitalProfile};
+    let id = Uuid::new_v4();
+    let profile = HospitalProfile {
+        name: name.to_owned(),
+        kind,
+        address: format!("{sido} 어딘가 1"),
+        sido: sido.to_owned(),
+        sigungu: "종로구".to_owned(),
+        institution_code: None,
+        email_domains: vec![],
+    };
+    let hospitals = store::<Hospital>(stack.events_db().await?);
+    let correlation = ward_platform::http::CorrelationId("test-hospital".to_owned());
+    ward_command_api::execute::execute(
+        &hospitals,
+        &(),
+        &id.to_string(),
+        HospitalCommand::Register(profile),
+        &correlation,
+    )
+    .await?;
+    Ok(id)
+}
+
+/// A fresh member whose claim to `hospital` (as `job_category`) a moderator approved; their
+/// session cookie.
+pub async fn insider(
+    stack: &Stack,
+    commands: &Http,
+    moderator: &str,
+    hospital: Uuid,
+    job_category: &str,
+) -> Result<String> {
+    let (_, cookie) = stack.member(&[]).await?;
+    let claim = serde_json::json!({"job_category": job_category, "tenure": "current"});
+    let answer = commands
+        .post(
+            &cookie,
+            &format!("/api/v1/hospitals/{hospital}/claims"),
+            claim,
+        )
+        .await?;
+    let id = answer["id"].as_str().unwrap_or_default();
+    commands
+        .post(
+            moderator,
+            &format!("/api/v1/claims/{id}/approval"),
+            serde_json::json!({}),
+        )
+        .await?;
+    Ok(cookie)
 }

@@ -1,6 +1,9 @@
 //! Sessions: a random 256-bit token in an HttpOnly cookie; Redis holds the session under the
 //! SHA-256 of the token, so a copy of Redis does not hand out usable tokens.
 //!
+//! The command API and the query API recognise a signed-in member the same way: the
+//! [`Member`] extractor reads the session cookie of any state that is a [`SessionSource`].
+//!
 //! Sign-in creates sessions; until it exists, [`SessionStore::create`] is the only way to
 //! make one, and it is a library function, not an HTTP endpoint.
 
@@ -15,10 +18,9 @@ use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use ward_domain::member::MemberId;
-use ward_platform::config::RedisConfig;
-use ward_platform::http::ApiError;
 
-use crate::app::AppState;
+use crate::config::RedisConfig;
+use crate::http::ApiError;
 
 /// How long a session lives without being renewed.
 const SESSION_TTL: Duration = Duration::from_secs(7 * 24 * 60 * 60);
@@ -79,13 +81,22 @@ impl SessionStore {
     }
 }
 
-/// The signed-in member making the request; rejects with 401 when there is none.
+/// A handler state that can look sessions up.
+pub trait SessionSource {
+    /// Where sessions are stored.
+    fn sessions(&self) -> &SessionStore;
+    /// The name of the session cookie (`command_api.session_cookie`).
+    fn session_cookie(&self) -> &str;
+}
+
+/// The signed-in member making the request; rejects with 401 `unauthenticated` when the
+/// request has no session cookie or its session does not exist.
 pub struct Member(pub Session);
 
-impl FromRequestParts<AppState> for Member {
+impl<S: SessionSource + Send + Sync> FromRequestParts<S> for Member {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let token = parts
             .headers
             .get_all(COOKIE)
@@ -93,10 +104,10 @@ impl FromRequestParts<AppState> for Member {
             .filter_map(|value| value.to_str().ok())
             .flat_map(|value| value.split(';'))
             .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(name, _)| *name == state.session_cookie)
+            .find(|(name, _)| *name == state.session_cookie())
             .map(|(_, value)| value.to_owned())
             .ok_or_else(ApiError::unauthenticated)?;
-        match state.sessions.get(&token).await? {
+        match state.sessions().get(&token).await? {
             Some(session) => Ok(Member(session)),
             None => Err(ApiError::unauthenticated()),
         }

@@ -1,0 +1,556 @@
+//! The signed-in member's own pages, from the member read model (`ward_member`): their
+//! affiliations, their activity and their notifications. Documented in
+//! `docs/read-models/member.md`.
+//!
+//! Every endpoint needs the member's session (the command API's Redis session and cookie);
+//! answers are private (`Cache-Control: private, no-store`) and never go through the shared
+//! query cache. Rows are found by the member's pseudonym and opened with a key derived from
+//! the member, both computed with the author key, which this service therefore holds.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use sqlx::MySqlPool;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+use ward_domain::author::AuthorKey;
+use ward_domain::member::MemberId;
+use ward_domain::sealed::{ContentKey, Sealed};
+use ward_platform::http::{ApiError, ApiQuery, ErrorBody};
+use ward_platform::session::{Member, SessionSource, SessionStore};
+
+use crate::cache::Answer;
+use crate::consistency::{Freshness, Wanted};
+use crate::cursor;
+
+/// The associated-data kinds the member projector seals payloads under, and the label of
+/// its entry and aggregate keys (`projector/src/member.rs`).
+const ENTRY_SEAL: &str = "member-entry";
+const NOTIFICATION_SEAL: &str = "member-notification";
+const AGGREGATE_KEY: &str = "member-aggregate";
+
+/// What the member handlers use.
+#[derive(Clone)]
+pub struct MeState {
+    /// The member read model.
+    pub pool: MySqlPool,
+    /// The author key: it finds and opens the member's rows.
+    pub key: AuthorKey,
+    /// The sessions the command API created.
+    pub sessions: SessionStore,
+    /// The session cookie's name (`command_api.session_cookie`).
+    pub session_cookie: String,
+}
+
+impl SessionSource for MeState {
+    fn sessions(&self) -> &SessionStore {
+        &self.sessions
+    }
+
+    fn session_cookie(&self) -> &str {
+        &self.session_cookie
+    }
+}
+
+/// The member service's routes.
+pub fn router(state: MeState) -> Router {
+    Router::new()
+        .route("/api/v1/me/affiliations", get(affiliations))
+        .route("/api/v1/me/activity", get(activity))
+        .route("/api/v1/me/notifications", get(notifications))
+        .with_state(state)
+}
+
+/// The signed-in member as the read model knows them.
+struct Me {
+    owner: String,
+    key: ContentKey,
+}
+
+impl MeState {
+    fn me(&self, member: MemberId) -> Me {
+        Me {
+            owner: self.key.member_ref(member).0,
+            key: self.key.index_key(member),
+        }
+    }
+
+    /// Waits for the post, review or claim a client wants to see, if it named one.
+    async fn freshness(&self, wanted: Wanted) -> Result<Freshness, ApiError> {
+        let Some(wanted) = wanted.0 else {
+            return Ok(Freshness::Any);
+        };
+        if !["affiliation", "post", "review"].contains(&wanted.kind.as_str()) {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "min_version_kind_unknown",
+                format!(
+                    "the member service waits for an affiliation, a post or a review, not a {:?}",
+                    wanted.kind
+                ),
+            ));
+        }
+        let Ok(id) = Uuid::parse_str(&wanted.id) else {
+            return Ok(Freshness::Stale);
+        };
+        let key = self
+            .key
+            .author_ref(AGGREGATE_KEY, id, MemberId(Uuid::nil()))
+            .0;
+        wanted
+            .wait(|| async {
+                sqlx::query_scalar("SELECT version FROM aggregate_versions WHERE aggregate_key = ?")
+                    .bind(&key)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(ApiError::internal)
+            })
+            .await
+    }
+}
+
+impl Me {
+    /// Opens a payload sealed under `kind` and bound to the row's `row_key`.
+    fn open<T: DeserializeOwned>(
+        &self,
+        kind: &str,
+        row_key: &str,
+        nonce: String,
+        ciphertext: String,
+    ) -> Result<T, ApiError> {
+        let json = self
+            .key
+            .open(kind, Uuid::nil(), row_key, &Sealed { nonce, ciphertext })
+            .map_err(ApiError::internal)?;
+        serde_json::from_str(&json).map_err(ApiError::internal)
+    }
+}
+
+/// An entry's sealed payload, as the member projector writes it.
+#[derive(Debug, Deserialize)]
+struct EntryPayload {
+    item_id: Uuid,
+    #[serde(default)]
+    post_id: Option<Uuid>,
+    #[serde(default)]
+    board: Option<String>,
+    #[serde(default)]
+    hospital_id: Option<Uuid>,
+    #[serde(default)]
+    job_category: Option<String>,
+    #[serde(default)]
+    tenure: Option<String>,
+    #[serde(default)]
+    method: Option<String>,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// A notification's sealed payload, as the member projector writes it.
+#[derive(Debug, Deserialize)]
+struct NotificationPayload {
+    kind: String,
+    #[serde(default)]
+    post_id: Option<Uuid>,
+    #[serde(default)]
+    comment_id: Option<Uuid>,
+    #[serde(default)]
+    claim_id: Option<Uuid>,
+    #[serde(default)]
+    hospital_id: Option<Uuid>,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// An entry row.
+#[derive(sqlx::FromRow)]
+struct EntryRow {
+    entry_key: String,
+    id: i64,
+    kind: String,
+    state: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    nonce: String,
+    ciphertext: String,
+}
+
+/// One of the member's affiliation claims.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Affiliation {
+    /// The claim's id (for `Ward-Min-Version: affiliation:<id>:<version>`).
+    pub id: Uuid,
+    /// The hospital claimed.
+    pub hospital_id: Uuid,
+    /// The job category claimed.
+    pub job_category: String,
+    /// `current` or `former`.
+    pub tenure: String,
+    /// `open`, `verified`, `rejected`, `expired` or `revoked`.
+    pub state: String,
+    /// How a verified claim was verified (`work_email`, `moderator`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// Why a rejected claim was rejected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// When it was (last) submitted, rounded down to the minute.
+    #[schema(value_type = String, format = DateTime)]
+    pub submitted_at: DateTime<Utc>,
+    /// When it was last decided (verified, rejected, expired, revoked), rounded down to the
+    /// minute; absent while open.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub decided_at: Option<DateTime<Utc>>,
+}
+
+/// The member's affiliation claims.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Affiliations {
+    /// Newest submission first.
+    pub affiliations: Vec<Affiliation>,
+}
+
+/// `GET /api/v1/me/affiliations`: the member's affiliation claims and where they stand.
+#[utoipa::path(
+    get,
+    path = "/api/v1/me/affiliations",
+    operation_id = "my_affiliations",
+    tag = "me",
+    params(MinVersionHeader),
+    security(("session_cookie" = [])),
+    responses(
+        (status = 200, description = "The member's claims.", body = Affiliations),
+        (status = 400, description = "A malformed `Ward-Min-Version` (`min_version_invalid`) or one naming something else than an affiliation, post or review (`min_version_kind_unknown`).", body = ErrorBody),
+        (status = 401, description = "No session (`unauthenticated`).", body = ErrorBody),
+    ),
+)]
+#[tracing::instrument(skip_all)]
+pub async fn affiliations(
+    State(state): State<MeState>,
+    Member(session): Member,
+    wanted: Wanted,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let freshness = state.freshness(wanted).await?;
+    let me = state.me(session.member_id);
+    let rows: Vec<EntryRow> = sqlx::query_as(
+        "SELECT entry_key, id, kind, state, created_at, updated_at, nonce, ciphertext \
+         FROM entries WHERE owner = ? AND kind = 'claim' ORDER BY created_at DESC, id DESC",
+    )
+    .bind(&me.owner)
+    .fetch_all(&state.pool)
+    .await
+    .map_err(ApiError::internal)?;
+    let mut affiliations = Vec::with_capacity(rows.len());
+    for row in rows {
+        let payload: EntryPayload =
+            me.open(ENTRY_SEAL, &row.entry_key, row.nonce, row.ciphertext)?;
+        let (Some(hospital_id), Some(job_category), Some(tenure)) =
+            (payload.hospital_id, payload.job_category, payload.tenure)
+        else {
+            return Err(ApiError::internal("a claim entry lacks its hospital"));
+        };
+        affiliations.push(Affiliation {
+            id: payload.item_id,
+            hospital_id,
+            job_category,
+            tenure,
+            decided_at: (row.state != "open").then_some(row.updated_at),
+            state: row.state,
+            method: payload.method,
+            reason: payload.reason,
+            submitted_at: row.created_at,
+        });
+    }
+    Ok(Answer::json(&Affiliations { affiliations })?.private(&headers, freshness))
+}
+
+/// Query parameters of `GET /api/v1/me/activity`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ActivityQuery {
+    /// Only items of this kind: `post`, `comment` or `review`.
+    kind: Option<String>,
+    /// Items per page, 1 to 100 (default 20).
+    limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// One item the member wrote.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ActivityItem {
+    /// `post`, `comment` or `review`.
+    pub kind: String,
+    /// The item's id.
+    pub id: Uuid,
+    /// A comment's post.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub post_id: Option<Uuid>,
+    /// A post's board.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub board: Option<String>,
+    /// A review's hospital.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hospital_id: Option<Uuid>,
+    /// `published` or `deleted`.
+    pub state: String,
+    /// When it was written, rounded down to the minute.
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: DateTime<Utc>,
+}
+
+/// One page of the member's activity.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ActivityPage {
+    /// Newest first.
+    pub items: Vec<ActivityItem>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /api/v1/me/activity?kind&limit&cursor`: what the member wrote, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/me/activity",
+    operation_id = "my_activity",
+    tag = "me",
+    params(ActivityQuery, MinVersionHeader),
+    security(("session_cookie" = [])),
+    responses(
+        (status = 200, description = "One page of the member's posts, comments and reviews.", body = ActivityPage),
+        (status = 400, description = "An unknown query parameter (`invalid_query`), a cursor this API did not give out (`cursor_invalid`), or a bad `Ward-Min-Version` (`min_version_invalid`, `min_version_kind_unknown`).", body = ErrorBody),
+        (status = 401, description = "No session (`unauthenticated`).", body = ErrorBody),
+        (status = 422, description = "An unknown kind (`kind_unknown`) or a limit out of 1..=100 (`limit_out_of_range`).", body = ErrorBody),
+    ),
+)]
+#[tracing::instrument(skip_all)]
+pub async fn activity(
+    State(state): State<MeState>,
+    Member(session): Member,
+    ApiQuery(query): ApiQuery<ActivityQuery>,
+    wanted: Wanted,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let kinds: [&str; 3] = match query.kind.as_deref() {
+        None => ["post", "comment", "review"],
+        Some(kind @ ("post" | "comment" | "review")) => [kind; 3],
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "kind_unknown",
+                "kind must be post, comment or review",
+            ))
+        }
+    };
+    let limit = cursor::limit(query.limit)?;
+    let after: Option<(DateTime<Utc>, i64)> = cursor::decode(query.cursor.as_deref())?;
+    let freshness = state.freshness(wanted).await?;
+    let me = state.me(session.member_id);
+    let rows: Vec<EntryRow> = sqlx::query_as(
+        "SELECT entry_key, id, kind, state, created_at, updated_at, nonce, ciphertext \
+         FROM entries WHERE owner = ? AND kind IN (?, ?, ?) \
+         AND (? IS NULL OR created_at < ? OR (created_at = ? AND id < ?)) \
+         ORDER BY created_at DESC, id DESC LIMIT ?",
+    )
+    .bind(&me.owner)
+    .bind(kinds[0])
+    .bind(kinds[1])
+    .bind(kinds[2])
+    .bind(after.map(|(time, _)| time))
+    .bind(after.map(|(time, _)| time))
+    .bind(after.map(|(time, _)| time))
+    .bind(after.map(|(_, id)| id))
+    .bind(limit + 1)
+    .fetch_all(&state.pool)
+    .await
+    .map_err(ApiError::internal)?;
+    let (rows, next_cursor) = cursor::page(rows, limit, |row| (row.created_at, row.id));
+    let mut items = Vec::with_capacity(rows.len());
+    for row in rows {
+        let payload: EntryPayload =
+            me.open(ENTRY_SEAL, &row.entry_key, row.nonce, row.ciphertext)?;
+        items.push(ActivityItem {
+            kind: row.kind,
+            id: payload.item_id,
+            post_id: payload.post_id,
+            board: payload.board,
+            hospital_id: payload.hospital_id,
+            state: row.state,
+            created_at: row.created_at,
+        });
+    }
+    let page = ActivityPage { items, next_cursor };
+    Ok(Answer::json(&page)?.private(&headers, freshness))
+}
+
+/// Query parameters of `GET /api/v1/me/notifications`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct NotificationsQuery {
+    /// `true`: only notifications not read yet.
+    unread: Option<bool>,
+    /// Notifications per page, 1 to 100 (default 20).
+    limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// Something that happened to the member's items.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Notification {
+    /// `comment` (on the member's post), `answer` (to the member's question), `reply` (to
+    /// the member's comment), `accepted` (the member's comment is the accepted answer),
+    /// `claim_verified` or `claim_rejected`.
+    pub kind: String,
+    /// The post concerned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub post_id: Option<Uuid>,
+    /// The new comment or reply, or the accepted answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comment_id: Option<Uuid>,
+    /// The claim decided.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub claim_id: Option<Uuid>,
+    /// The claim's hospital.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hospital_id: Option<Uuid>,
+    /// Why a claim was rejected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// When it happened, rounded down to the minute.
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: DateTime<Utc>,
+    /// Whether it is at or before the member's read mark.
+    pub read: bool,
+}
+
+/// One page of the member's notifications.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct NotificationPage {
+    /// Newest first.
+    pub notifications: Vec<Notification>,
+    /// How many notifications are not read, on every page.
+    pub unread_count: i64,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// A notification row.
+#[derive(sqlx::FromRow)]
+struct NotificationRow {
+    id: i64,
+    dedupe_key: String,
+    created_at: DateTime<Utc>,
+    nonce: String,
+    ciphertext: String,
+}
+
+/// `GET /api/v1/me/notifications?unread&limit&cursor`: newest first, with the unread count.
+/// Marking them read is a command: `POST /api/v1/me/notifications/read`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/me/notifications",
+    operation_id = "my_notifications",
+    tag = "me",
+    params(NotificationsQuery, MinVersionHeader),
+    security(("session_cookie" = [])),
+    responses(
+        (status = 200, description = "One page of the member's notifications.", body = NotificationPage),
+        (status = 400, description = "An unknown or ill-typed query parameter (`invalid_query`), a cursor this API did not give out (`cursor_invalid`), or a bad `Ward-Min-Version` (`min_version_invalid`, `min_version_kind_unknown`).", body = ErrorBody),
+        (status = 401, description = "No session (`unauthenticated`).", body = ErrorBody),
+        (status = 422, description = "A limit out of 1..=100 (`limit_out_of_range`).", body = ErrorBody),
+    ),
+)]
+#[tracing::instrument(skip_all)]
+pub async fn notifications(
+    State(state): State<MeState>,
+    Member(session): Member,
+    ApiQuery(query): ApiQuery<NotificationsQuery>,
+    wanted: Wanted,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let limit = cursor::limit(query.limit)?;
+    let after: Option<(DateTime<Utc>, i64)> = cursor::decode(query.cursor.as_deref())?;
+    let freshness = state.freshness(wanted).await?;
+    let me = state.me(session.member_id);
+    let read_up_to: DateTime<Utc> =
+        sqlx::query_scalar("SELECT read_up_to FROM notification_reads WHERE owner = ?")
+            .bind(&me.owner)
+            .fetch_optional(&state.pool)
+            .await
+            .map_err(ApiError::internal)?
+            .unwrap_or(DateTime::UNIX_EPOCH);
+    let unread_count: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM notifications WHERE owner = ? AND created_at > ?")
+            .bind(&me.owner)
+            .bind(read_up_to)
+            .fetch_one(&state.pool)
+            .await
+            .map_err(ApiError::internal)?;
+    let unread_only = query.unread.unwrap_or(false);
+    let rows: Vec<NotificationRow> = sqlx::query_as(
+        "SELECT id, dedupe_key, created_at, nonce, ciphertext FROM notifications \
+         WHERE owner = ? AND (? = FALSE OR created_at > ?) \
+         AND (? IS NULL OR created_at < ? OR (created_at = ? AND id < ?)) \
+         ORDER BY created_at DESC, id DESC LIMIT ?",
+    )
+    .bind(&me.owner)
+    .bind(unread_only)
+    .bind(read_up_to)
+    .bind(after.map(|(time, _)| time))
+    .bind(after.map(|(time, _)| time))
+    .bind(after.map(|(time, _)| time))
+    .bind(after.map(|(_, id)| id))
+    .bind(limit + 1)
+    .fetch_all(&state.pool)
+    .await
+    .map_err(ApiError::internal)?;
+    let (rows, next_cursor) = cursor::page(rows, limit, |row| (row.created_at, row.id));
+    let mut notifications = Vec::with_capacity(rows.len());
+    for row in rows {
+        let payload: NotificationPayload = me.open(
+            NOTIFICATION_SEAL,
+            &row.dedupe_key,
+            row.nonce,
+            row.ciphertext,
+        )?;
+        notifications.push(Notification {
+            kind: payload.kind,
+            post_id: payload.post_id,
+            comment_id: payload.comment_id,
+            claim_id: payload.claim_id,
+            hospital_id: payload.hospital_id,
+            reason: payload.reason,
+            read: row.created_at <= read_up_to,
+            created_at: row.created_at,
+        });
+    }
+    let page = NotificationPage {
+        notifications,
+        unread_count,
+        next_cursor,
+    };
+    Ok(Answer::json(&page)?.private(&headers, freshness))
+}
+
+/// The `Ward-Min-Version` header, as the member service reads it.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct MinVersionHeader {
+    /// Wait (up to 2 s) until the read model reflects this version of a claim, post or
+    /// review: `affiliation:<claim id>:<version>`, `post:<post id>:<version>` or
+    /// `review:<review id>:<version>`, the version a command answered. The answer says in
+    /// `Ward-Consistency` whether it did.
+    #[param(rename = "Ward-Min-Version", value_type = String, required = false)]
+    pub ward_min_version: Option<String>,
+}

@@ -1,0 +1,236 @@
+//! Operating projections: `status` reports applied and end offsets; a rebuild from offset 0
+//! builds the same read model beside the live one while it keeps serving, a switch puts it in
+//! place, and the live projector catches the new database up with what came after.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use support::*;
+use ward_domain::hospital::HospitalKind;
+use ward_projector::rebuild;
+
+/// Every row of the board read model's own tables, as text, in a stable order.
+async fn board_rows(db: &ward_platform::config::DatabaseConfig) -> Result<Vec<String>> {
+    let pool = db.connect_postgres().await?;
+    let mut rows = Vec::new();
+    for table in [
+        "board_posts",
+        "board_comments",
+        "board_moderation",
+        "board_moderation_log",
+        "board_hospitals",
+        "board_claims",
+    ] {
+        let mut table_rows: Vec<String> =
+            sqlx::query_scalar(&format!("SELECT to_jsonb(t)::text FROM {table} t"))
+                .fetch_all(&pool)
+                .await?;
+        table_rows.sort();
+        rows.extend(table_rows.into_iter().map(|r| format!("{table}: {r}")));
+    }
+    Ok(rows)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rebuilt_board_equals_the_live_one_and_takes_its_place_without_losing_anything() -> Result
+{
+    let stack = Stack::new().await?;
+    let (commands, _projector, queries) = (
+        stack.command_api().await?,
+        stack.projector().await?,
+        stack.query_api().await?,
+    );
+    let (commands, queries) = (Http::new(&commands), Http::new(&queries));
+    let author = stack.session().await?;
+    let mut last = (String::new(), 0);
+    for n in 0..8 {
+        let post = commands
+            .post(
+                &author,
+                "/api/v1/posts",
+                json!({"board": "free", "title": format!("글 {n}"), "body": "본문"}),
+            )
+            .await?;
+        let id = post["id"].as_str().unwrap_or_default().to_owned();
+        let comment = commands
+            .post(
+                &stack.session().await?,
+                &format!("/api/v1/posts/{id}/comments"),
+                json!({"body": "댓글"}),
+            )
+            .await?;
+        last = (id, comment["version"].as_i64().unwrap_or_default());
+    }
+    eventually(
+        Duration::from_secs(10),
+        "the live board caught up",
+        || async {
+            let path = format!("/api/v1/posts/{}", last.0);
+            let (_, post) = queries
+                .send(None, reqwest::Method::GET, &path, None)
+                .await?;
+            Ok((post["version"].as_i64() >= Some(last.1)).then_some(()))
+        },
+    )
+    .await?;
+    let status = rebuild::status(&stack.config, "board").await?;
+    let post_partitions: Vec<_> = status
+        .iter()
+        .filter(|p| p.topic.ends_with("post.events"))
+        .collect();
+    assert_eq!(post_partitions.len(), 6, "{status:?}");
+    assert_eq!(
+        post_partitions.iter().map(|p| p.end).sum::<i64>(),
+        16,
+        "8 posts + 8 comments"
+    );
+    assert!(status.iter().all(|p| p.lag == 0), "{status:?}");
+
+    // Rebuild beside the live read model: the same rows.
+    let rebuilt = rebuild::rebuild(&stack.config, "board", |_, _| {}).await?;
+    assert!(rebuilt.records >= 16, "{rebuilt:?}");
+    let live = stack.config.board_db.clone();
+    let next = rebuild::next_database(&live)?;
+    assert_eq!(
+        board_rows(&next).await?,
+        board_rows(&live).await?,
+        "replay equals live"
+    );
+
+    // Something arrives after the rebuild caught up, before the switch.
+    let late = commands
+        .post(
+            &author,
+            "/api/v1/posts",
+            json!({"board": "free", "title": "늦은 글", "body": "본문"}),
+        )
+        .await?;
+    let late_id = late["id"].as_str().unwrap_or_default().to_owned();
+    eventually(Duration::from_secs(10), "the late post live", || async {
+        let (status, _) = queries
+            .send(
+                None,
+                reqwest::Method::GET,
+                &format!("/api/v1/posts/{late_id}"),
+                None,
+            )
+            .await?;
+        Ok((status == 200).then_some(()))
+    })
+    .await?;
+
+    rebuild::switch(&stack.config, "board").await?;
+    // Readers reconnect to the rebuilt database; the live projector notices it is behind and
+    // brings the late post over. Nothing is lost, nothing doubled.
+    let board = eventually(
+        Duration::from_secs(20),
+        "the late post after the switch",
+        || async {
+            let (status, board) = queries
+                .send(
+                    None,
+                    reqwest::Method::GET,
+                    "/api/v1/boards/free/posts?limit=100",
+                    None,
+                )
+                .await?;
+            Ok((status == 200 && board.to_string().contains(&late_id)).then_some(board))
+        },
+    )
+    .await?;
+    assert_eq!(board["posts"].as_array().map(Vec::len), Some(9), "{board}");
+    let previous = rebuild::previous_database(&live)?;
+    let kept: Vec<String> = board_rows(&previous).await?;
+    assert!(
+        kept.iter().any(|r| r.contains(&late_id)),
+        "the old model is kept aside"
+    );
+
+    // New posts keep arriving in the new read model.
+    let after = commands
+        .post(
+            &author,
+            "/api/v1/posts",
+            json!({"board": "free", "title": "전환 후", "body": "본문"}),
+        )
+        .await?;
+    let after_id = after["id"].as_str().unwrap_or_default().to_owned();
+    eventually(
+        Duration::from_secs(10),
+        "a post after the switch",
+        || async {
+            let (status, _) = queries
+                .send(
+                    None,
+                    reqwest::Method::GET,
+                    &format!("/api/v1/posts/{after_id}"),
+                    None,
+                )
+                .await?;
+            Ok((status == 200).then_some(()))
+        },
+    )
+    .await?;
+    rebuild::drop_previous(&stack.config, "board").await?;
+    assert!(
+        rebuild::switch(&stack.config, "board").await.is_err(),
+        "nothing rebuilt to switch to"
+    );
+    stack.finish().await
+}
+
+/// How many hospitals named 재건… the query API lists (`None` while it cannot answer).
+async fn hospital_count(queries: &Http) -> Result<Option<usize>> {
+    let (status, page) = queries
+        .send(
+            None,
+            reqwest::Method::GET,
+            "/api/v1/hospitals?q=%EC%9E%AC%EA%B1%B4&limit=100",
+            None,
+        )
+        .await?;
+    Ok((status == 200).then(|| page["hospitals"].as_array().map_or(0, Vec::len)))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mysql_read_model_is_rebuilt_and_switched_atomically() -> Result {
+    let stack = Stack::new().await?;
+    let (_commands, _projector, queries) = (
+        stack.command_api().await?,
+        stack.projector().await?,
+        stack.query_api().await?,
+    );
+    let queries = Http::new(&queries);
+    for n in 0..3 {
+        register_hospital(
+            &stack,
+            &format!("재건병원 {n}"),
+            "서울",
+            HospitalKind::General,
+        )
+        .await?;
+    }
+    eventually(Duration::from_secs(10), "three hospitals", || async {
+        Ok((hospital_count(&queries).await? == Some(3)).then_some(()))
+    })
+    .await?;
+    rebuild::rebuild(&stack.config, "hospital", |_, _| {}).await?;
+    register_hospital(&stack, "재건병원 늦게", "서울", HospitalKind::General).await?;
+    rebuild::switch(&stack.config, "hospital").await?;
+    eventually(
+        Duration::from_secs(20),
+        "four hospitals after the switch",
+        || async { Ok((hospital_count(&queries).await? == Some(4)).then_some(())) },
+    )
+    .await?;
+    let status = rebuild::status(&stack.config, "hospital").await?;
+    assert!(
+        status.iter().all(|p| p.applied.is_some() || p.end == 0),
+        "{status:?}"
+    );
+    rebuild::drop_previous(&stack.config, "hospital").await?;
+    let _: Value = queries.get("/api/v1/hospitals").await?;
+    stack.finish().await
+}
