@@ -9,12 +9,10 @@ use axum::routing::{delete, patch, post, put};
 use axum::Router;
 use cqrs_es::persist::PersistedEventStore;
 use postgres_es::PostgresEventRepository;
-use secrecy::ExposeSecret;
 use sqlx::migrate::Migrator;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use ward_domain::affiliation::AffiliationClaim;
-use ward_domain::author::AuthorKey;
 use ward_domain::hospital::Hospital;
 use ward_domain::member::Member;
 use ward_domain::moderation::{Moderation, ModerationServices};
@@ -82,12 +80,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let author_key = config
-        .command_api
-        .author_key
-        .as_ref()
-        .context("command_api.author_key (WARD_COMMAND_API__AUTHOR_KEY) is not set")?;
-    let author_key = AuthorKey::new(author_key.expose_secret().as_bytes())?;
+    let author_key = config.command_api.author_key()?;
     migrate(config).await?;
     let pool = config.event_store.connect_postgres().await?;
     let redis = ops::connect_redis(&config.redis)

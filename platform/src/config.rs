@@ -174,6 +174,19 @@ impl Default for RateLimits {
     }
 }
 
+impl CommandApiConfig {
+    /// The author key (`command_api.author_key`): the command API, the member projection and
+    /// the member query service need it.
+    pub fn author_key(&self) -> anyhow::Result<ward_domain::author::AuthorKey> {
+        let secret = self.author_key.as_ref().ok_or_else(|| {
+            anyhow::anyhow!("command_api.author_key (WARD_COMMAND_API__AUTHOR_KEY) is not set")
+        })?;
+        Ok(ward_domain::author::AuthorKey::new(
+            secret.expose_secret().as_bytes(),
+        )?)
+    }
+}
+
 impl Default for CommandApiConfig {
     fn default() -> Self {
         Self {

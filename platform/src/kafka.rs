@@ -99,9 +99,16 @@ pub struct Watermarks {
     pub high: i64,
 }
 
-/// The watermarks of every partition of `topics` (blocking: call from a blocking context or
-/// `spawn_blocking`).
-pub fn watermarks(config: &KafkaConfig, topics: &[String]) -> anyhow::Result<Vec<Watermarks>> {
+/// The watermarks of every partition of `topics`.
+pub async fn watermarks(
+    config: &KafkaConfig,
+    topics: Vec<String>,
+) -> anyhow::Result<Vec<Watermarks>> {
+    let config = config.clone();
+    tokio::task::spawn_blocking(move || fetch_watermarks(&config, &topics)).await?
+}
+
+fn fetch_watermarks(config: &KafkaConfig, topics: &[String]) -> anyhow::Result<Vec<Watermarks>> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
     let timeout = std::time::Duration::from_secs(10);
     let consumer: BaseConsumer = client_config(config).create()?;

@@ -144,7 +144,7 @@ pub async fn build(
         }
         "member" => {
             // A privileged projection: it needs the author key (ADR 0006).
-            let key = author_key(config)?;
+            let key = config.command_api.author_key()?;
             let pool = db.connect_mysql().await?;
             let check = sql_check(pool.clone());
             (
@@ -208,15 +208,4 @@ pub async fn run(
         consumer.await??;
     }
     served
-}
-
-/// The author key, which only the member projection needs.
-fn author_key(config: &WardConfig) -> anyhow::Result<ward_domain::author::AuthorKey> {
-    use secrecy::ExposeSecret;
-    let secret = config.command_api.author_key.as_ref().context(
-        "the member projection needs command_api.author_key (WARD_COMMAND_API__AUTHOR_KEY)",
-    )?;
-    Ok(ward_domain::author::AuthorKey::new(
-        secret.expose_secret().as_bytes(),
-    )?)
 }

@@ -55,9 +55,7 @@ pub async fn status_of(
         .iter()
         .map(|t| kafka::topic_for(&config.kafka, t))
         .collect();
-    let kafka_config = config.kafka.clone();
-    let marks =
-        tokio::task::spawn_blocking(move || kafka::watermarks(&kafka_config, &topics)).await??;
+    let marks = kafka::watermarks(&config.kafka, topics).await?;
     Ok(marks
         .into_iter()
         .map(|mark| {

@@ -47,7 +47,7 @@ pub async fn run(
             }
             "member" => {
                 // Finds and opens the member's own rows: needs the author key (ADR 0006).
-                let key = author_key(config)?;
+                let key = config.command_api.author_key()?;
                 let pool = config.member_db.connect_mysql().await?;
                 ops = ops.check("member_db", sql_check(pool.clone()));
                 api = api.merge(crate::me::router(crate::me::MeState {
@@ -85,16 +85,4 @@ pub async fn run(
         .instrument(api)
         .layer(axum::middleware::from_fn(correlate));
     shutdown::serve(listener, app, shutdown).await
-}
-
-/// The author key, which only the member service needs.
-fn author_key(config: &WardConfig) -> anyhow::Result<ward_domain::author::AuthorKey> {
-    use anyhow::Context;
-    use secrecy::ExposeSecret;
-    let secret = config.command_api.author_key.as_ref().context(
-        "the member service needs command_api.author_key (WARD_COMMAND_API__AUTHOR_KEY)",
-    )?;
-    Ok(ward_domain::author::AuthorKey::new(
-        secret.expose_secret().as_bytes(),
-    )?)
 }

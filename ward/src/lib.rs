@@ -95,15 +95,9 @@ pub async fn run(
 
 /// Registers a new member (as sign-in will) and returns a session token for it.
 pub async fn dev_session(config: &WardConfig) -> anyhow::Result<String> {
-    use secrecy::ExposeSecret;
     use ward_command_api::{members, session};
     use ward_domain::member::{JobCategory, MemberId};
-    let secret = config
-        .command_api
-        .author_key
-        .as_ref()
-        .context("command_api.author_key (WARD_COMMAND_API__AUTHOR_KEY) is not set")?;
-    let key = ward_domain::author::AuthorKey::new(secret.expose_secret().as_bytes())?;
+    let key = config.command_api.author_key()?;
     migrate(config).await?;
     let store = ward_command_api::app::store(config.event_store.connect_postgres().await?);
     let member = MemberId(uuid::Uuid::new_v4());

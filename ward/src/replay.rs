@@ -198,9 +198,7 @@ async fn ends(config: &WardConfig, types: &[String]) -> anyhow::Result<Ends> {
         .iter()
         .map(|t| kafka::topic_for(&config.kafka, t))
         .collect();
-    let kafka_config = config.kafka.clone();
-    let marks =
-        tokio::task::spawn_blocking(move || kafka::watermarks(&kafka_config, &topics)).await??;
+    let marks = kafka::watermarks(&config.kafka, topics).await?;
     let mut assignment = TopicPartitionList::new();
     let mut remaining = Vec::new();
     let mut total = 0;

@@ -394,6 +394,22 @@ async fn a_projector_killed_mid_stream_loses_and_doubles_nothing() -> Result {
     })
     .await?;
     assert_board_holds_exactly(&board, &ids).await?;
+    // The member projection (MariaDB) was killed in the same process: it, too, ends up with
+    // each post exactly once in its author's activity.
+    let member = stack.member_db().await?;
+    eventually(
+        Duration::from_secs(30),
+        "300 entries in the member model",
+        || async {
+            let entries: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM entries WHERE kind = 'post'")
+                    .fetch_one(&member)
+                    .await?;
+            anyhow::ensure!(entries <= 300, "{entries} entries for 300 posts");
+            Ok((entries == 300).then_some(()))
+        },
+    )
+    .await?;
     stack.finish().await
 }
 

@@ -543,12 +543,12 @@ async fn dump(db: &DatabaseConfig) -> Result<Vec<String>> {
 /// Produces every third record of every topic again, with its key, after all the others.
 async fn redeliver(stack: &Stack) -> Result {
     let config = stack.config.kafka.clone();
+    let topics: Vec<String> = kafka::topic_definitions()?
+        .into_iter()
+        .map(|t| kafka::topic_for(&config, &t.aggregate_type))
+        .collect();
+    let marks = kafka::watermarks(&config, topics).await?;
     tokio::task::spawn_blocking(move || -> Result {
-        let topics: Vec<String> = kafka::topic_definitions()?
-            .into_iter()
-            .map(|t| kafka::topic_for(&config, &t.aggregate_type))
-            .collect();
-        let marks = kafka::watermarks(&config, &topics)?;
         let consumer: BaseConsumer = kafka::client_config(&config)
             .set("group.id", "redeliver")
             .set("enable.auto.commit", "false")

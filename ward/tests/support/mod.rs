@@ -242,13 +242,7 @@ impl Stack {
 
     /// The configured author key.
     pub fn author_key(&self) -> Result<AuthorKey> {
-        let secret = self
-            .config
-            .command_api
-            .author_key
-            .as_ref()
-            .ok_or_else(|| anyhow::anyhow!("no author key"))?;
-        Ok(AuthorKey::new(secret::expose(secret).as_bytes())?)
+        self.config.command_api.author_key()
     }
 
     pub async fn events_db(&self) -> Result<sqlx::PgPool> {
