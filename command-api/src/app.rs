@@ -56,6 +56,9 @@ pub struct AppState {
     pub(crate) post_services: PostServices,
     pub(crate) sessions: SessionStore,
     pub(crate) session_cookie: String,
+    pub(crate) auth: crate::auth::Auth,
+    pub(crate) pool: sqlx::PgPool,
+    pub(crate) redis: redis::aio::ConnectionManager,
 }
 
 /// Creates the event store database if needed and brings its schema up to date. Safe to run
@@ -114,13 +117,17 @@ pub async fn run(
         },
         content_keys: ContentKeys::new(pool.clone()),
         member_items: MemberItems::new(pool.clone(), author_key.clone()),
-        idempotency: IdempotencyKeys::new(pool, author_key.clone()),
+        idempotency: IdempotencyKeys::new(pool.clone(), author_key.clone()),
         rate_limiter: RateLimiter::new(redis.clone(), &config.redis.key_prefix, author_key.clone()),
         rate_limits: config.command_api.rate_limits.clone(),
         post_services: PostServices { author_key },
-        sessions: SessionStore::new(redis, &config.redis),
+        sessions: SessionStore::new(redis.clone(), config),
         session_cookie: config.command_api.session_cookie.clone(),
+        auth: crate::auth::Auth::new(config)?,
+        pool,
+        redis,
     };
+    let allowed_origins = Arc::new(config.command_api.allowed_origins.clone());
     tokio::spawn(purge_idempotency_keys(
         state.idempotency.clone(),
         shutdown.clone(),
@@ -132,7 +139,12 @@ pub async fn run(
     tracing::info!(address = %listener.local_addr()?, "command API listening");
     let served = shutdown::serve(
         listener,
-        router(state, &ops, config.command_api.max_body_bytes),
+        router(
+            state,
+            &ops,
+            config.command_api.max_body_bytes,
+            allowed_origins,
+        ),
         shutdown.clone(),
     )
     .await;
@@ -164,7 +176,12 @@ pub fn store<A: cqrs_es::Aggregate>(pool: sqlx::PgPool) -> Store<A> {
     PersistedEventStore::new_event_store(PostgresEventRepository::new(pool))
 }
 
-fn router(state: AppState, ops: &Ops, max_body_bytes: usize) -> Router {
+fn router(
+    state: AppState,
+    ops: &Ops,
+    max_body_bytes: usize,
+    allowed_origins: crate::csrf::AllowedOrigins,
+) -> Router {
     let api = Router::new()
         .route("/api/v1/posts", post(posts::create))
         .route(
@@ -213,6 +230,19 @@ fn router(state: AppState, ops: &Ops, max_body_bytes: usize) -> Router {
             post(moderation::restore),
         )
         .route(
+            "/auth/providers",
+            axum::routing::get(crate::auth::providers),
+        )
+        .route(
+            "/auth/{provider}/start",
+            axum::routing::get(crate::auth::start),
+        )
+        .route(
+            "/auth/{provider}/callback",
+            axum::routing::get(crate::auth::callback),
+        )
+        .route("/auth/signout", post(crate::auth::signout))
+        .route(
             "/api/v1/openapi/commands.json",
             axum::routing::get(crate::openapi::document),
         )
@@ -220,5 +250,9 @@ fn router(state: AppState, ops: &Ops, max_body_bytes: usize) -> Router {
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(state);
     ops.instrument(api)
+        .layer(axum::middleware::from_fn_with_state(
+            allowed_origins,
+            crate::csrf::refuse_cross_site,
+        ))
         .layer(axum::middleware::from_fn(correlate))
 }

@@ -20,9 +20,11 @@
 //! - [`openapi`]: the OpenAPI 3.1 document of these endpoints, at `GET /api/v1/openapi.json`.
 
 pub mod app;
+pub mod auth;
 pub mod claims;
 pub mod comments;
 pub mod content_keys;
+pub mod csrf;
 pub mod execute;
 pub mod hospitals;
 pub mod idempotency;

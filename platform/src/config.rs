@@ -116,6 +116,17 @@ pub struct CommandApiConfig {
     /// Name of the session cookie. `__Host-ward_session` in production (HTTPS only); plain
     /// `ward_session` for http://127.0.0.1 development.
     pub session_cookie: String,
+    /// Whether cookies are `Secure` (HTTPS only). Off only for http://127.0.0.1 development.
+    pub secure_cookies: bool,
+    /// A session ends after this many seconds without use.
+    pub session_idle_secs: u64,
+    /// A session ends this many seconds after sign-in, used or not.
+    pub session_absolute_secs: u64,
+    /// Origins (`https://host[:port]`) allowed to send state-changing requests besides the
+    /// request's own host; cross-site requests are refused (CSRF).
+    pub allowed_origins: Vec<String>,
+    /// The sign-in providers; a provider without a section is not offered.
+    pub auth: AuthConfig,
     /// Largest accepted request body, in bytes; larger bodies get 413.
     pub max_body_bytes: usize,
     /// Whether this process runs the outbox relay (only one replica publishes at a time).
@@ -194,12 +205,74 @@ impl Default for CommandApiConfig {
             author_key: None,
             identity_pepper: None,
             session_cookie: "__Host-ward_session".to_owned(),
+            secure_cookies: true,
+            session_idle_secs: 7 * 86_400,
+            session_absolute_secs: 30 * 86_400,
+            allowed_origins: Vec::new(),
+            auth: AuthConfig::default(),
             max_body_bytes: 64 * 1024,
             relay: true,
             rate_limits: RateLimits::default(),
             auto_hide_reports: 5,
         }
     }
+}
+
+/// The sign-in providers.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Kakao Login.
+    pub kakao: Option<KakaoConfig>,
+    /// Any OpenID Connect provider, found by discovery.
+    pub oidc: Option<OidcConfig>,
+}
+
+/// Kakao Login (OAuth 2.0; the Kakao user id is the subject).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KakaoConfig {
+    /// The app's REST API key.
+    pub client_id: String,
+    /// The app's client secret.
+    pub client_secret: SecretString,
+    /// Where Kakao sends the browser back: `https://<host>/auth/kakao/callback`.
+    pub redirect_url: String,
+    /// Kakao's authorize endpoint.
+    #[serde(default = "kakao_authorize_url")]
+    pub authorize_url: String,
+    /// Kakao's token endpoint.
+    #[serde(default = "kakao_token_url")]
+    pub token_url: String,
+    /// Kakao's user-info endpoint (only the user id is read).
+    #[serde(default = "kakao_user_url")]
+    pub user_url: String,
+}
+
+fn kakao_authorize_url() -> String {
+    "https://kauth.kakao.com/oauth/authorize".to_owned()
+}
+
+fn kakao_token_url() -> String {
+    "https://kauth.kakao.com/oauth/token".to_owned()
+}
+
+fn kakao_user_url() -> String {
+    "https://kapi.kakao.com/v2/user/me".to_owned()
+}
+
+/// An OpenID Connect provider.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcConfig {
+    /// The issuer; `<issuer>/.well-known/openid-configuration` describes it.
+    pub issuer_url: String,
+    /// The client id registered with the provider.
+    pub client_id: String,
+    /// The client secret.
+    pub client_secret: SecretString,
+    /// Where the provider sends the browser back: `https://<host>/auth/oidc/callback`.
+    pub redirect_url: String,
 }
 
 /// The query API's own settings.

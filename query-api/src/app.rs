@@ -53,10 +53,7 @@ pub async fn run(
                 api = api.merge(crate::me::router(crate::me::MeState {
                     pool,
                     key,
-                    sessions: ward_platform::session::SessionStore::new(
-                        redis.clone(),
-                        &config.redis,
-                    ),
+                    sessions: ward_platform::session::SessionStore::new(redis.clone(), config),
                     session_cookie: config.command_api.session_cookie.clone(),
                 }));
             }

@@ -103,7 +103,7 @@ pub async fn dev_session(config: &WardConfig) -> anyhow::Result<String> {
     let member = MemberId(uuid::Uuid::new_v4());
     members::register(&store, &key, member, JobCategory::Other).await?;
     let redis = ward_platform::ops::connect_redis(&config.redis).await?;
-    session::SessionStore::new(redis, &config.redis)
-        .create(&session::Session { member_id: member })
+    session::SessionStore::new(redis, config)
+        .create(&session::Session::new(member))
         .await
 }

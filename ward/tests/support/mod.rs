@@ -147,6 +147,17 @@ impl Stack {
         .await
     }
 
+    /// Starts the command API in this process on the address configured in
+    /// `command_api.listen` (for tests that must know the port before it starts, such as
+    /// sign-in's redirect URL).
+    pub async fn command_api_on_configured_port(&self) -> Result<Running> {
+        let listener = TcpListener::bind(&self.config.command_api.listen).await?;
+        self.spawn_on(listener, |config, listener, token| async move {
+            ward_command_api::run(&config, listener, token).await
+        })
+        .await
+    }
+
     /// Starts the query API in this process.
     pub async fn query_api(&self) -> Result<Running> {
         self.spawn(|config, listener, token| async move {
@@ -169,6 +180,14 @@ impl Stack {
         Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
     {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
+        self.spawn_on(listener, start).await
+    }
+
+    async fn spawn_on<F, Fut>(&self, listener: TcpListener, start: F) -> Result<Running>
+    where
+        F: FnOnce(WardConfig, TcpListener, CancellationToken) -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
         let address = listener.local_addr()?;
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(start(self.config.clone(), listener, shutdown.clone()));
@@ -234,8 +253,8 @@ impl Stack {
             .await?;
         }
         let redis = ops::connect_redis(&self.config.redis).await?;
-        let cookie = SessionStore::new(redis, &self.config.redis)
-            .create(&Session { member_id: member })
+        let cookie = SessionStore::new(redis, &self.config)
+            .create(&Session::new(member))
             .await?;
         Ok((member, cookie))
     }
@@ -537,4 +556,180 @@ pub async fn insider(
         )
         .await?;
     Ok(cookie)
+}
+
+/// The local OpenID Connect provider (`infra/dev-idp`, Node and oidc-provider) as a child
+/// process of this test: its own port, one client whose secret is made up per start, and
+/// any user name signs in (the subject is the user name). `scripts/lib.sh` (`ensure_dev_idp`)
+/// installs its npm packages.
+pub struct DevIdp {
+    issuer: String,
+    client_id: String,
+    client_secret: String,
+    child: Child,
+}
+
+impl DevIdp {
+    /// Starts the provider with one client allowed to redirect to `redirect_uri` (several may
+    /// be given, separated by commas) and waits until its discovery document answers.
+    pub async fn start(redirect_uri: &str) -> Result<Self> {
+        let port = StdListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let issuer = format!("http://127.0.0.1:{port}");
+        let client_id = "ward-test".to_owned();
+        let client_secret = format!("secret-{}", Uuid::new_v4().simple());
+        let server = concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/dev-idp/server.js");
+        let child = Command::new(node())
+            .arg(server)
+            .env("DEV_IDP_PORT", port.to_string())
+            .env("DEV_IDP_ISSUER", &issuer)
+            .env("DEV_IDP_CLIENT_ID", &client_id)
+            .env("DEV_IDP_CLIENT_SECRET", &client_secret)
+            .env("DEV_IDP_REDIRECT_URIS", redirect_uri)
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|error| anyhow::anyhow!("cannot start node {server}: {error}"))?;
+        let mut idp = Self {
+            issuer,
+            client_id,
+            client_secret,
+            child,
+        };
+        idp.wait_ready().await?;
+        Ok(idp)
+    }
+
+    async fn wait_ready(&mut self) -> Result {
+        let discovery = self.discovery_url();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                anyhow::bail!(
+                    "dev-idp exited ({status}) before answering; \
+                     run `npm ci` in infra/dev-idp (scripts/test does)"
+                );
+            }
+            if let Ok(response) = reqwest::get(&discovery).await {
+                if response.status() == 200 {
+                    return Ok(());
+                }
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "dev-idp never answered {discovery}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// `http://127.0.0.1:<port>`, without a trailing slash.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    pub fn discovery_url(&self) -> String {
+        format!("{}/.well-known/openid-configuration", self.issuer)
+    }
+
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    pub fn client_secret(&self) -> &str {
+        &self.client_secret
+    }
+}
+
+fn node() -> PathBuf {
+    std::env::var_os("WARD_NODE_BIN").map_or_else(|| PathBuf::from("node"), PathBuf::from)
+}
+
+/// Signs in at the dev provider as `user` the way a browser would: requests `authorize_url`,
+/// follows the provider's redirects, fills in its login form (and a consent form, should one
+/// appear), and returns the redirect back to the client — the client's `redirect_uri` with
+/// `code` and `state`, or with `error` if the provider refused the request — without
+/// requesting it. `client` must keep cookies and must not follow redirects:
+/// `reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none())`.
+pub async fn dev_idp_login(
+    client: &reqwest::Client,
+    authorize_url: &str,
+    user: &str,
+) -> Result<String> {
+    let authorize = reqwest::Url::parse(authorize_url)?;
+    let redirect_uri = authorize
+        .query_pairs()
+        .find(|(name, _)| name == "redirect_uri")
+        .map(|(_, value)| value.into_owned());
+    // Back at the client: its redirect_uri, or (if the request named none) another origin.
+    let at_client = |url: &reqwest::Url| match &redirect_uri {
+        Some(redirect_uri) => url.as_str().starts_with(redirect_uri.as_str()),
+        None => url.origin() != authorize.origin(),
+    };
+    let form = regex::Regex::new(r#"(?is)<form\b([^>]*)>(.*?)</form>"#)?;
+    let input = regex::Regex::new(r#"(?is)<input\b([^>]*)>"#)?;
+    let attribute = |tag: &str, name: &str| -> Result<Option<String>> {
+        let pattern = regex::Regex::new(&format!(r#"(?i)\b{name}\s*=\s*"([^"]*)""#))?;
+        Ok(pattern
+            .captures(tag)
+            .and_then(|found| found.get(1))
+            .map(|value| html_unescape(value.as_str())))
+    };
+
+    let mut url = authorize.clone();
+    let mut response = client.get(url.clone()).send().await?;
+    for _ in 0..10 {
+        let status = response.status();
+        if status.is_redirection() {
+            let location = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .ok_or_else(|| anyhow::anyhow!("{status} from {url} without a Location"))?
+                .to_str()?;
+            let next = url.join(location)?;
+            if at_client(&next) {
+                return Ok(next.into());
+            }
+            url = next;
+            response = client.get(url.clone()).send().await?;
+            continue;
+        }
+        let body = response.text().await?;
+        anyhow::ensure!(
+            status == 200,
+            "{status} from {url}: {}",
+            body.chars().take(2000).collect::<String>()
+        );
+        let found = form
+            .captures(&body)
+            .ok_or_else(|| anyhow::anyhow!("no form at {url}: {body}"))?;
+        let (form_tag, form_body) = (&found[1], &found[2]);
+        let action = attribute(form_tag, "action")?.unwrap_or_else(|| url.to_string());
+        let mut fields = Vec::new();
+        for tag in input.captures_iter(form_body) {
+            let tag = &tag[1];
+            let Some(name) = attribute(tag, "name")? else {
+                continue;
+            };
+            let kind = attribute(tag, "type")?.unwrap_or_else(|| "text".to_owned());
+            let value = match kind.to_ascii_lowercase().as_str() {
+                "hidden" => attribute(tag, "value")?.unwrap_or_default(),
+                // The dev provider takes any password.
+                "password" => "dev".to_owned(),
+                _ => user.to_owned(),
+            };
+            fields.push((name, value));
+        }
+        url = url.join(&action)?;
+        response = client.post(url.clone()).form(&fields).send().await?;
+    }
+    anyhow::bail!("no redirect back to the client after 10 steps (last: {url})")
+}
+
+fn html_unescape(text: &str) -> String {
+    text.replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&#x27;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
 }
