@@ -128,6 +128,12 @@ pub async fn run(
         redis,
     };
     let allowed_origins = Arc::new(config.command_api.allowed_origins.clone());
+    tokio::spawn(crate::claim_queue::expire_periodically(
+        state.pool.clone(),
+        state.claims.clone(),
+        std::time::Duration::from_secs(3600),
+        shutdown.clone(),
+    ));
     tokio::spawn(purge_idempotency_keys(
         state.idempotency.clone(),
         shutdown.clone(),
@@ -213,6 +219,10 @@ fn router(
             delete(members::withdraw).patch(members::change),
         )
         .route("/api/v1/claims/{id}/revocation", post(claims::revoke))
+        .route(
+            "/api/v1/moderation/claims",
+            axum::routing::get(crate::claim_queue::queue),
+        )
         .route(
             "/api/v1/me/notifications/read",
             post(members::mark_notifications_read),

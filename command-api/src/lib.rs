@@ -21,6 +21,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod claim_queue;
 pub mod claims;
 pub mod comments;
 pub mod content_keys;

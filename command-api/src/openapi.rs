@@ -47,6 +47,7 @@ pub use ward_platform::http::{SessionCookie, SESSION_COOKIE};
         moderation::hide,
         moderation::restore,
         moderation::suspend_author,
+        crate::claim_queue::queue,
         crate::members::withdraw,
         crate::members::change,
         crate::members::mark_notifications_read,

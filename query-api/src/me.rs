@@ -60,10 +60,44 @@ impl SessionSource for MeState {
 /// The member service's routes.
 pub fn router(state: MeState) -> Router {
     Router::new()
+        .route("/api/v1/me", get(whoami))
         .route("/api/v1/me/affiliations", get(affiliations))
         .route("/api/v1/me/activity", get(activity))
         .route("/api/v1/me/notifications", get(notifications))
         .with_state(state)
+}
+
+/// The signed-in member's own reference.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct WhoAmI {
+    /// The member's pseudonym: the id of their member aggregate in the event log (64 hex).
+    /// It names no person; a member gives it to an operator who is to grant them a role
+    /// (`ward members grant <member_ref> moderator`).
+    pub member_ref: String,
+}
+
+/// `GET /api/v1/me`: the signed-in member's reference.
+#[utoipa::path(
+    get,
+    path = "/api/v1/me",
+    operation_id = "whoami",
+    tag = "me",
+    security(("session_cookie" = [])),
+    responses(
+        (status = 200, description = "The member's reference.", body = WhoAmI),
+        (status = 401, description = "No session (`unauthenticated`).", body = ErrorBody),
+    ),
+)]
+pub async fn whoami(
+    State(state): State<MeState>,
+    Member(session): Member,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let me = state.me(session.member_id);
+    let answer = Answer::json(&WhoAmI {
+        member_ref: me.owner,
+    })?;
+    Ok(answer.private(&headers, Freshness::Any))
 }
 
 /// The signed-in member as the read model knows them.

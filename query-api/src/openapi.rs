@@ -33,6 +33,7 @@ use crate::{board, hospital, me};
         hospital::profile,
         hospital::reviews,
         hospital::review,
+        me::whoami,
         me::affiliations,
         me::activity,
         me::notifications,

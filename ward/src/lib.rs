@@ -107,3 +107,62 @@ pub async fn dev_session(config: &WardConfig) -> anyhow::Result<String> {
         .create(&session::Session::new(member))
         .await
 }
+
+/// Grants (`grant`) or revokes a role of the member with pseudonym `member_ref` (what
+/// `GET /api/v1/me` shows the member): records `RoleGranted`/`RoleRevoked`; the new version.
+pub async fn set_role(
+    config: &WardConfig,
+    member_ref: &str,
+    role: ward_domain::member::Role,
+    grant: bool,
+) -> anyhow::Result<usize> {
+    use cqrs_es::EventStore;
+    use ward_domain::member::{Member, MemberCommand};
+    anyhow::ensure!(
+        member_ref.len() == 64 && member_ref.chars().all(|c| c.is_ascii_hexdigit()),
+        "a member reference is 64 hexadecimal characters (GET /api/v1/me shows it)"
+    );
+    migrate(config).await?;
+    let store =
+        ward_command_api::app::store::<Member>(config.event_store.connect_postgres().await?);
+    let mut context = store.load_aggregate(member_ref).await?;
+    anyhow::ensure!(
+        cqrs_es::AggregateContext::aggregate(&mut context).is_registered(),
+        "no registered member has the reference {member_ref}"
+    );
+    let command = if grant {
+        MemberCommand::GrantRole { role }
+    } else {
+        MemberCommand::RevokeRole { role }
+    };
+    let correlation =
+        ward_platform::http::CorrelationId(format!("operator-{}", uuid::Uuid::new_v4()));
+    Ok(ward_command_api::execute::execute(&store, &(), member_ref, command, &correlation).await?)
+}
+
+/// Approves (`approve`) or rejects (with `reason`) an open claim, as a moderator would.
+pub async fn decide_claim(
+    config: &WardConfig,
+    claim: uuid::Uuid,
+    decision: Option<ward_domain::affiliation::RejectReason>,
+) -> anyhow::Result<usize> {
+    use ward_domain::affiliation::{AffiliationClaim, ClaimCommand, VerificationMethod};
+    migrate(config).await?;
+    let store = ward_command_api::app::store::<AffiliationClaim>(
+        config.event_store.connect_postgres().await?,
+    );
+    let now = ward_command_api::members::now();
+    let command = match decision {
+        None => ClaimCommand::Verify {
+            method: VerificationMethod::Moderator,
+            now,
+        },
+        Some(reason) => ClaimCommand::Reject { reason },
+    };
+    let correlation =
+        ward_platform::http::CorrelationId(format!("operator-{}", uuid::Uuid::new_v4()));
+    Ok(
+        ward_command_api::execute::execute(&store, &(), &claim.to_string(), command, &correlation)
+            .await?,
+    )
+}

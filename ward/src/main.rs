@@ -37,6 +37,16 @@ enum Command {
         #[command(subcommand)]
         command: HospitalsCommand,
     },
+    /// Grant or revoke members' roles.
+    Members {
+        #[command(subcommand)]
+        command: MembersCommand,
+    },
+    /// The moderators' queue of affiliation claims.
+    Claims {
+        #[command(subcommand)]
+        command: ClaimsCommand,
+    },
     /// Inspect and rebuild projections.
     Projector {
         #[command(subcommand)]
@@ -84,6 +94,60 @@ enum HospitalsCommand {
         /// The hospital's id.
         id: uuid::Uuid,
     },
+}
+
+#[derive(Subcommand)]
+enum MembersCommand {
+    /// Give a member the moderator role. MEMBER is the reference the member sees at
+    /// GET /api/v1/me (Ward cannot tell who anyone is, so the member must hand it over).
+    Grant {
+        /// The member's reference (64 hex).
+        member: String,
+        /// The role.
+        #[arg(value_enum)]
+        role: RoleName,
+    },
+    /// Take a role away.
+    Revoke {
+        /// The member's reference (64 hex).
+        member: String,
+        /// The role.
+        #[arg(value_enum)]
+        role: RoleName,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum RoleName {
+    Moderator,
+}
+
+#[derive(Subcommand)]
+enum ClaimsCommand {
+    /// List the open claims, oldest first: hospital, job category, tenure and age only.
+    Queue,
+    /// Approve an open claim (verification by a moderator).
+    Approve {
+        /// The claim's id.
+        id: uuid::Uuid,
+    },
+    /// Reject an open claim.
+    Reject {
+        /// The claim's id.
+        id: uuid::Uuid,
+        /// not_staff, insufficient_evidence or other.
+        #[arg(long, value_enum)]
+        reason: Reason,
+    },
+    /// Expire the claims nobody decided within 14 days now (the command API does this hourly).
+    Expire,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Reason {
+    NotStaff,
+    InsufficientEvidence,
+    Other,
 }
 
 #[derive(Subcommand)]
@@ -202,6 +266,18 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Projector { command } => projector(&config, command).await,
+        Command::Members { command } => {
+            let (member, grant) = match &command {
+                MembersCommand::Grant { member, .. } => (member, true),
+                MembersCommand::Revoke { member, .. } => (member, false),
+            };
+            let role = ward_domain::member::Role::Moderator;
+            let version = ward::set_role(&config, member, role, grant).await?;
+            let done = if grant { "granted" } else { "revoked" };
+            println!("moderator role {done} (member version {version})");
+            Ok(())
+        }
+        Command::Claims { command } => claims(&config, command).await,
         Command::Topics {
             command: TopicsCommand::Create,
         } => {
@@ -271,6 +347,54 @@ async fn projector(config: &WardConfig, command: ProjectorCommand) -> anyhow::Re
         ProjectorCommand::DropPrevious { projection } => {
             rebuild::drop_previous(config, &projection).await?;
             println!("{projection}: previous read model dropped");
+            Ok(())
+        }
+    }
+}
+
+async fn claims(config: &WardConfig, command: ClaimsCommand) -> anyhow::Result<()> {
+    use ward_domain::affiliation::RejectReason;
+    match command {
+        ClaimsCommand::Queue => {
+            let pool = config.event_store.connect_postgres().await?;
+            let now = i64::try_from(ward_command_api::members::now()).unwrap_or(i64::MAX);
+            println!(
+                "{:<38} {:<8} {:<20} {:<8} hospital",
+                "claim", "age", "job", "tenure"
+            );
+            for claim in ward_command_api::claim_queue::open_claims(&pool, 1000, None).await? {
+                let days = (now - claim.submitted_at).max(0) / 86_400;
+                println!(
+                    "{:<38} {:<8} {:<20} {:<8} {}",
+                    claim.id,
+                    format!("{days}d"),
+                    claim.job_category,
+                    claim.tenure,
+                    claim.hospital_name.unwrap_or(claim.hospital_id)
+                );
+            }
+            Ok(())
+        }
+        ClaimsCommand::Approve { id } => {
+            let version = ward::decide_claim(config, id, None).await?;
+            println!("claim {id} verified (version {version})");
+            Ok(())
+        }
+        ClaimsCommand::Reject { id, reason } => {
+            let reason = match reason {
+                Reason::NotStaff => RejectReason::NotStaff,
+                Reason::InsufficientEvidence => RejectReason::InsufficientEvidence,
+                Reason::Other => RejectReason::Other,
+            };
+            let version = ward::decide_claim(config, id, Some(reason)).await?;
+            println!("claim {id} rejected (version {version})");
+            Ok(())
+        }
+        ClaimsCommand::Expire => {
+            let pool = config.event_store.connect_postgres().await?;
+            let store = ward_command_api::app::store(pool.clone());
+            let expired = ward_command_api::claim_queue::expire_stale(&pool, &store).await?;
+            println!("{expired} claims expired");
             Ok(())
         }
     }
