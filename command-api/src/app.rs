@@ -59,6 +59,8 @@ pub struct AppState {
     pub(crate) auth: crate::auth::Auth,
     pub(crate) pool: sqlx::PgPool,
     pub(crate) redis: redis::aio::ConnectionManager,
+    pub(crate) redis_prefix: String,
+    pub(crate) mailer: crate::email::Mailer,
 }
 
 /// Creates the event store database if needed and brings its schema up to date. Safe to run
@@ -126,6 +128,8 @@ pub async fn run(
         auth: crate::auth::Auth::new(config)?,
         pool,
         redis,
+        redis_prefix: config.redis.key_prefix.clone(),
+        mailer: crate::email::Mailer::new(config.command_api.mail.as_ref())?,
     };
     let allowed_origins = Arc::new(config.command_api.allowed_origins.clone());
     tokio::spawn(crate::claim_queue::expire_periodically(
@@ -219,6 +223,11 @@ fn router(
             delete(members::withdraw).patch(members::change),
         )
         .route("/api/v1/claims/{id}/revocation", post(claims::revoke))
+        .route("/api/v1/claims/{id}/email", post(crate::email::send_code))
+        .route(
+            "/api/v1/claims/{id}/email/confirmation",
+            post(crate::email::confirm_code),
+        )
         .route(
             "/api/v1/moderation/claims",
             axum::routing::get(crate::claim_queue::queue),

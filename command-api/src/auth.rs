@@ -104,6 +104,11 @@ impl Auth {
         })
     }
 
+    /// The identity pepper, if configured (it also keys work addresses).
+    pub fn pepper(&self) -> Option<&[u8]> {
+        self.pepper.as_deref()
+    }
+
     /// The names of the configured providers.
     pub fn providers(&self) -> Vec<&'static str> {
         let mut names = Vec::new();

@@ -26,6 +26,7 @@ pub mod claims;
 pub mod comments;
 pub mod content_keys;
 pub mod csrf;
+pub mod email;
 pub mod execute;
 pub mod hospitals;
 pub mod idempotency;

@@ -138,6 +138,13 @@ impl MemberItems {
             let Some((item_type, item_id)) = item.split_once(':') else {
                 anyhow::bail!("a member index row does not name an item");
             };
+            if item_type == "claim" {
+                // The work address that verified the claim may verify someone else now.
+                sqlx::query("DELETE FROM verified_emails WHERE claim_id = $1")
+                    .bind(item_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             for table in ["content_keys", "item_authors"] {
                 sqlx::query(&format!(
                     "DELETE FROM {table} WHERE item_type = $1 AND item_id = $2"

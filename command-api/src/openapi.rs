@@ -48,6 +48,8 @@ pub use ward_platform::http::{SessionCookie, SESSION_COOKIE};
         moderation::restore,
         moderation::suspend_author,
         crate::claim_queue::queue,
+        crate::email::send_code,
+        crate::email::confirm_code,
         crate::members::withdraw,
         crate::members::change,
         crate::members::mark_notifications_read,

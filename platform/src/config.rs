@@ -127,6 +127,8 @@ pub struct CommandApiConfig {
     pub allowed_origins: Vec<String>,
     /// The sign-in providers; a provider without a section is not offered.
     pub auth: AuthConfig,
+    /// Outgoing mail (work-email codes); without it, work-email verification is off.
+    pub mail: Option<MailConfig>,
     /// Largest accepted request body, in bytes; larger bodies get 413.
     pub max_body_bytes: usize,
     /// Whether this process runs the outbox relay (only one replica publishes at a time).
@@ -160,6 +162,8 @@ pub struct RateLimits {
     pub reviews: Limit,
     /// Reports: 20 per day.
     pub reports: Limit,
+    /// Work-email codes sent: 5 per hour.
+    pub email_codes: Limit,
 }
 
 impl Default for RateLimits {
@@ -180,6 +184,10 @@ impl Default for RateLimits {
             reports: Limit {
                 count: 20,
                 window_secs: 86_400,
+            },
+            email_codes: Limit {
+                count: 5,
+                window_secs: 3_600,
             },
         }
     }
@@ -210,12 +218,25 @@ impl Default for CommandApiConfig {
             session_absolute_secs: 30 * 86_400,
             allowed_origins: Vec::new(),
             auth: AuthConfig::default(),
+            mail: None,
             max_body_bytes: 64 * 1024,
             relay: true,
             rate_limits: RateLimits::default(),
             auto_hide_reports: 5,
         }
     }
+}
+
+/// Outgoing mail: SMTP in production, a folder of `.eml` files for local use and tests.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailConfig {
+    /// The sender, e.g. `Ward <no-reply@ward.example>`.
+    pub from: String,
+    /// `smtps://user:password@host:465` or `smtp://host:587?tls=required`; a secret.
+    pub smtp_url: Option<SecretString>,
+    /// Instead of SMTP: write each message as a file into this folder.
+    pub file_dir: Option<String>,
 }
 
 /// The sign-in providers.

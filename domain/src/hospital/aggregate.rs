@@ -51,6 +51,13 @@ impl Aggregate for Hospital {
 }
 
 impl Hospital {
+    /// Lowercase email domains of the hospital's staff (none before it is registered).
+    pub fn email_domains(&self) -> &[String] {
+        self.profile
+            .as_ref()
+            .map_or(&[], |p| p.email_domains.as_slice())
+    }
+
     /// Whether the hospital is in the catalogue and not closed: members may claim and review
     /// it.
     pub fn is_open(&self) -> bool {

@@ -505,6 +505,17 @@ pub async fn register_hospital(
     sido: &str,
     kind: ward_domain::hospital::HospitalKind,
 ) -> Result<Uuid> {
+    register_hospital_with_domains(stack, name, sido, kind, &[]).await
+}
+
+/// Registers a hospital whose staff have addresses at `email_domains`.
+pub async fn register_hospital_with_domains(
+    stack: &Stack,
+    name: &str,
+    sido: &str,
+    kind: ward_domain::hospital::HospitalKind,
+    email_domains: &[&str],
+) -> Result<Uuid> {
     use ward_domain::hospital::{Hospital, HospitalCommand, HospitalProfile};
     let id = Uuid::new_v4();
     let profile = HospitalProfile {
@@ -514,7 +525,7 @@ pub async fn register_hospital(
         sido: sido.to_owned(),
         sigungu: "종로구".to_owned(),
         institution_code: None,
-        email_domains: vec![],
+        email_domains: email_domains.iter().map(|d| (*d).to_owned()).collect(),
     };
     let hospitals = store::<Hospital>(stack.events_db().await?);
     let correlation = ward_platform::http::CorrelationId("test-hospital".to_owned());
