@@ -40,6 +40,19 @@ ensure_tansu() {
   cargo install "tansu@$TANSU_VERSION" --locked --features libsql,postgres
 }
 
+# The local OpenID Connect provider (infra/dev-idp, Node): its npm packages, installed exactly
+# as package-lock.json says when node_modules is missing or older than the lock file (npm
+# writes node_modules/.package-lock.json last, so its age is that of the installation).
+ensure_dev_idp() {
+  local dir=infra/dev-idp
+  if [ ! "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then return 0; fi
+  if ! command -v npm >/dev/null 2>&1; then
+    say "the development OpenID Connect provider needs Node.js 20 or later with npm"; return 1
+  fi
+  say "installing the development OpenID Connect provider's npm packages ($dir)"
+  (cd "$dir" && npm ci --no-audit --no-fund)
+}
+
 ensure_nextest() {
   command -v cargo-nextest >/dev/null 2>&1 && return 0
   say "installing cargo-nextest"
