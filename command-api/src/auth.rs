@@ -527,6 +527,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn cookies_are_http_only_lax_and_secure_unless_in_plain_http_development() -> anyhow::Result<()>
+    {
+        let mut config = WardConfig::local();
+        let secure = Auth::new(&config)?.cookie("__Host-ward_session", "t", None);
+        assert_eq!(
+            secure,
+            "__Host-ward_session=t; Path=/; HttpOnly; SameSite=Lax; Secure"
+        );
+        config.command_api.secure_cookies = false;
+        let plain = Auth::new(&config)?.cookie("ward_session", "", Some(0));
+        assert_eq!(
+            plain,
+            "ward_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"
+        );
+        Ok(())
+    }
+
+    #[test]
     fn only_local_paths_are_places_to_return_to() {
         for good in [None, Some("/"), Some("/boards/free?sort=hot")] {
             assert!(return_to(good.map(str::to_owned)).is_ok(), "{good:?}");

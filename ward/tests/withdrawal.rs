@@ -84,6 +84,33 @@ async fn a_withdrawn_members_posts_and_comments_can_no_longer_be_read_anywhere()
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn withdrawal_ends_every_session_of_the_member_and_no_one_elses() -> Result {
+    let stack = Stack::new().await?;
+    let commands = stack.command_api().await?;
+    let (member, phone) = stack.member(&[]).await?;
+    let redis = ward_platform::ops::connect_redis(&stack.config.redis).await?;
+    let sessions = ward_platform::session::SessionStore::new(redis, &stack.config);
+    let laptop = sessions
+        .create(&ward_platform::session::Session::new(member))
+        .await?;
+    let other = stack.session().await?;
+    let response = reqwest::Client::new()
+        .delete(commands.url("/api/v1/me"))
+        .header("cookie", format!("ward_session={phone}"))
+        .send()
+        .await?;
+    assert_eq!(response.status(), 200);
+    assert_eq!(sessions.get(&phone).await?, None);
+    assert_eq!(
+        sessions.get(&laptop).await?,
+        None,
+        "the other device's session too"
+    );
+    assert!(sessions.get(&other).await?.is_some(), "nobody else's");
+    stack.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_suspended_member_may_still_withdraw_and_a_visitor_may_not() -> Result {
     let stack = Stack::new().await?;
     let commands = stack.command_api().await?;

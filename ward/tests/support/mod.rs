@@ -200,33 +200,52 @@ impl Stack {
         Ok(running)
     }
 
-    /// Starts the projector as a child process (`ward run --only projector`).
-    pub async fn projector_process(&self, batch_size: usize) -> Result<Child> {
-        let child = Command::new(env!("CARGO_BIN_EXE_ward"))
-            .args(["run", "--only", "projector"])
+    /// The `ward` binary, configured through `WARD_*` variables for this test's broker,
+    /// databases, Redis prefix and secrets.
+    pub fn ward_command(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ward"));
+        let config = &self.config;
+        command
             .env(
                 "WARD_KAFKA__BOOTSTRAP_SERVERS",
-                &self.config.kafka.bootstrap_servers,
+                &config.kafka.bootstrap_servers,
             )
-            .env("WARD_EVENT_STORE__URL", self.config.event_store.url())
-            .env("WARD_BOARD_DB__URL", self.config.board_db.url())
-            .env("WARD_HOSPITAL_DB__URL", self.config.hospital_db.url())
-            .env("WARD_MEMBER_DB__URL", self.config.member_db.url())
-            .env("WARD_REDIS__KEY_PREFIX", &self.config.redis.key_prefix)
+            .env("WARD_EVENT_STORE__URL", config.event_store.url())
+            .env("WARD_BOARD_DB__URL", config.board_db.url())
+            .env("WARD_HOSPITAL_DB__URL", config.hospital_db.url())
+            .env("WARD_MEMBER_DB__URL", config.member_db.url())
+            .env("WARD_REDIS__KEY_PREFIX", &config.redis.key_prefix)
             .env(
-                "WARD_COMMAND_API__AUTHOR_KEY",
-                self.config
-                    .command_api
-                    .author_key
-                    .as_ref()
-                    .map(secret::expose)
-                    .unwrap_or_default(),
+                "WARD_COMMAND_API__SESSION_COOKIE",
+                &config.command_api.session_cookie,
             )
+            .kill_on_drop(true);
+        for (name, secret) in [
+            (
+                "WARD_COMMAND_API__AUTHOR_KEY",
+                &config.command_api.author_key,
+            ),
+            (
+                "WARD_COMMAND_API__IDENTITY_PEPPER",
+                &config.command_api.identity_pepper,
+            ),
+        ] {
+            if let Some(secret) = secret {
+                command.env(name, secret::expose(secret));
+            }
+        }
+        command
+    }
+
+    /// Starts the projector as a child process (`ward run --only projector`).
+    pub async fn projector_process(&self, batch_size: usize) -> Result<Child> {
+        let child = self
+            .ward_command()
+            .args(["run", "--only", "projector"])
             .env("WARD_PROJECTOR__LISTEN", "127.0.0.1:0")
             .env("WARD_PROJECTOR__BATCH_SIZE", batch_size.to_string())
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
-            .kill_on_drop(true)
             .spawn()?;
         Ok(child)
     }
