@@ -205,7 +205,6 @@ struct NotificationPayload {
 #[derive(sqlx::FromRow)]
 struct EntryRow {
     entry_key: String,
-    id: i64,
     kind: String,
     state: String,
     created_at: DateTime<Utc>,
@@ -274,8 +273,8 @@ pub async fn affiliations(
     let freshness = state.freshness(wanted).await?;
     let me = state.me(session.member_id);
     let rows: Vec<EntryRow> = sqlx::query_as(
-        "SELECT entry_key, id, kind, state, created_at, updated_at, nonce, ciphertext \
-         FROM entries WHERE owner = ? AND kind = 'claim' ORDER BY created_at DESC, id DESC",
+        "SELECT entry_key, kind, state, created_at, updated_at, nonce, ciphertext \
+         FROM entries WHERE owner = ? AND kind = 'claim' ORDER BY created_at DESC, entry_key DESC",
     )
     .bind(&me.owner)
     .fetch_all(&state.pool)
@@ -385,28 +384,30 @@ pub async fn activity(
         }
     };
     let limit = cursor::limit(query.limit)?;
-    let after: Option<(DateTime<Utc>, i64)> = cursor::decode(query.cursor.as_deref())?;
+    // Within a minute, by the entry's keyed hash: an order that a rebuild reproduces.
+    let after: Option<(DateTime<Utc>, String)> = cursor::decode(query.cursor.as_deref())?;
     let freshness = state.freshness(wanted).await?;
     let me = state.me(session.member_id);
     let rows: Vec<EntryRow> = sqlx::query_as(
-        "SELECT entry_key, id, kind, state, created_at, updated_at, nonce, ciphertext \
+        "SELECT entry_key, kind, state, created_at, updated_at, nonce, ciphertext \
          FROM entries WHERE owner = ? AND kind IN (?, ?, ?) \
-         AND (? IS NULL OR created_at < ? OR (created_at = ? AND id < ?)) \
-         ORDER BY created_at DESC, id DESC LIMIT ?",
+         AND (? IS NULL OR created_at < ? OR (created_at = ? AND entry_key < ?)) \
+         ORDER BY created_at DESC, entry_key DESC LIMIT ?",
     )
     .bind(&me.owner)
     .bind(kinds[0])
     .bind(kinds[1])
     .bind(kinds[2])
-    .bind(after.map(|(time, _)| time))
-    .bind(after.map(|(time, _)| time))
-    .bind(after.map(|(time, _)| time))
-    .bind(after.map(|(_, id)| id))
+    .bind(after.as_ref().map(|(time, _)| *time))
+    .bind(after.as_ref().map(|(time, _)| *time))
+    .bind(after.as_ref().map(|(time, _)| *time))
+    .bind(after.as_ref().map(|(_, key)| key.clone()))
     .bind(limit + 1)
     .fetch_all(&state.pool)
     .await
     .map_err(ApiError::internal)?;
-    let (rows, next_cursor) = cursor::page(rows, limit, |row| (row.created_at, row.id));
+    let (rows, next_cursor) =
+        cursor::page(rows, limit, |row| (row.created_at, row.entry_key.clone()));
     let mut items = Vec::with_capacity(rows.len());
     for row in rows {
         let payload: EntryPayload =
@@ -482,7 +483,6 @@ pub struct NotificationPage {
 /// A notification row.
 #[derive(sqlx::FromRow)]
 struct NotificationRow {
-    id: i64,
     dedupe_key: String,
     created_at: DateTime<Utc>,
     nonce: String,
@@ -514,7 +514,8 @@ pub async fn notifications(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let limit = cursor::limit(query.limit)?;
-    let after: Option<(DateTime<Utc>, i64)> = cursor::decode(query.cursor.as_deref())?;
+    // Within a minute, by the keyed dedupe hash: an order that a rebuild reproduces.
+    let after: Option<(DateTime<Utc>, String)> = cursor::decode(query.cursor.as_deref())?;
     let freshness = state.freshness(wanted).await?;
     let me = state.me(session.member_id);
     let read_up_to: DateTime<Utc> =
@@ -533,23 +534,24 @@ pub async fn notifications(
             .map_err(ApiError::internal)?;
     let unread_only = query.unread.unwrap_or(false);
     let rows: Vec<NotificationRow> = sqlx::query_as(
-        "SELECT id, dedupe_key, created_at, nonce, ciphertext FROM notifications \
+        "SELECT dedupe_key, created_at, nonce, ciphertext FROM notifications \
          WHERE owner = ? AND (? = FALSE OR created_at > ?) \
-         AND (? IS NULL OR created_at < ? OR (created_at = ? AND id < ?)) \
-         ORDER BY created_at DESC, id DESC LIMIT ?",
+         AND (? IS NULL OR created_at < ? OR (created_at = ? AND dedupe_key < ?)) \
+         ORDER BY created_at DESC, dedupe_key DESC LIMIT ?",
     )
     .bind(&me.owner)
     .bind(unread_only)
     .bind(read_up_to)
-    .bind(after.map(|(time, _)| time))
-    .bind(after.map(|(time, _)| time))
-    .bind(after.map(|(time, _)| time))
-    .bind(after.map(|(_, id)| id))
+    .bind(after.as_ref().map(|(time, _)| *time))
+    .bind(after.as_ref().map(|(time, _)| *time))
+    .bind(after.as_ref().map(|(time, _)| *time))
+    .bind(after.as_ref().map(|(_, key)| key.clone()))
     .bind(limit + 1)
     .fetch_all(&state.pool)
     .await
     .map_err(ApiError::internal)?;
-    let (rows, next_cursor) = cursor::page(rows, limit, |row| (row.created_at, row.id));
+    let (rows, next_cursor) =
+        cursor::page(rows, limit, |row| (row.created_at, row.dedupe_key.clone()));
     let mut notifications = Vec::with_capacity(rows.len());
     for row in rows {
         let payload: NotificationPayload = me.open(

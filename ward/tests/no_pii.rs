@@ -151,6 +151,7 @@ async fn a_signed_in_verified_member_leaves_no_personal_data_in_topics_tables_re
         json!({"address": address}),
     )
     .await?;
+    let six_digits = regex::Regex::new(r"\b(\d{6})\b")?;
     let code = eventually(Duration::from_secs(10), "the mail", || async {
         for entry in std::fs::read_dir(&mail)? {
             let text = std::fs::read_to_string(entry?.path())?.replace("\r\n", "\n");
@@ -161,7 +162,7 @@ async fn a_signed_in_verified_member_leaves_no_personal_data_in_topics_tables_re
                 .ok()
                 .and_then(|b| String::from_utf8(b).ok())
                 .unwrap_or_default();
-            if let Some(code) = regex::Regex::new(r"\b(\d{6})\b")?.captures(&decoded) {
+            if let Some(code) = six_digits.captures(&decoded) {
                 return Ok(code.get(1).map(|m| m.as_str().to_owned()));
             }
         }
