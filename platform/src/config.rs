@@ -583,8 +583,29 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             jail.set_env("WARD_COMMAND_API__AUTHOR_KEY", "k".repeat(32));
             jail.set_env("WARD_PROJECTOR__BATCH_SIZE", "7");
+            // What the Kubernetes manifests set on the command API.
+            jail.set_env("WARD_COMMAND_API__IDENTITY_PEPPER", "p".repeat(32));
+            jail.set_env("WARD_COMMAND_API__AUTH__KAKAO__CLIENT_ID", "id");
+            jail.set_env("WARD_COMMAND_API__AUTH__KAKAO__CLIENT_SECRET", "secret");
+            jail.set_env(
+                "WARD_COMMAND_API__AUTH__KAKAO__REDIRECT_URL",
+                "https://h/auth/kakao/callback",
+            );
+            jail.set_env("WARD_COMMAND_API__MAIL__FROM", "Ward <no-reply@h>");
+            jail.set_env("WARD_COMMAND_API__MAIL__SMTP_URL", "smtps://u:p@h:465");
             let config: WardConfig = load(None).map_err(|e| e.to_string())?;
             assert_eq!(config.projector.batch_size, 7);
+            let kakao = config
+                .command_api
+                .auth
+                .kakao
+                .as_ref()
+                .map(|k| k.client_id.as_str());
+            assert_eq!(kakao, Some("id"));
+            assert!(config
+                .command_api
+                .mail
+                .is_some_and(|m| m.smtp_url.is_some()));
             assert!(config.command_api.author_key.is_some());
             assert_eq!(config.kafka.bootstrap_servers, "127.0.0.1:9092");
             Ok(())
