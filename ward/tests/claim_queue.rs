@@ -17,11 +17,7 @@ use ward_platform::http::CorrelationId;
 #[tokio::test(flavor = "multi_thread")]
 async fn an_operator_makes_a_moderator_who_works_the_queue_that_names_nobody() -> Result {
     let stack = Stack::new().await?;
-    let (commands, _projector, queries) = (
-        stack.command_api().await?,
-        stack.projector().await?,
-        stack.query_api().await?,
-    );
+    let (commands, _projector, queries) = stack.start_all().await?;
     let (commands, queries) = (Http::new(&commands), Http::new(&queries));
     let hospital = register_hospital(&stack, "큐병원", "대전", HospitalKind::Hospital).await?;
     let (claimant, claimant_cookie) = stack.member(&[]).await?;

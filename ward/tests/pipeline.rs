@@ -16,11 +16,7 @@ use ward_platform::kafka::{self, Envelope};
 #[tokio::test(flavor = "multi_thread")]
 async fn a_post_created_over_http_is_listed_by_the_query_api_within_five_seconds() -> Result {
     let stack = Stack::new().await?;
-    let (commands, _projector, queries) = (
-        stack.command_api().await?,
-        stack.projector().await?,
-        stack.query_api().await?,
-    );
+    let (commands, _projector, queries) = stack.start_all().await?;
     let client = reqwest::Client::new();
     let cookie = stack.session().await?;
 
@@ -271,11 +267,7 @@ async fn bad_requests_get_clear_errors_and_write_nothing() -> Result {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_query_api_pages_by_cursor_and_explains_bad_queries() -> Result {
     let stack = Stack::new().await?;
-    let (commands, _projector, queries) = (
-        stack.command_api().await?,
-        stack.projector().await?,
-        stack.query_api().await?,
-    );
+    let (commands, _projector, queries) = stack.start_all().await?;
     let client = reqwest::Client::new();
     let cookie = stack.session().await?;
     let mut created = Vec::new();

@@ -26,11 +26,7 @@ async fn delete_post(
 #[tokio::test(flavor = "multi_thread")]
 async fn deleting_a_post_shreds_its_content_in_the_log_and_every_read_model() -> Result {
     let mut stack = Stack::new().await?;
-    let (commands, _projector, queries) = (
-        stack.command_api().await?,
-        stack.projector().await?,
-        stack.query_api().await?,
-    );
+    let (commands, _projector, queries) = stack.start_all().await?;
     let client = reqwest::Client::new();
     let (author, other) = (stack.session().await?, stack.session().await?);
     let id = create_post(&client, &commands, &author, "지울 글").await?;

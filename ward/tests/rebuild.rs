@@ -37,11 +37,7 @@ async fn board_rows(db: &ward_platform::config::DatabaseConfig) -> Result<Vec<St
 async fn a_rebuilt_board_equals_the_live_one_and_takes_its_place_without_losing_anything() -> Result
 {
     let stack = Stack::new().await?;
-    let (commands, _projector, queries) = (
-        stack.command_api().await?,
-        stack.projector().await?,
-        stack.query_api().await?,
-    );
+    let (commands, _projector, queries) = stack.start_all().await?;
     let (commands, queries) = (Http::new(&commands), Http::new(&queries));
     let author = stack.session().await?;
     let mut last = (String::new(), 0);
@@ -75,7 +71,17 @@ async fn a_rebuilt_board_equals_the_live_one_and_takes_its_place_without_losing_
         },
     )
     .await?;
-    let status = rebuild::status(&stack.config, "board").await?;
+    // Every partition applied (the posts are spread over six).
+    let status = eventually(Duration::from_secs(20), "no lag", || async {
+        let status = rebuild::status(&stack.config, "board").await?;
+        let ended: i64 = status
+            .iter()
+            .filter(|p| p.topic.ends_with("post.events"))
+            .map(|p| p.end)
+            .sum();
+        Ok((ended == 16 && status.iter().all(|p| p.lag == 0)).then_some(status))
+    })
+    .await?;
     let post_partitions: Vec<_> = status
         .iter()
         .filter(|p| p.topic.ends_with("post.events"))
@@ -197,11 +203,7 @@ async fn hospital_count(queries: &Http) -> Result<Option<usize>> {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_mysql_read_model_is_rebuilt_and_switched_atomically() -> Result {
     let stack = Stack::new().await?;
-    let (_commands, _projector, queries) = (
-        stack.command_api().await?,
-        stack.projector().await?,
-        stack.query_api().await?,
-    );
+    let (_commands, _projector, queries) = stack.start_all().await?;
     let queries = Http::new(&queries);
     for n in 0..3 {
         register_hospital(

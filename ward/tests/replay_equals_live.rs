@@ -125,11 +125,7 @@ fn read_models_built_live_equal_those_rebuilt_from_offset_0() -> Result {
 
 async fn case(ops: Vec<Op>) -> Result {
     let stack = Stack::new().await?;
-    let (commands, projector, queries) = (
-        stack.command_api().await?,
-        stack.projector().await?,
-        stack.query_api().await?,
-    );
+    let (commands, projector, queries) = stack.start_all().await?;
     let api = Http::new(&commands);
     let (_, moderator) = stack.member(&[Role::Moderator]).await?;
     let hospital = register_hospital(&stack, "속성병원", "서울", HospitalKind::General).await?;

@@ -117,11 +117,7 @@ async fn commenters_appear_as_the_original_poster_or_numbered_anonymous_handles(
 #[tokio::test(flavor = "multi_thread")]
 async fn likes_edits_deletions_and_accepted_answers_follow_the_rules() -> Result {
     let stack = Stack::new().await?;
-    let (commands, _projector, queries) = (
-        stack.command_api().await?,
-        stack.projector().await?,
-        stack.query_api().await?,
-    );
+    let (commands, _projector, queries) = stack.start_all().await?;
     let client = Client::new(&commands);
     let (author, reader) = (stack.session().await?, stack.session().await?);
     use reqwest::Method;

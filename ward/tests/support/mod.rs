@@ -147,6 +147,15 @@ impl Stack {
         .await
     }
 
+    /// Starts the whole system in this process: command API, projector and query API.
+    pub async fn start_all(&self) -> Result<(Running, Running, Running)> {
+        Ok((
+            self.command_api().await?,
+            self.projector().await?,
+            self.query_api().await?,
+        ))
+    }
+
     /// Starts the command API in this process on the address configured in
     /// `command_api.listen` (for tests that must know the port before it starts, such as
     /// sign-in's redirect URL).
