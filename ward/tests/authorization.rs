@@ -10,11 +10,9 @@ use serde_json::{json, Value};
 use support::*;
 use uuid::Uuid;
 use ward_command_api::app::store;
-use ward_command_api::execute::execute;
 use ward_command_api::members;
-use ward_domain::hospital::{Hospital, HospitalCommand, HospitalKind, HospitalProfile};
+use ward_domain::hospital::HospitalKind;
 use ward_domain::member::{MemberCommand, Role};
-use ward_platform::http::CorrelationId;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Caller {
@@ -36,7 +34,6 @@ const ACTIVE: [Caller; 3] = [Caller::Member, Caller::Insider, Caller::Moderator]
 
 struct World {
     stack: Stack,
-    http: reqwest::Client,
     api: Running,
     cookies: Vec<(Caller, String)>,
     moderator: String,
@@ -51,8 +48,8 @@ impl World {
         let stack = Stack::new().await?;
         let api = stack.command_api().await?;
         let (hospital, other_hospital) = (
-            hospital(&stack, "가병원").await?,
-            hospital(&stack, "나병원").await?,
+            register_hospital(&stack, "가병원", "서울", HospitalKind::General).await?,
+            register_hospital(&stack, "나병원", "서울", HospitalKind::General).await?,
         );
         let (_, moderator) = stack.member(&[Role::Moderator]).await?;
         let (_, member) = stack.member(&[]).await?;
@@ -65,7 +62,6 @@ impl World {
         members::run(&members_store, &stack.author_key()?, suspended_id, suspend).await?;
         let mut world = World {
             stack,
-            http: reqwest::Client::new(),
             api,
             cookies: vec![],
             moderator: moderator.clone(),
@@ -94,16 +90,7 @@ impl World {
         cookie: Option<&str>,
         (method, path, body): Request,
     ) -> Result<(u16, Value)> {
-        let mut request = self.http.request(method, self.api.url(&path));
-        if let Some(cookie) = cookie {
-            request = request.header("cookie", format!("ward_session={cookie}"));
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await?;
-        let status = response.status().as_u16();
-        Ok((status, response.json().await.unwrap_or(Value::Null)))
+        Http::new(&self.api).send(cookie, method, &path, body).await
     }
 
     /// Sends as `cookie` and insists on success; returns the answer's `id`.
@@ -372,30 +359,6 @@ impl World {
             other => anyhow::bail!("no row named {other}"),
         })
     }
-}
-
-async fn hospital(stack: &Stack, name: &str) -> Result<Uuid> {
-    let id = Uuid::new_v4();
-    let profile = HospitalProfile {
-        name: name.to_owned(),
-        kind: HospitalKind::General,
-        address: "서울특별시 종로구 어딘가 1".to_owned(),
-        sido: "서울".to_owned(),
-        sigungu: "종로구".to_owned(),
-        institution_code: None,
-        email_domains: vec![],
-    };
-    let hospitals = store::<Hospital>(stack.events_db().await?);
-    let correlation = CorrelationId("authorization-test".to_owned());
-    execute(
-        &hospitals,
-        &(),
-        &id.to_string(),
-        HospitalCommand::Register(profile),
-        &correlation,
-    )
-    .await?;
-    Ok(id)
 }
 
 fn review() -> Value {

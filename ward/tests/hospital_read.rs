@@ -71,16 +71,9 @@ impl World {
         path: &str,
         body: Option<Value>,
     ) -> Result<(u16, Value)> {
-        let mut request = self
-            .http
-            .request(method, self.commands.url(path))
-            .header("cookie", format!("ward_session={cookie}"));
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await?;
-        let status = response.status().as_u16();
-        Ok((status, response.json().await.unwrap_or(Value::Null)))
+        Http::new(&self.commands)
+            .send(Some(cookie), method, path, body)
+            .await
     }
 
     /// A command that must succeed; its `id` and `version`.

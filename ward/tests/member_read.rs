@@ -13,11 +13,8 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use support::*;
 use uuid::Uuid;
-use ward_command_api::app::store;
-use ward_command_api::execute::execute;
-use ward_domain::hospital::{Hospital, HospitalCommand, HospitalKind, HospitalProfile};
+use ward_domain::hospital::HospitalKind;
 use ward_domain::member::{MemberId, Role};
-use ward_platform::http::CorrelationId;
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -53,18 +50,9 @@ impl World {
         path: &str,
         body: Option<Value>,
     ) -> Result<Value> {
-        let mut request = self
-            .http
-            .request(method, self.commands.url(path))
-            .header("cookie", format!("ward_session={cookie}"));
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await?;
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        anyhow::ensure!(status.is_success(), "{path}: {status} {body}");
-        Ok(body)
+        Http::new(&self.commands)
+            .ok(Some(cookie), method, path, body)
+            .await
     }
 
     /// A command answer's `id`.
@@ -147,28 +135,6 @@ impl World {
             "notifications": self.page(cookie, "/api/v1/me/notifications?limit=100").await?,
         }))
     }
-}
-
-async fn hospital(stack: &Stack) -> Result<Uuid> {
-    let id = Uuid::new_v4();
-    let profile = HospitalProfile {
-        name: "다병원".to_owned(),
-        kind: HospitalKind::General,
-        address: "서울특별시 중구 어딘가 1".to_owned(),
-        sido: "서울".to_owned(),
-        sigungu: "중구".to_owned(),
-        institution_code: None,
-        email_domains: vec![],
-    };
-    execute(
-        &store::<Hospital>(stack.events_db().await?),
-        &(),
-        &id.to_string(),
-        HospitalCommand::Register(profile),
-        &CorrelationId("member-read-test".to_owned()),
-    )
-    .await?;
-    Ok(id)
 }
 
 fn review() -> Value {
@@ -268,7 +234,7 @@ async fn rows_of(stack: &Stack, member: MemberId) -> Result<i64> {
 async fn members_see_their_own_items_and_notifications_and_nothing_leaks() -> Result {
     let mut world = World::new().await?;
     let stack = &world.stack;
-    let hospital = hospital(stack).await?;
+    let hospital = register_hospital(stack, "다병원", "서울", HospitalKind::General).await?;
     let (_, moderator) = stack.member(&[Role::Moderator]).await?;
     let (alice_id, alice) = stack.member(&[]).await?;
     let (bob_id, bob) = stack.member(&[]).await?;
