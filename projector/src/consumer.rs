@@ -493,10 +493,11 @@ impl<P: Projection> SeekToStored<P> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn record(partition: i32, offset: i64) -> Record {
+    /// A record of topic `t` without a value.
+    pub(crate) fn record(partition: i32, offset: i64) -> Record {
         Record {
             topic: "t".to_owned(),
             partition,

@@ -294,15 +294,7 @@ impl From<(String, i32, i64)> for StoredOffset {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn record(partition: i32, offset: i64) -> Record {
-        Record {
-            topic: "t".to_owned(),
-            partition,
-            offset,
-            value: None,
-        }
-    }
+    use crate::consumer::tests::record;
 
     fn stored(partition: i32, next_offset: i64) -> StoredOffset {
         StoredOffset {
