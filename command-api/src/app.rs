@@ -125,11 +125,12 @@ pub async fn run(
         post_services: PostServices { author_key },
         sessions: SessionStore::new(redis.clone(), config),
         session_cookie: config.command_api.session_cookie.clone(),
-        auth: crate::auth::Auth::new(config)?,
+        auth: crate::auth::Auth::new(config).context("command_api.auth")?,
         pool,
         redis,
         redis_prefix: config.redis.key_prefix.clone(),
-        mailer: crate::email::Mailer::new(config.command_api.mail.as_ref())?,
+        mailer: crate::email::Mailer::new(config.command_api.mail.as_ref())
+            .context("command_api.mail")?,
     };
     let allowed_origins = Arc::new(config.command_api.allowed_origins.clone());
     tokio::spawn(crate::claim_queue::expire_periodically(

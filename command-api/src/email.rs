@@ -406,3 +406,25 @@ pub async fn confirm_code(
     let _: () = redis.del(&code_key).await.map_err(ApiError::internal)?;
     Ok(Json(json!({"id": claim, "version": version})))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_configurations_make_a_mailer() -> anyhow::Result<()> {
+        let dev: ward_platform::config::WardConfig =
+            ward_platform::config::load(Some(std::path::Path::new("../config/ward.dev.toml")))?;
+        // Its sender must parse; the folder goes to a scratch place here.
+        let scratch = tempfile::tempdir()?;
+        let mut mail = dev.command_api.mail.clone();
+        if let Some(mail) = mail.as_mut() {
+            mail.file_dir = Some(scratch.path().display().to_string());
+        }
+        assert!(matches!(Mailer::new(mail.as_ref())?, Mailer::Files(..)));
+        let sample: ward_platform::config::WardConfig =
+            ward_platform::config::load(Some(std::path::Path::new("../config/ward.sample.toml")))?;
+        assert!(matches!(Mailer::new(sample.command_api.mail.as_ref())?, Mailer::Off));
+        Ok(())
+    }
+}
