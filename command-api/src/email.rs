@@ -424,7 +424,10 @@ mod tests {
         assert!(matches!(Mailer::new(mail.as_ref())?, Mailer::Files(..)));
         let sample: ward_platform::config::WardConfig =
             ward_platform::config::load(Some(std::path::Path::new("../config/ward.sample.toml")))?;
-        assert!(matches!(Mailer::new(sample.command_api.mail.as_ref())?, Mailer::Off));
+        assert!(matches!(
+            Mailer::new(sample.command_api.mail.as_ref())?,
+            Mailer::Off
+        ));
         Ok(())
     }
 }
