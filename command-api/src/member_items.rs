@@ -122,6 +122,24 @@ impl MemberItems {
     /// Destroys the content keys of everything `member` wrote, the member's rows in both
     /// tables (claims included) and their sign-in identity link, in one transaction; returns
     /// how many written items were erased.
+    /// The ids of the affiliation claims `member` made, from the private index.
+    pub async fn claims_of(&self, member: MemberId) -> anyhow::Result<Vec<Uuid>> {
+        let key = self.key.index_key(member);
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT nonce, ciphertext FROM member_items WHERE owner = $1")
+                .bind(self.key.index_owner(member))
+                .fetch_all(&self.pool)
+                .await?;
+        let mut claims = Vec::new();
+        for (nonce, ciphertext) in rows {
+            let item = key.open("index", Uuid::nil(), "item", &Sealed { nonce, ciphertext })?;
+            if let Some(("claim", id)) = item.split_once(':') {
+                claims.push(Uuid::parse_str(id)?);
+            }
+        }
+        Ok(claims)
+    }
+
     pub async fn erase_all(&self, member: MemberId) -> anyhow::Result<usize> {
         let owner = self.key.index_owner(member);
         let key = self.key.index_key(member);

@@ -143,6 +143,9 @@ pub async fn withdraw(
     Signed(session): Signed,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
     let member = session.member_id;
+    // A withdrawn member is nobody's colleague any more: their verified claims stop counting
+    // (k-anonymity must not count people who left) and their open ones leave the queue.
+    end_claims(&state, member).await?;
     let erased = state.member_items.erase_all(member).await?;
     run(
         &state.members,
@@ -161,6 +164,43 @@ pub async fn withdraw(
     Ok(axum::Json(
         json!({"withdrawn": true, "erased_items": erased}),
     ))
+}
+
+/// Revokes `member`'s verified claims and rejects their open ones, before withdrawal forgets
+/// which claims were theirs. Safe to repeat: a claim in any other state is left alone.
+async fn end_claims(state: &AppState, member: MemberId) -> Result<(), ApiError> {
+    use ward_domain::affiliation::{ClaimCommand, ClaimError, RejectReason};
+    let claims = state
+        .member_items
+        .claims_of(member)
+        .await
+        .map_err(ApiError::internal)?;
+    let correlation = CorrelationId(format!("withdrawal-{}", uuid::Uuid::now_v7()));
+    for claim in claims {
+        for command in [
+            ClaimCommand::Revoke,
+            ClaimCommand::Reject {
+                reason: RejectReason::Other,
+            },
+        ] {
+            match execute(
+                &*state.claims,
+                &(),
+                &claim.to_string(),
+                command,
+                &correlation,
+            )
+            .await
+            {
+                Ok(_) => break,
+                Err(AggregateError::UserError(
+                    ClaimError::NotVerified(_) | ClaimError::NotOpen(_) | ClaimError::NotFound,
+                )) => {}
+                Err(error) => return Err(ApiError::internal(error)),
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Signs in the identity `provider`/`subject`: the member linked to it, registering a new

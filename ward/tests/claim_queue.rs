@@ -149,3 +149,75 @@ async fn claims_nobody_decided_in_14_days_expire_and_younger_ones_stay() -> Resu
     );
     stack.finish().await
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_withdrawal_revokes_the_members_verified_claims_and_rejects_open_ones() -> Result {
+    let stack = Stack::new().await?;
+    let commands = stack.command_api().await?;
+    let commands = Http::new(&commands);
+    let (_, moderator) = stack.member(&[Role::Moderator]).await?;
+    let (north, south) = (
+        register_hospital(&stack, "북병원", "서울", HospitalKind::General).await?,
+        register_hospital(&stack, "남병원", "부산", HospitalKind::General).await?,
+    );
+    let (_, leaving) = stack.member(&[]).await?;
+    let mut claims = Vec::new();
+    for hospital in [north, south] {
+        let claim = commands
+            .post(
+                &leaving,
+                &format!("/api/v1/hospitals/{hospital}/claims"),
+                json!({"job_category": "nurse", "tenure": "current"}),
+            )
+            .await?;
+        claims.push(claim["id"].as_str().unwrap_or_default().to_owned());
+    }
+    ward::decide_claim(&stack.config, claims[0].parse()?, None).await?;
+    // Someone else's claim is untouched.
+    let (_, staying) = stack.member(&[]).await?;
+    let kept = commands
+        .post(
+            &staying,
+            &format!("/api/v1/hospitals/{north}/claims"),
+            json!({"job_category": "doctor", "tenure": "current"}),
+        )
+        .await?;
+    let kept = kept["id"].as_str().unwrap_or_default().to_owned();
+
+    commands
+        .ok(Some(&leaving), Method::DELETE, "/api/v1/me", None)
+        .await?;
+    let events = stack.events_db().await?;
+    let last = |claim: String| {
+        let events = &events;
+        async move {
+            let last: String = sqlx::query_scalar(
+                "SELECT event_type FROM events WHERE aggregate_type = 'affiliation' \
+                 AND aggregate_id = $1 ORDER BY sequence DESC LIMIT 1",
+            )
+            .bind(claim)
+            .fetch_one(events)
+            .await?;
+            Ok::<_, anyhow::Error>(last)
+        }
+    };
+    assert_eq!(last(claims[0].clone()).await?, "ClaimRevoked");
+    assert_eq!(last(claims[1].clone()).await?, "ClaimRejected");
+    assert_eq!(last(kept.clone()).await?, "ClaimSubmitted");
+    let queue = commands
+        .ok(
+            Some(&moderator),
+            Method::GET,
+            "/api/v1/moderation/claims",
+            None,
+        )
+        .await?;
+    let open: Vec<&str> = queue["claims"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["id"].as_str())
+        .collect();
+    assert_eq!(open, vec![kept.as_str()]);
+    stack.finish().await
+}
