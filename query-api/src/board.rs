@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
@@ -273,21 +273,8 @@ const LISTED: &str = "p.state = 'published' AND NOT EXISTS (SELECT 1 FROM board_
 impl BoardState {
     /// Waits for the post a client wants to see, if it named one.
     async fn freshness(&self, wanted: Wanted) -> Result<Freshness, ApiError> {
-        let Some(wanted) = wanted.0 else {
-            return Ok(Freshness::Any);
-        };
-        if wanted.kind != "post" {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "min_version_kind_unknown",
-                format!("the board service cannot wait for a {:?}", wanted.kind),
-            ));
-        }
-        let Ok(id) = Uuid::parse_str(&wanted.id) else {
-            return Ok(Freshness::Stale);
-        };
         wanted
-            .wait(|| async move {
+            .wait_for("board", &["post"], |id| async move {
                 sqlx::query_scalar("SELECT version FROM board_posts WHERE id = $1")
                     .bind(id)
                     .fetch_optional(&self.pool)

@@ -52,7 +52,7 @@ impl MinVersion {
 
     /// Waits until `current()` (the read model's version of the aggregate, `None` while it
     /// has none) reaches this version, for [`WAIT`] at most.
-    pub async fn wait<F, Fut>(&self, mut current: F) -> Result<Freshness, ApiError>
+    async fn wait<F, Fut>(&self, mut current: F) -> Result<Freshness, ApiError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<Option<i64>, ApiError>>,
@@ -89,6 +89,42 @@ impl Freshness {
             Self::Consistent => Some("consistent"),
             Self::Stale => Some("stale"),
         }
+    }
+}
+
+impl Wanted {
+    /// Waits until `current(id)` (the read model's version of aggregate `id`) reaches the
+    /// requested version, if the request names one. `service` can wait only for `kinds`:
+    /// another kind is a 400 `min_version_kind_unknown`; an id that is not a UUID names
+    /// nothing the read model will ever hold, so the answer is stale at once.
+    pub async fn wait_for<F, Fut>(
+        self,
+        service: &str,
+        kinds: &[&str],
+        mut current: F,
+    ) -> Result<Freshness, ApiError>
+    where
+        F: FnMut(uuid::Uuid) -> Fut,
+        Fut: Future<Output = Result<Option<i64>, ApiError>>,
+    {
+        let Some(wanted) = self.0 else {
+            return Ok(Freshness::Any);
+        };
+        if !kinds.contains(&wanted.kind.as_str()) {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "min_version_kind_unknown",
+                format!(
+                    "the {service} service waits for a {}, not a {:?}",
+                    kinds.join(" or a "),
+                    wanted.kind
+                ),
+            ));
+        }
+        let Ok(id) = uuid::Uuid::parse_str(&wanted.id) else {
+            return Ok(Freshness::Stale);
+        };
+        wanted.wait(|| current(id)).await
     }
 }
 

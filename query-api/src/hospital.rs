@@ -88,21 +88,8 @@ const VERIFIED: &str =
 impl HospitalState {
     /// Waits for the review a client wants to see, if it named one.
     async fn freshness(&self, wanted: Wanted) -> Result<Freshness, ApiError> {
-        let Some(wanted) = wanted.0 else {
-            return Ok(Freshness::Any);
-        };
-        if wanted.kind != "review" {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "min_version_kind_unknown",
-                format!("the hospital service cannot wait for a {:?}", wanted.kind),
-            ));
-        }
-        let Ok(id) = Uuid::parse_str(&wanted.id) else {
-            return Ok(Freshness::Stale);
-        };
         wanted
-            .wait(|| async move {
+            .wait_for("hospital", &["review"], |id| async move {
                 sqlx::query_scalar("SELECT version FROM reviews WHERE id = ?")
                     .bind(id.to_string())
                     .fetch_optional(&self.pool)

@@ -8,7 +8,7 @@
 //! the member, both computed with the author key, which this service therefore holds.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
@@ -116,30 +116,15 @@ impl MeState {
 
     /// Waits for the post, review or claim a client wants to see, if it named one.
     async fn freshness(&self, wanted: Wanted) -> Result<Freshness, ApiError> {
-        let Some(wanted) = wanted.0 else {
-            return Ok(Freshness::Any);
-        };
-        if !["affiliation", "post", "review"].contains(&wanted.kind.as_str()) {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "min_version_kind_unknown",
-                format!(
-                    "the member service waits for an affiliation, a post or a review, not a {:?}",
-                    wanted.kind
-                ),
-            ));
-        }
-        let Ok(id) = Uuid::parse_str(&wanted.id) else {
-            return Ok(Freshness::Stale);
-        };
-        let key = self
-            .key
-            .author_ref(AGGREGATE_KEY, id, MemberId(Uuid::nil()))
-            .0;
+        let kinds = ["affiliation", "post", "review"];
         wanted
-            .wait(|| async {
+            .wait_for("member", &kinds, |id| async move {
+                let key = self
+                    .key
+                    .author_ref(AGGREGATE_KEY, id, MemberId(Uuid::nil()))
+                    .0;
                 sqlx::query_scalar("SELECT version FROM aggregate_versions WHERE aggregate_key = ?")
-                    .bind(&key)
+                    .bind(key)
                     .fetch_optional(&self.pool)
                     .await
                     .map_err(ApiError::internal)
