@@ -266,6 +266,8 @@ fn router(
             "/api/v1/openapi/commands.json",
             axum::routing::get(crate::openapi::document),
         )
+        .merge(crate::forms::router())
+        .merge(crate::pages::router())
         .fallback(|| async { ApiError::not_found("route_not_found", "no such endpoint") })
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(state);

@@ -17,7 +17,10 @@
 //! - [`member_items`]: the private member -> items index behind withdrawal.
 //! - [`members`]: registration and the `Actor` every command acts as.
 //! - [`outbox`]: the relay from the outbox table to Kafka, with its single-leader lock.
-//! - [`openapi`]: the OpenAPI 3.1 document of these endpoints, at `GET /api/v1/openapi.json`.
+//! - [`openapi`]: the OpenAPI 3.1 document of these endpoints, at
+//!   `GET /api/v1/openapi/commands.json`.
+//! - [`forms`]: the web pages' forms: each runs its JSON endpoint, then redirects.
+//! - [`pages`]: the sign-in page and the moderators' queue.
 
 pub mod app;
 pub mod auth;
@@ -28,6 +31,7 @@ pub mod content_keys;
 pub mod csrf;
 pub mod email;
 pub mod execute;
+pub mod forms;
 pub mod hospitals;
 pub mod idempotency;
 pub mod member_items;
@@ -35,6 +39,7 @@ pub mod members;
 pub mod moderation;
 pub mod openapi;
 pub mod outbox;
+pub mod pages;
 pub mod posts;
 pub mod rate_limit;
 pub mod reviews;

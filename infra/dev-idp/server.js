@@ -19,7 +19,7 @@ if (!Number.isInteger(port) || port < 1 || port > 65535) {
 const issuer = env('DEV_IDP_ISSUER', `http://127.0.0.1:${port}`);
 const clientId = env('DEV_IDP_CLIENT_ID', 'ward-dev');
 const clientSecret = env('DEV_IDP_CLIENT_SECRET', 'ward-dev-secret');
-const redirectUris = env('DEV_IDP_REDIRECT_URIS', 'http://127.0.0.1:8080/auth/oidc/callback')
+const redirectUris = env('DEV_IDP_REDIRECT_URIS', 'http://127.0.0.1:8000/auth/oidc/callback,http://127.0.0.1:8080/auth/oidc/callback')
   .split(',')
   .map((uri) => uri.trim())
   .filter(Boolean);

@@ -61,6 +61,9 @@ pub struct WardConfig {
     /// The projectors.
     #[serde(default)]
     pub projector: ProjectorConfig,
+    /// The local runner's single origin for browsers (`ward run`).
+    #[serde(default)]
+    pub gateway: GatewayConfig,
 }
 
 impl WardConfig {
@@ -81,6 +84,7 @@ impl WardConfig {
             command_api: CommandApiConfig::default(),
             query_api: QueryApiConfig::default(),
             projector: ProjectorConfig::default(),
+            gateway: GatewayConfig::default(),
         }
     }
 }
@@ -302,8 +306,9 @@ pub struct OidcConfig {
 pub struct QueryApiConfig {
     /// Address to listen on.
     pub listen: String,
-    /// Comma-separated read models this process serves (`board`, `hospital`, `member`), so
-    /// each can scale on its own.
+    /// Comma-separated services this process runs: the read models' JSON APIs (`board`,
+    /// `hospital`, `member`), so each can scale on its own, and `web`, the HTML pages, which
+    /// need the other three beside them.
     pub services: String,
     /// A post or review names its author's hospital only while the hospital has at least
     /// this many verified members (k-anonymity); below, it shows region and kind, or less.
@@ -319,10 +324,27 @@ impl Default for QueryApiConfig {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:8081".to_owned(),
-            services: "board,hospital,member".to_owned(),
+            services: "board,hospital,member,web".to_owned(),
             k_anonymity: 5,
             min_reviews: 3,
             cache_ttl_secs: 300,
+        }
+    }
+}
+
+/// The single origin `ward run` gives browsers: GET and HEAD go to the query API, other
+/// methods and `/auth/*` to the command API, as the Kubernetes Gateway routes them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewayConfig {
+    /// Address to listen on.
+    pub listen: String,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8000".to_owned(),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! `query_api.services` switch chooses which, so operators can scale board and hospital
 //! queries as separate Deployments.
 
+use axum::response::IntoResponse;
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -13,9 +14,10 @@ use ward_platform::shutdown;
 use crate::board;
 use crate::cache::Cache;
 use crate::hospital;
+use crate::pages;
 
 /// Every read model this build can serve.
-pub const SERVICES: [&str; 3] = ["board", "member", "hospital"];
+pub const SERVICES: [&str; 4] = ["board", "member", "hospital", "web"];
 
 /// Runs the query API on `listener` until `shutdown` is cancelled.
 pub async fn run(
@@ -34,41 +36,62 @@ pub async fn run(
     );
     ops = ops.check("redis", redis_check(redis.clone()));
     let mut api = Router::new();
-    for service in services {
-        match service {
+    let (mut board_state, mut hospital_state, mut me_state) = (None, None, None);
+    for service in &services {
+        match *service {
             "board" => {
                 let pool = config.board_db.connect_postgres().await?;
                 ops = ops.check("board_db", sql_check(pool.clone()));
-                api = api.merge(board::router(board::BoardState {
+                let state = board::BoardState {
                     pool,
                     cache: cache.clone(),
                     k_anonymity: i64::from(config.query_api.k_anonymity),
-                }));
+                };
+                api = api.merge(board::router(state.clone()));
+                board_state = Some(state);
             }
             "member" => {
                 // Finds and opens the member's own rows: needs the author key (ADR 0006).
                 let key = config.command_api.author_key()?;
                 let pool = config.member_db.connect_mysql().await?;
                 ops = ops.check("member_db", sql_check(pool.clone()));
-                api = api.merge(crate::me::router(crate::me::MeState {
+                let state = crate::me::MeState {
                     pool,
                     key,
                     sessions: ward_platform::session::SessionStore::new(redis.clone(), config),
                     session_cookie: config.command_api.session_cookie.clone(),
-                }));
+                };
+                api = api.merge(crate::me::router(state.clone()));
+                me_state = Some(state);
             }
             "hospital" => {
                 let pool = config.hospital_db.connect_mysql().await?;
                 ops = ops.check("hospital_db", sql_check(pool.clone()));
-                api = api.merge(hospital::router(hospital::HospitalState {
+                let state = hospital::HospitalState {
                     pool,
                     cache: cache.clone(),
                     k_anonymity: config.query_api.k_anonymity,
                     min_reviews: config.query_api.min_reviews,
-                }));
+                };
+                api = api.merge(hospital::router(state.clone()));
+                hospital_state = Some(state);
             }
+            "web" => {}
             other => unreachable!("config::names let through {other:?}"),
         }
+    }
+    let web = services.contains(&"web");
+    if web {
+        // Pages render the other services' answers in-process (ADR 0010).
+        let (Some(board), Some(hospital), Some(me)) = (board_state, hospital_state, me_state)
+        else {
+            anyhow::bail!("query_api.services: web needs board, hospital and member beside it");
+        };
+        api = api.merge(pages::router(pages::Pages {
+            board,
+            hospital,
+            me,
+        }));
     }
     let ops = ops.build();
     let api = api
@@ -76,10 +99,17 @@ pub async fn run(
             "/api/v1/openapi.json",
             axum::routing::get(crate::openapi::document),
         )
-        .fallback(|| async { ApiError::not_found("route_not_found", "no such endpoint") });
+        .fallback(move |parts: axum::http::request::Parts| async move {
+            if web && !parts.uri.path().starts_with("/api/") {
+                pages::not_found(parts).await
+            } else {
+                ApiError::not_found("route_not_found", "no such endpoint").into_response()
+            }
+        });
     tracing::info!(address = %listener.local_addr()?, "query API listening");
     let app = ops
         .instrument(api)
+        .layer(tower_http::compression::CompressionLayer::new())
         .layer(axum::middleware::from_fn(correlate));
     shutdown::serve(listener, app, shutdown).await
 }

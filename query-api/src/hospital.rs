@@ -151,23 +151,23 @@ fn cache_key<T: Serialize>(what: &str, request: &T) -> Result<String, ApiError> 
 // Search
 
 /// Query parameters of the hospital search.
-#[derive(Debug, Deserialize, IntoParams)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct Search {
     /// Part of the name, 1–50 characters (e.g. `세브`).
-    q: Option<String>,
+    pub q: Option<String>,
     /// Province or metropolitan city, exactly (e.g. `서울`).
-    sido: Option<String>,
+    pub sido: Option<String>,
     /// District, exactly (e.g. `종로구`).
-    sigungu: Option<String>,
+    pub sigungu: Option<String>,
     /// Kind of institution: `tertiary`, `general`, `hospital`, `nursing`, `clinic`, `dental`,
     /// `korean_medicine` or `other`.
-    kind: Option<String>,
+    pub kind: Option<String>,
     /// Page size, 1–100 (default 20).
-    limit: Option<i64>,
+    pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
-    cursor: Option<String>,
+    pub cursor: Option<String>,
 }
 
 /// A hospital in search results.
@@ -709,20 +709,20 @@ impl ReviewRow {
 }
 
 /// Query parameters of a hospital's review listing.
-#[derive(Debug, Deserialize, IntoParams)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ReviewFilter {
     /// `new` (newest first, the default) or `helpful` (most helpful first).
-    sort: Option<String>,
+    pub sort: Option<String>,
     /// Only reviews by this job category; refused below k-anonymity.
-    job_category: Option<String>,
+    pub job_category: Option<String>,
     /// Only reviews by `current` or `former` staff; refused below k-anonymity.
-    tenure: Option<String>,
+    pub tenure: Option<String>,
     /// Page size, 1–100 (default 20).
-    limit: Option<i64>,
+    pub limit: Option<i64>,
     /// `next_cursor` of the previous page (of the same sort).
-    cursor: Option<String>,
+    pub cursor: Option<String>,
 }
 
 /// Where a page of reviews starts: after the item with this sort key.

@@ -11,6 +11,8 @@
 //! - [`me`]: the signed-in member's affiliations, activity and notifications (the `member`
 //!   service; it holds the author key).
 //! - [`openapi`]: the OpenAPI 3.1 document.
+//! - [`pages`]: the web pages (the `web` service), HTML rendered from the other services'
+//!   answers.
 
 pub mod app;
 pub mod board;
@@ -20,5 +22,6 @@ pub mod cursor;
 pub mod hospital;
 pub mod me;
 pub mod openapi;
+pub mod pages;
 
 pub use app::run;

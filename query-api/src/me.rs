@@ -133,6 +133,47 @@ impl MeState {
     }
 }
 
+impl MeState {
+    /// Which of `items` (posts, comments, reviews) `member` wrote, so pages offer editing
+    /// and deleting to their author only. The item's entry key is derived from its id; the
+    /// owner column says whose it is.
+    pub async fn owned(
+        &self,
+        member: MemberId,
+        items: &[Uuid],
+    ) -> Result<std::collections::HashSet<Uuid>, ApiError> {
+        let owner = self.me(member).owner;
+        let mut mine = std::collections::HashSet::new();
+        for chunk in items.chunks(100) {
+            let keys: Vec<(String, Uuid)> = chunk
+                .iter()
+                .map(|id| {
+                    let key = self.key.author_ref(ENTRY_SEAL, *id, MemberId(Uuid::nil()));
+                    (key.0, *id)
+                })
+                .collect();
+            let placeholders = vec!["?"; keys.len()].join(", ");
+            let sql = format!(
+                "SELECT entry_key FROM entries WHERE owner = ? AND entry_key IN ({placeholders})"
+            );
+            let mut query = sqlx::query_scalar::<_, String>(&sql).bind(&owner);
+            for (key, _) in &keys {
+                query = query.bind(key);
+            }
+            let found = query
+                .fetch_all(&self.pool)
+                .await
+                .map_err(ApiError::internal)?;
+            mine.extend(
+                keys.iter()
+                    .filter(|(key, _)| found.contains(key))
+                    .map(|(_, id)| *id),
+            );
+        }
+        Ok(mine)
+    }
+}
+
 impl Me {
     /// Opens a payload sealed under `kind` and bound to the row's `row_key`.
     fn open<T: DeserializeOwned>(
@@ -290,16 +331,16 @@ pub async fn affiliations(
 }
 
 /// Query parameters of `GET /api/v1/me/activity`.
-#[derive(Debug, Deserialize, IntoParams)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ActivityQuery {
     /// Only items of this kind: `post`, `comment` or `review`.
-    kind: Option<String>,
+    pub kind: Option<String>,
     /// Items per page, 1 to 100 (default 20).
-    limit: Option<i64>,
+    pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
-    cursor: Option<String>,
+    pub cursor: Option<String>,
 }
 
 /// One item the member wrote.
@@ -412,16 +453,16 @@ pub async fn activity(
 }
 
 /// Query parameters of `GET /api/v1/me/notifications`.
-#[derive(Debug, Deserialize, IntoParams)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct NotificationsQuery {
     /// `true`: only notifications not read yet.
-    unread: Option<bool>,
+    pub unread: Option<bool>,
     /// Notifications per page, 1 to 100 (default 20).
-    limit: Option<i64>,
+    pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
-    cursor: Option<String>,
+    pub cursor: Option<String>,
 }
 
 /// Something that happened to the member's items.

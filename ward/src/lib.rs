@@ -2,6 +2,7 @@
 //! of Ward's components in one process — all of them for local use — through the same library
 //! entry points the separate `ward-*` binaries use.
 
+pub mod gateway;
 pub mod replay;
 
 use std::fmt;
@@ -21,14 +22,17 @@ pub enum Component {
     Projector,
     /// The query API.
     QueryApi,
+    /// The single origin for browsers in front of both APIs.
+    Gateway,
 }
 
 impl Component {
     /// Every component, in start order.
-    pub const ALL: [Component; 3] = [
+    pub const ALL: [Component; 4] = [
         Component::CommandApi,
         Component::Projector,
         Component::QueryApi,
+        Component::Gateway,
     ];
 
     fn listen(self, config: &WardConfig) -> &str {
@@ -36,6 +40,7 @@ impl Component {
             Component::CommandApi => &config.command_api.listen,
             Component::Projector => &config.projector.listen,
             Component::QueryApi => &config.query_api.listen,
+            Component::Gateway => &config.gateway.listen,
         }
     }
 }
@@ -46,6 +51,7 @@ impl fmt::Display for Component {
             Component::CommandApi => "command API",
             Component::Projector => "projector",
             Component::QueryApi => "query API",
+            Component::Gateway => "web",
         })
     }
 }
@@ -65,19 +71,36 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     migrate(config).await?;
-    let mut tasks = JoinSet::new();
+    let mut listeners = Vec::new();
     for &component in components {
         let address = component.listen(config);
         let listener = TcpListener::bind(address)
             .await
             .with_context(|| format!("binding the {component} to {address}"))?;
+        listeners.push((component, listener));
+    }
+    // The gateway forwards to the APIs started here (their real ports), else to the
+    // configured addresses.
+    let url_of = |wanted: Component| -> anyhow::Result<String> {
+        Ok(match listeners.iter().find(|(c, _)| *c == wanted) {
+            Some((_, listener)) => format!("http://{}", listener.local_addr()?),
+            None => format!("http://{}", wanted.listen(config)),
+        })
+    };
+    let (command_url, query_url) = (url_of(Component::CommandApi)?, url_of(Component::QueryApi)?);
+    let mut tasks = JoinSet::new();
+    for (component, listener) in listeners {
         println!("{component:<12} http://{}", listener.local_addr()?);
         let (config, shutdown) = (config.clone(), shutdown.clone());
+        let (command_url, query_url) = (command_url.clone(), query_url.clone());
         tasks.spawn(async move {
             let result = match component {
                 Component::CommandApi => ward_command_api::run(&config, listener, shutdown).await,
                 Component::Projector => ward_projector::run(&config, listener, shutdown).await,
                 Component::QueryApi => ward_query_api::run(&config, listener, shutdown).await,
+                Component::Gateway => {
+                    gateway::run(listener, command_url, query_url, shutdown).await
+                }
             };
             result.with_context(|| format!("the {component} stopped"))
         });
