@@ -53,6 +53,22 @@ ensure_dev_idp() {
   (cd "$dir" && npm ci --no-audit --no-fund)
 }
 
+# The browser tests (web/e2e): Debian's Chromium (Playwright cannot download its own here),
+# Korean fonts so screenshots are legible, and playwright-core as package-lock.json pins it.
+ensure_web_e2e() {
+  if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi nanum; then
+    say "installing Debian's Chromium and Korean fonts for the browser tests"
+    local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get install -y chromium fonts-nanum >/dev/null 2>&1 \
+      || { $sudo apt-get update >/dev/null && $sudo apt-get install -y chromium fonts-nanum >/dev/null; }
+  fi
+  local dir=web/e2e
+  if [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+    say "installing the browser tests' npm packages ($dir)"
+    (cd "$dir" && npm ci --no-audit --no-fund)
+  fi
+}
+
 ensure_nextest() {
   command -v cargo-nextest >/dev/null 2>&1 && return 0
   say "installing cargo-nextest"

@@ -222,6 +222,7 @@ async fn create_post(
     form: Submitted,
 ) -> Response {
     let result = async {
+        let actor = actor?;
         let mut body = json!({});
         if let Value::Object(choice) = badge(form.text("badge")) {
             body["badge"] = Value::Object(choice);
@@ -229,7 +230,7 @@ async fn create_post(
         let new = form.body(&["board", "title", "body"], body)?;
         let response = posts::create(
             State(state),
-            actor?,
+            actor,
             correlation,
             form.headers(),
             ApiJson(new),
@@ -251,10 +252,11 @@ async fn edit_post(
     form: Submitted,
 ) -> Response {
     let result = async {
+        let actor = actor?;
         let edit = form.body(&["title", "body"], json!({}))?;
         let Json(done) = posts::edit(
             State(state),
-            actor?,
+            actor,
             correlation,
             Path(id.clone()),
             ApiJson(edit),
@@ -274,7 +276,8 @@ async fn delete_post(
     form: Submitted,
 ) -> Response {
     let result = async {
-        let Json(done) = posts::delete(State(state), actor?, correlation, Path(id.clone())).await?;
+        let actor = actor?;
+        let Json(done) = posts::delete(State(state), actor, correlation, Path(id.clone())).await?;
         Ok(Done::to(post_page(&id, &done)))
     }
     .await;
@@ -289,7 +292,8 @@ async fn like_post(
     form: Submitted,
 ) -> Response {
     let result = async {
-        let Json(done) = posts::like(State(state), actor?, correlation, Path(id.clone())).await?;
+        let actor = actor?;
+        let Json(done) = posts::like(State(state), actor, correlation, Path(id.clone())).await?;
         Ok(Done::to(post_page(&id, &done)))
     }
     .await;
@@ -304,10 +308,11 @@ async fn create_comment(
     form: Submitted,
 ) -> Response {
     let result = async {
+        let actor = actor?;
         let new = form.body(&["body", "parent_id"], json!({}))?;
         let response = comments::create(
             State(state),
-            actor?,
+            actor,
             correlation,
             form.headers(),
             Path(id.clone()),
@@ -333,9 +338,10 @@ async fn delete_comment(
     form: Submitted,
 ) -> Response {
     let result = async {
+        let actor = actor?;
         let Json(done) = comments::delete(
             State(state),
-            actor?,
+            actor,
             correlation,
             Path((id.clone(), comment)),
         )
@@ -355,10 +361,11 @@ async fn accept_answer(
     form: Submitted,
 ) -> Response {
     let result = async {
+        let actor = actor?;
         let accepted = form.body(&["comment_id"], json!({}))?;
         let Json(done) = comments::accept(
             State(state),
-            actor?,
+            actor,
             correlation,
             Path(id.clone()),
             ApiJson(accepted),
@@ -386,6 +393,7 @@ async fn write_review(
     form: Submitted,
 ) -> Response {
     let result = async {
+        let actor = actor?;
         let ratings: Map<String, Value> = [
             "overall",
             "work_environment",
@@ -404,7 +412,7 @@ async fn write_review(
         )?;
         let response = reviews::write(
             State(state),
-            actor?,
+            actor,
             correlation,
             form.headers(),
             Path(hospital.clone()),
@@ -430,7 +438,8 @@ async fn helpful(
     form: Submitted,
 ) -> Response {
     let result = async {
-        let Json(done) = reviews::helpful(State(state), actor?, correlation, Path(id)).await?;
+        let actor = actor?;
+        let Json(done) = reviews::helpful(State(state), actor, correlation, Path(id)).await?;
         let hospital = form
             .text("hospital_id")
             .and_then(|h| Uuid::parse_str(h).ok());
@@ -450,13 +459,14 @@ async fn report(
     form: Submitted,
 ) -> Response {
     let result = async {
+        let actor = actor?;
         let new = form.body(
             &["kind", "target_id", "post_id", "reason", "note"],
             json!({}),
         )?;
         let _answer = moderation::report(
             State(state),
-            actor?,
+            actor,
             correlation,
             form.headers(),
             ApiJson(new),
@@ -476,10 +486,11 @@ async fn submit_claim(
     form: Submitted,
 ) -> Response {
     let result = async {
+        let actor = actor?;
         let claim = form.body(&["job_category", "tenure"], json!({}))?;
         let response = claims::submit(
             State(state),
-            actor?,
+            actor,
             correlation,
             form.headers(),
             Path(hospital),
@@ -504,9 +515,10 @@ async fn send_code(
     form: Submitted,
 ) -> Response {
     let result = async {
+        let actor = actor?;
         let address = form.body(&["address"], json!({}))?;
         let _answer =
-            email::send_code(State(state), actor?, Path(id.clone()), ApiJson(address)).await?;
+            email::send_code(State(state), actor, Path(id.clone()), ApiJson(address)).await?;
         Ok(Done::to(format!("/me/claims/{id}?sent=true")))
     }
     .await;
@@ -521,10 +533,11 @@ async fn confirm_code(
     form: Submitted,
 ) -> Response {
     let result = async {
+        let actor = actor?;
         let code = form.body(&["code"], json!({}))?;
         let Json(done) = email::confirm_code(
             State(state),
-            actor?,
+            actor,
             correlation,
             Path(id.clone()),
             ApiJson(code),
@@ -547,7 +560,8 @@ async fn approve_claim(
     form: Submitted,
 ) -> Response {
     let result = async {
-        let _answer = claims::approve(State(state), actor?, correlation, Path(id)).await?;
+        let actor = actor?;
+        let _answer = claims::approve(State(state), actor, correlation, Path(id)).await?;
         Ok(Done::to("/moderation".to_owned()))
     }
     .await;
@@ -562,10 +576,11 @@ async fn reject_claim(
     form: Submitted,
 ) -> Response {
     let result = async {
+        let actor = actor?;
         let rejection = form.body(&["reason"], json!({}))?;
         let _answer = claims::reject(
             State(state),
-            actor?,
+            actor,
             correlation,
             Path(id),
             ApiJson(rejection),
@@ -585,10 +600,11 @@ async fn hide(
     form: Submitted,
 ) -> Response {
     let result = async {
+        let actor = actor?;
         let body = form.body(&["reason", "note"], json!({}))?;
         let _answer = moderation::hide(
             State(state),
-            actor?,
+            actor,
             correlation,
             Path(target),
             ApiJson(body),
@@ -608,10 +624,11 @@ async fn restore(
     form: Submitted,
 ) -> Response {
     let result = async {
+        let actor = actor?;
         let body = form.body(&["note"], json!({}))?;
         let _answer = moderation::restore(
             State(state),
-            actor?,
+            actor,
             correlation,
             Path(target),
             ApiJson(body),
@@ -629,9 +646,10 @@ async fn notifications_read(
     form: Submitted,
 ) -> Response {
     let result = async {
+        let member = member?;
         let _answer = members::mark_notifications_read(
             State(state),
-            member?,
+            member,
             Request::new(axum::body::Body::empty()),
         )
         .await?;
@@ -647,6 +665,7 @@ async fn withdraw(
     form: Submitted,
 ) -> Response {
     let result = async {
+        let member = member?;
         if form.text("confirm") != Some("yes") {
             return Err(ApiError::invalid(
                 "confirmation_missing",
@@ -654,7 +673,7 @@ async fn withdraw(
             ));
         }
         let cookie = state.auth.cookie(&state.session_cookie, "", Some(0));
-        let _answer = members::withdraw(State(state), member?).await?;
+        let _answer = members::withdraw(State(state), member).await?;
         Ok(Done {
             location: "/".to_owned(),
             cookie: Some(cookie),

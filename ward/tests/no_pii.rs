@@ -53,6 +53,7 @@ async fn a_signed_in_verified_member_leaves_no_personal_data_in_topics_tables_re
         )
         .env("WARD_QUERY_API__LISTEN", format!("127.0.0.1:{query_port}"))
         .env("WARD_PROJECTOR__LISTEN", "127.0.0.1:0")
+        .env("WARD_GATEWAY__LISTEN", "127.0.0.1:0")
         .env("WARD_COMMAND_API__SECURE_COOKIES", "false")
         .env("WARD_COMMAND_API__AUTH__OIDC__ISSUER_URL", idp.issuer())
         .env("WARD_COMMAND_API__AUTH__OIDC__CLIENT_ID", idp.client_id())

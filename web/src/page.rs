@@ -141,8 +141,9 @@ pub fn html(status: StatusCode, chrome: &Chrome, page: &impl Template) -> Respon
         HeaderValue::from_static(CONTENT_SECURITY_POLICY),
     );
     headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    // A reader's path through Ward is nobody else's business, not even the next site's.
-    headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    // A reader's path through Ward is nobody else's business: other sites get no referrer.
+    // (`no-referrer` would also make browsers send `Origin: null` on Ward's own forms.)
+    headers.insert(REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     (status, headers, body).into_response()
 }
 
