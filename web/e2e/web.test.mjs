@@ -193,6 +193,25 @@ try {
     assert.match(await page.locator('.comments .handle').first().textContent(), /익명1/);
   });
 
+  await step('he likes it without a reload', async () => {
+    const { page } = bob;
+    const here = page.url();
+    const like = page.locator('article.post form[action$="/like"] button');
+    assert.equal(await like.locator('[data-count]').textContent(), '0');
+    await like.click();
+    await page.locator('article.post form[action$="/like"] button.done').waitFor();
+    assert.equal(await like.locator('[data-count]').textContent(), '1');
+    assert.equal(page.url(), here);
+    // The read model has it too (the projector may take a moment).
+    let count = '';
+    for (let i = 0; i < 50 && count !== '1'; i += 1) {
+      await page.reload();
+      count = await page.locator('article.post form[action$="/like"] [data-count]').textContent();
+      if (count !== '1') await page.waitForTimeout(100);
+    }
+    assert.equal(count, '1');
+  });
+
   await step('an insider verifies by work-email code and writes a review; the numbers change', async () => {
     const { page } = bob;
     await page.goto(`${base}/hospitals/${hospital}`);
