@@ -49,6 +49,10 @@ WARD_ENV = {
     "WARD_LOG_FORMAT",
 }
 READ_MODELS = ("board", "hospital", "member")
+# The query side's Deployments: one per read model, plus query-api-web, the browser pages,
+# which serves all three read models and the pages in one process.
+WEB_SERVICES = "board,hospital,member,web"
+QUERY_DEPLOYMENTS = tuple(f"query-api-{m}" for m in (*READ_MODELS, "web"))
 
 # Metric names the services export (issue 2/7). Histograms also expose _bucket/_sum/_count.
 WARD_METRICS = {

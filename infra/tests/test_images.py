@@ -118,6 +118,23 @@ def test_compose_has_the_whole_system():
         "board", "hospital", "member"}
 
 
+def test_compose_query_api_can_serve_the_pages():
+    """The web service needs board, hospital and member beside it (the binary refuses to start
+    otherwise), their databases, and the command API's author key for member."""
+    services = COMPOSE["services"]
+    web = [s for s in services.values()
+           if "web" in s.get("environment", {}).get("WARD_QUERY_API__SERVICES", "").split(",")]
+    assert len(web) == 1
+    env = web[0]["environment"]
+    assert set(env["WARD_QUERY_API__SERVICES"].split(",")) == {"board", "hospital", "member", "web"}
+    assert {"WARD_BOARD_DB__URL", "WARD_HOSPITAL_DB__URL", "WARD_MEMBER_DB__URL"} <= set(env)
+    author_key = services["command-api"]["environment"]["WARD_COMMAND_API__AUTHOR_KEY"]
+    assert env["WARD_COMMAND_API__AUTHOR_KEY"] == author_key
+    for service in services.values():
+        if service.get("environment", {}).get("WARD_PROJECTOR__PROJECTIONS") == "member":
+            assert service["environment"]["WARD_COMMAND_API__AUTHOR_KEY"] == author_key
+
+
 def test_compose_ward_services_only_use_known_settings():
     for service_name, service in COMPOSE["services"].items():
         if service["image"].startswith("ward:"):

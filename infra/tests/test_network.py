@@ -147,6 +147,8 @@ EXPECTED = {
     "command-api": {"ward-events", "ward-redis", "ward-broker"},
     **{f"query-api-{m}": {TARGET, "ward-redis", "ward-broker"} for m, TARGET in
        zip(READ_MODELS, ("ward-board", "ward-hospital-db", "ward-member-db"))},
+    # The pages render all three read models in one process.
+    "query-api-web": {"ward-board", "ward-hospital-db", "ward-member-db", "ward-redis", "ward-broker"},
     **{f"projector-{m}": {TARGET, "ward-redis", "ward-broker", "ward-events"} for m, TARGET in
        zip(READ_MODELS, ("ward-board", "ward-hospital-db", "ward-member-db"))},
     "ward-migrate": {"ward-events", "ward-board", "ward-hospital-db", "ward-member-db"},

@@ -9,7 +9,8 @@ import re
 import promql_parser
 import pytest
 
-from conftest import REPO, WARD_METRICS, of_kind, pod_labels, render, selector_matches, WORKLOAD_KINDS
+from conftest import (QUERY_DEPLOYMENTS, REPO, WARD_METRICS, of_kind, pod_labels, render,
+                      selector_matches, WORKLOAD_KINDS)
 
 DASHBOARD = REPO / "infra" / "observability" / "dashboards" / "ward.json"
 HISTOGRAMS = {m for m in WARD_METRICS if m.endswith("_seconds")}
@@ -132,8 +133,7 @@ def test_monitors_select_every_ward_process(overlay):
     (pod_monitor,) = of_kind(docs, "PodMonitor")
     scraped_services = [s for s in services if selector_matches(service_monitor["spec"]["selector"],
                                                                 s["metadata"].get("labels", {}))]
-    assert {s["metadata"]["name"] for s in scraped_services} == {
-        "command-api", "query-api-board", "query-api-hospital", "query-api-member"}
+    assert {s["metadata"]["name"] for s in scraped_services} == {"command-api", *QUERY_DEPLOYMENTS}
     for svc in scraped_services:
         assert service_monitor["spec"]["endpoints"][0]["port"] in {p["name"] for p in svc["spec"]["ports"]}
     projectors = [d for d in of_kind(docs, *WORKLOAD_KINDS)

@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from conftest import (PROD_OVERLAYS, READ_MODELS, REPO, WARD_ENV, WORKLOAD_KINDS, containers,
-                      is_ward, name, of_kind, pod_labels, pod_spec, render, selector_matches,
-                      topics)
+from conftest import (PROD_OVERLAYS, QUERY_DEPLOYMENTS, READ_MODELS, REPO, WARD_ENV, WEB_SERVICES,
+                      WORKLOAD_KINDS, containers, is_ward, name, of_kind, pod_labels, pod_spec,
+                      render, selector_matches, topics)
 
 LONG_RUNNING = {"Deployment", "StatefulSet", "DaemonSet"}
 
@@ -221,12 +221,31 @@ def test_one_query_and_one_projector_deployment_per_read_model(docs, model):
     assert (events["name"], events["key"]) == ("ward-events-projector", "uri")
 
 
+def test_the_pages_deployment_serves_every_read_model(docs):
+    """query-api-web renders pages from board, hospital and member in-process (ADR 0010):
+    the binary refuses `web` without the other three, and member needs the author key."""
+    web = _env(_deployment(docs, "query-api-web"))
+    assert web["WARD_QUERY_API__SERVICES"]["value"] == WEB_SERVICES
+    for model in READ_MODELS:
+        # The same Secrets as the read model's own query Deployment.
+        own = _env(_deployment(docs, f"query-api-{model}"))
+        variable = f"WARD_{model.upper()}_DB__URL"
+        assert web[variable]["valueFrom"] == own[variable]["valueFrom"], variable
+    member = _env(_deployment(docs, "query-api-member"))
+    key = "WARD_COMMAND_API__AUTHOR_KEY"
+    assert web[key]["valueFrom"] == member[key]["valueFrom"]
+    assert "WARD_EVENT_STORE__URL" not in web
+    labels = pod_labels(_deployment(docs, "query-api-web"))
+    assert labels["app.kubernetes.io/component"] == "query-api"
+    assert labels["ward.io/read-model"] == "web"
+
+
 @pytest.mark.parametrize("overlay", PROD_OVERLAYS)
 def test_query_autoscaling_matches_the_original(overlay):
     docs = render(overlay)
     hpas = {h["spec"]["scaleTargetRef"]["name"]: h for h in of_kind(docs, "HorizontalPodAutoscaler")}
-    for model in READ_MODELS:
-        hpa = hpas[f"query-api-{model}"]
+    for deployment_name in QUERY_DEPLOYMENTS:
+        hpa = hpas[deployment_name]
         assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (3, 10)
         targets = {m["resource"]["name"]: m["resource"]["target"] for m in hpa["spec"]["metrics"]}
         assert targets["cpu"] == {"type": "Utilization", "averageUtilization": 50}
