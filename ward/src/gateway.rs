@@ -1,6 +1,6 @@
 //! The local runner's single origin for browsers: a small reverse proxy that routes like the
-//! Kubernetes Gateway (`infra/k8s/components/gateway-api/gateway.yaml`): GET and HEAD to the query API; every
-//! other method, `/auth/*` and the moderators' pages to the command API. Pages and forms then
+//! Kubernetes Gateway (`infra/k8s/components/gateway-api/gateway.yaml`): GET and HEAD to the
+//! query API; every other method, `/auth/*` and the moderators' page to the command API. Pages and forms then
 //! share one origin, so cookies, `SameSite` and the CSRF check behave as in production.
 //!
 //! It forwards the browser's `Host` (the command API's CSRF check compares `Origin` with it)

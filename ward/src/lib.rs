@@ -70,7 +70,10 @@ pub async fn run(
     components: &[Component],
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    migrate(config).await?;
+    // The gateway alone (`ward run --only gateway`, as in docker-compose.yml) needs no database.
+    if components.iter().any(|c| *c != Component::Gateway) {
+        migrate(config).await?;
+    }
     let mut listeners = Vec::new();
     for &component in components {
         let address = component.listen(config);
