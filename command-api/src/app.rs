@@ -272,6 +272,7 @@ fn router(
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(state);
     ops.instrument(api)
+        .layer(tower_http::compression::CompressionLayer::new())
         .layer(axum::middleware::from_fn_with_state(
             allowed_origins,
             crate::csrf::refuse_cross_site,

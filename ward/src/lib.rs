@@ -4,6 +4,7 @@
 
 pub mod gateway;
 pub mod replay;
+pub mod seed;
 
 use std::fmt;
 

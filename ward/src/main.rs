@@ -32,6 +32,28 @@ enum Command {
     /// Make a new member and print a session token for it, for trying Ward locally before
     /// sign-in exists. It creates a fresh anonymous member; it cannot act as anyone else.
     DevSession,
+    /// Load a benchmark-sized data set through the aggregates and the event store in bulk
+    /// (bench/README.md); the projectors build the read models from it as from live traffic.
+    Seed {
+        /// Posts, over both boards.
+        #[arg(long, default_value_t = 100_000)]
+        posts: usize,
+        /// Comments on each post.
+        #[arg(long, default_value_t = 10)]
+        comments_per_post: usize,
+        /// Hospitals.
+        #[arg(long, default_value_t = 500)]
+        hospitals: usize,
+        /// Reviews, spread over the hospitals.
+        #[arg(long, default_value_t = 20_000)]
+        reviews: usize,
+        /// Members writing all this (each hospital gets at most this many reviews).
+        #[arg(long, default_value_t = 200)]
+        members: usize,
+        /// Write a session token per member here, one per line (for ward-bench).
+        #[arg(long)]
+        sessions_file: Option<std::path::PathBuf>,
+    },
     /// Manage the hospital catalogue.
     Hospitals {
         #[command(subcommand)]
@@ -201,6 +223,33 @@ async fn main() -> anyhow::Result<()> {
             ward::run(&config, &components, shutdown::on_signal()).await
         }
         Command::Migrate => ward::migrate(&config).await,
+        Command::Seed {
+            posts,
+            comments_per_post,
+            hospitals,
+            reviews,
+            members,
+            sessions_file,
+        } => {
+            let plan = ward::seed::Plan {
+                posts,
+                comments_per_post,
+                hospitals,
+                reviews,
+                members,
+                sessions_file,
+            };
+            let seeded = ward::seed::seed(&config, &plan).await?;
+            println!(
+                "seeded {} members, {} hospitals, {} posts, {} comments, {} reviews",
+                seeded.members,
+                seeded.hospitals.len(),
+                seeded.posts.len(),
+                seeded.comments,
+                seeded.reviews
+            );
+            Ok(())
+        }
         Command::DevSession => {
             println!("{}", ward::dev_session(&config).await?);
             Ok(())
