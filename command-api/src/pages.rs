@@ -86,6 +86,7 @@ struct Reported {
     case_id: String,
     reports: i64,
     reasons: Vec<String>,
+    suggested: Option<String>,
     latest: String,
 }
 
@@ -96,6 +97,8 @@ struct ReportedView {
     link: Option<String>,
     reports: i64,
     reasons: Vec<String>,
+    /// The reason the hide form suggests: the most frequent one reported.
+    suggested: String,
     hidden: bool,
 }
 
@@ -107,6 +110,8 @@ async fn reported(pool: &PgPool) -> Result<Vec<ReportedView>, ApiError> {
          count(*) FILTER (WHERE event_type = 'ReportFiled') AS reports, \
          coalesce(array_agg(DISTINCT payload -> 'ReportFiled' ->> 'reason') \
              FILTER (WHERE event_type = 'ReportFiled'), '{}') AS reasons, \
+         mode() WITHIN GROUP (ORDER BY payload -> 'ReportFiled' ->> 'reason') \
+             FILTER (WHERE event_type = 'ReportFiled') AS suggested, \
          (array_agg(event_type ORDER BY sequence DESC))[1] AS latest \
          FROM events WHERE aggregate_type = 'moderation' GROUP BY aggregate_id \
          HAVING (array_agg(event_type ORDER BY sequence DESC))[1] IN ('ReportFiled', 'TargetHidden') \
@@ -126,6 +131,7 @@ async fn reported(pool: &PgPool) -> Result<Vec<ReportedView>, ApiError> {
                 target_id: target.to_owned(),
                 reports: row.reports,
                 reasons: row.reasons,
+                suggested: row.suggested.unwrap_or_default(),
                 hidden: row.latest == "TargetHidden",
             })
         })
