@@ -223,7 +223,7 @@ async fn thread(
     let mut items = vec![("post", post, &post_key)];
     items.extend(comment_ids.iter().map(|(id, key)| ("comment", *id, key)));
     keys(pool, &items).await?;
-    let board = if n % 4 == 0 { "qna" } else { "free" };
+    let board = if n.is_multiple_of(4) { "qna" } else { "free" };
     let mut commands = vec![PostCommand::Create(CreatePost {
         post_id: post,
         author,
@@ -272,7 +272,7 @@ async fn write_review(
         author,
         insider: InsiderProof {
             job_category: JobCategory::Nurse,
-            tenure: if n % 3 == 0 {
+            tenure: if n.is_multiple_of(3) {
                 Tenure::Former
             } else {
                 Tenure::Current
@@ -290,7 +290,7 @@ async fn write_review(
         pros: "교육 체계가 잘 잡혀 있고 동료들이 서로 잘 도와줍니다.".to_owned(),
         cons: "인력이 부족해서 휴가를 쓰기 어렵고 야간 근무가 잦습니다.".to_owned(),
         advice: Some("인력 충원을 부탁드립니다.".to_owned()),
-        would_recommend: n % 4 != 0,
+        would_recommend: !n.is_multiple_of(4),
         content_key: key,
     });
     run(store, services, id, command).await
