@@ -133,6 +133,14 @@ pub async fn rebuild(
 ) -> anyhow::Result<Rebuilt> {
     let started = Instant::now();
     let live = app::database(config, name)?;
+    // The live read model has applied this much of the log: a rebuild that "catches up" to
+    // less would replace it with a read model that lost events (a broker misreporting the
+    // end of its topics, say).
+    let floor: i64 = status_of(config, name, live, &live_group(config, name))
+        .await?
+        .iter()
+        .filter_map(|s| s.applied)
+        .sum();
     let next = next_database(live)?;
     drop_database(&next).await?;
     app::migrate_database(name, &next).await?;
@@ -157,7 +165,7 @@ pub async fn rebuild(
         ConsumerMetrics::default(),
         stop.clone(),
     );
-    let outcome = catch_up(config, name, &next, &group, &consumer, progress).await;
+    let outcome = catch_up(config, name, &next, &group, &consumer, floor, progress).await;
     stop.cancel();
     consumer.await??;
     let records = outcome?;
@@ -176,20 +184,31 @@ async fn catch_up(
     next: &DatabaseConfig,
     group: &str,
     consumer: &tokio::task::JoinHandle<anyhow::Result<()>>,
+    floor: i64,
     progress: impl Fn(i64, i64),
 ) -> anyhow::Result<i64> {
+    let patience = Instant::now() + SHORT_LOG_PATIENCE;
     loop {
         anyhow::ensure!(!consumer.is_finished(), "the rebuild's consumer stopped");
         let status = status_of(config, name, next, group).await?;
         let total: i64 = status.iter().map(|s| s.end).sum();
         let lag: i64 = status.iter().map(|s| s.lag).sum();
         progress(total - lag, total);
-        if lag == 0 {
+        if lag == 0 && total >= floor {
             return Ok(total);
         }
+        anyhow::ensure!(
+            total >= floor || Instant::now() < patience,
+            "the topics end after {total} records, but the live read model has applied \
+             {floor}: the broker does not report the whole log, so the rebuild would lose \
+             events; nothing was switched"
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
+
+/// How long a rebuild waits for the broker to report at least what the live model applied.
+const SHORT_LOG_PATIENCE: Duration = Duration::from_secs(30);
 
 /// Files the rebuild group's offsets (and rejects) under the live group's name.
 async fn file_offsets_under(db: &DatabaseConfig, from: &str, to: &str) -> anyhow::Result<()> {
