@@ -164,9 +164,6 @@ fn consume<P: Projection>(
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", "10000")
         .set("heartbeat.interval.ms", "1000")
-        // librdkafka waits up to 500 ms for data in each fetch by default; a reader waiting
-        // for their own post would wait with it (bench/README.md, visibility).
-        .set("fetch.wait.max.ms", "20")
         .create_with_context(context)?;
     let topic_refs: Vec<&str> = topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topic_refs)?;

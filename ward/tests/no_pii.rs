@@ -24,12 +24,6 @@ const CANARY: &str = "canary";
 const USER: &str = "pii-canary-subject-홍길동";
 const DOMAIN: &str = "staff.pii-hospital.test";
 
-fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_signed_in_verified_member_leaves_no_personal_data_in_topics_tables_redis_or_logs(
 ) -> Result {

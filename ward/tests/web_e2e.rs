@@ -16,12 +16,6 @@ use ward_domain::hospital::HospitalKind;
 
 const DOMAIN: &str = "staff.e2e-hospital.test";
 
-fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn visitors_members_insiders_and_moderators_use_ward_in_a_browser() -> Result {
     let mut stack = Stack::new().await?;

@@ -59,25 +59,31 @@ pub async fn verified(
     Ok(found)
 }
 
+/// The member's latest `limit` items of activity (of `kind`, if given).
+async fn activity(
+    pages: &Pages,
+    session: &Session,
+    kind: Option<&str>,
+    limit: i64,
+) -> Result<ActivityPage, ApiError> {
+    let answer = me::activity(
+        State(pages.me.clone()),
+        Member(session.clone()),
+        ApiQuery(ActivityQuery {
+            kind: kind.map(str::to_owned),
+            limit: Some(limit),
+            cursor: None,
+        }),
+        Wanted(None),
+        HeaderMap::new(),
+    )
+    .await;
+    Ok(decode(answer).await?.value)
+}
+
 /// Whether the member has a review of `hospital` that is not deleted.
 pub async fn reviewed(pages: &Pages, session: &Session, hospital: Uuid) -> Result<bool, ApiError> {
-    let items = decode::<ActivityPage>(
-        me::activity(
-            State(pages.me.clone()),
-            Member(session.clone()),
-            ApiQuery(ActivityQuery {
-                kind: Some("review".to_owned()),
-                limit: Some(100),
-                cursor: None,
-            }),
-            Wanted(None),
-            HeaderMap::new(),
-        )
-        .await,
-    )
-    .await?
-    .value
-    .items;
+    let items = activity(pages, session, Some("review"), 100).await?.items;
     Ok(items
         .iter()
         .any(|i| i.hospital_id == Some(hospital) && i.state != "deleted"))
@@ -126,22 +132,7 @@ pub async fn my_page(State(pages): State<Pages>, viewer: Viewer, uri: Uri) -> Re
         )
         .await?
         .value;
-        let activity = decode::<ActivityPage>(
-            me::activity(
-                State(pages.me.clone()),
-                Member(session.clone()),
-                ApiQuery(ActivityQuery {
-                    kind: None,
-                    limit: Some(RECENT),
-                    cursor: None,
-                }),
-                Wanted(None),
-                HeaderMap::new(),
-            )
-            .await,
-        )
-        .await?
-        .value;
+        let activity = activity(&pages, session, None, RECENT).await?;
         Ok(MyPage {
             chrome: &viewer.chrome,
             affiliations: named,

@@ -396,6 +396,11 @@ impl Drop for Running {
     }
 }
 
+/// A port nothing listens on now, for a child process that must be told its port.
+pub fn free_port() -> Result<u16> {
+    Ok(StdListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
 /// Polls `check` until it returns `Some`, or fails after `within`.
 pub async fn eventually<T, F, Fut>(within: Duration, what: &str, mut check: F) -> Result<T>
 where
