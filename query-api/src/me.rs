@@ -115,7 +115,7 @@ impl MeState {
     }
 
     /// Waits for the post, review or claim a client wants to see, if it named one.
-    async fn freshness(&self, wanted: Wanted) -> Result<Freshness, ApiError> {
+    pub(crate) async fn freshness(&self, wanted: Wanted) -> Result<Freshness, ApiError> {
         let kinds = ["affiliation", "post", "review"];
         wanted
             .wait_for("member", &kinds, |id| async move {

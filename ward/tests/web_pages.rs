@@ -87,6 +87,35 @@ async fn a_form_post_redirects_to_the_post_which_shows_it_at_once_and_escaped() 
         board.matches("class=\"item\"").count() == 1,
         "one post listed: {board}"
     );
+
+    // My page's sign-out form ends the session and goes home with the cookie cleared.
+    let me = client
+        .get(queries.url("/me"))
+        .header(COOKIE, format!("ward_session={token}"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    anyhow::ensure!(me.contains("action=\"/signout\""), "{me}");
+    let out = client
+        .post(commands.url("/signout"))
+        .header(COOKIE, format!("ward_session={token}"))
+        .form(&[("go", "")])
+        .send()
+        .await?;
+    anyhow::ensure!(out.status() == 303);
+    anyhow::ensure!(out.headers().get(LOCATION).is_some_and(|v| v == "/"));
+    anyhow::ensure!(out
+        .headers()
+        .get(reqwest::header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("ward_session=;")));
+    let gone = client
+        .get(queries.url("/me"))
+        .header(COOKIE, format!("ward_session={token}"))
+        .send()
+        .await?;
+    anyhow::ensure!(gone.status() == 401);
     stack.finish().await
 }
 

@@ -273,6 +273,9 @@ pub async fn post(
         let post = page.value;
         let mine = match &viewer.session {
             Some(session) => {
+                // "Is it mine?" is the member model's to say: after the reader's own write,
+                // wait for it there too, or their new post would lack its edit button.
+                pages.me.freshness(wanted(params.v.as_deref())).await?;
                 let mut items = vec![post.id];
                 for comment in &post.comments {
                     items.push(comment.id);

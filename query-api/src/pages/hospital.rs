@@ -199,6 +199,8 @@ pub async fn hospital(
         .await?;
         let (mut verified_here, mut reviewed, mut mine) = (false, false, HashSet::new());
         if let Some(session) = &viewer.session {
+            // After the reader's own review, the member model must know it too.
+            pages.me.freshness(wanted(params.v.as_deref())).await?;
             let hospital_id = Uuid::parse_str(&h.id).map_err(ApiError::internal)?;
             verified_here = super::me::verified(&pages, session)
                 .await?
