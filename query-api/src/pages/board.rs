@@ -242,6 +242,16 @@ impl PostView<'_> {
     }
 }
 
+/// The post `id` as the API shows it, once the read model reached `wait`.
+async fn post_detail(
+    pages: &Pages,
+    id: String,
+    wait: Wanted,
+) -> Result<super::Decoded<PostDetail>, ApiError> {
+    let answer = board::show(State(pages.board.clone()), Path(id), wait, HeaderMap::new()).await;
+    decode(answer).await
+}
+
 /// A page that waits for a version: `?v=kind:id:version`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -260,16 +270,7 @@ pub async fn post(
 ) -> Response {
     let result = async {
         let params: VersionQuery = query(&uri)?;
-        let page = decode::<PostDetail>(
-            board::show(
-                State(pages.board.clone()),
-                Path(id),
-                wanted(params.v.as_deref()),
-                HeaderMap::new(),
-            )
-            .await,
-        )
-        .await?;
+        let page = post_detail(&pages, id, wanted(params.v.as_deref())).await?;
         let post = page.value;
         let mine = match &viewer.session {
             Some(session) => {
@@ -360,17 +361,7 @@ pub async fn edit_post(
 ) -> Response {
     let result = async {
         let session = viewer.member()?;
-        let post = decode::<PostDetail>(
-            board::show(
-                State(pages.board.clone()),
-                Path(id),
-                Wanted(None),
-                HeaderMap::new(),
-            )
-            .await,
-        )
-        .await?
-        .value;
+        let post = post_detail(&pages, id, Wanted(None)).await?.value;
         if !pages
             .me
             .owned(session.member_id, &[post.id])

@@ -169,16 +169,7 @@ pub async fn hospital(
         let (job_category, tenure) = (nonempty(params.job_category), nonempty(params.tenure));
         let sort = nonempty(params.sort).unwrap_or_else(|| "new".to_owned());
         let wait = wanted(params.v.as_deref());
-        let profile = decode::<HospitalProfile>(
-            hospital::profile(
-                State(pages.hospital.clone()),
-                Path(id.clone()),
-                wait.clone(),
-                HeaderMap::new(),
-            )
-            .await,
-        )
-        .await?;
+        let profile = profile_of(&pages, &id, wait.clone()).await?;
         let h = profile.value;
         let page = decode::<ReviewPage>(
             hospital::reviews(
@@ -252,17 +243,23 @@ pub async fn hospital(
 
 /// The hospital a form is about; 404 when there is none.
 async fn hospital_named(pages: &Pages, id: &str) -> Result<HospitalProfile, ApiError> {
-    Ok(decode::<HospitalProfile>(
-        hospital::profile(
-            State(pages.hospital.clone()),
-            Path(id.to_owned()),
-            Wanted(None),
-            HeaderMap::new(),
-        )
-        .await,
+    Ok(profile_of(pages, id, Wanted(None)).await?.value)
+}
+
+/// The hospital `id` as the API shows it, once the read model reached `wait`.
+async fn profile_of(
+    pages: &Pages,
+    id: &str,
+    wait: Wanted,
+) -> Result<super::Decoded<HospitalProfile>, ApiError> {
+    let answer = hospital::profile(
+        State(pages.hospital.clone()),
+        Path(id.to_owned()),
+        wait,
+        HeaderMap::new(),
     )
-    .await?
-    .value)
+    .await;
+    decode(answer).await
 }
 
 #[derive(Template)]
