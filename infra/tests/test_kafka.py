@@ -1,14 +1,17 @@
-"""Kafka on Strimzi: topics generated from the one source of truth, KRaft, durability, ACLs."""
+"""Kafka on Strimzi: topics generated from the one source of truth, KRaft, durability, ACLs,
+and every client authenticating with SCRAM over TLS as its own KafkaUser."""
 
 from __future__ import annotations
 
 import importlib.util
 import subprocess
 import sys
+from pathlib import PurePosixPath
 
 import pytest
 
-from conftest import PROD_OVERLAYS, READ_MODELS, REPO, of_kind, render, topics
+from conftest import (PROD_OVERLAYS, QUERY_DEPLOYMENTS, READ_MODELS, REPO, containers, is_ward, name, of_kind,
+                      pod_labels, pod_spec, render, topics)
 
 STRIMZI = REPO / "infra" / "kafka" / "strimzi"
 
@@ -126,10 +129,131 @@ def test_the_replay_tool_reads_with_throwaway_groups(docs):
     assert not any(_can(acls, "Read", "group", f"ward-{m}") for m in READ_MODELS)
 
 
-def test_the_plaintext_listener_is_fenced_to_ward_pods(docs):
-    """Transitional: while the binaries cannot authenticate, only Ward's own pods may reach
-    the unauthenticated listener (see infra/kafka/strimzi/plaintext-listener)."""
+def test_the_rebuild_reads_only_in_its_throwaway_groups(docs):
+    """`ward projector rebuild` consumes as rebuild-<random>-ward-<projection>
+    (projector/src/rebuild.rs) and must not join a live projector's group."""
+    acls = _acls(docs)["ward-rebuild"]
+    assert all(_can(acls, "Read", "topic", t["name"]) for t in topics())
+    for model in READ_MODELS:
+        assert _can(acls, "Read", "group", f"rebuild-0123456789abcdef0123456789abcdef-ward-{model}")
+        assert not _can(acls, "Read", "group", f"ward-{model}")
+    assert not any(_can(acls, "Write", "topic", t["name"]) for t in topics())
+
+
+def test_the_query_side_reads_no_records(docs):
+    acls = _acls(docs)["ward-query"]
+    assert not any(_can(acls, op, "topic", t["name"]) for t in topics() for op in ("Read", "Write"))
+    assert not any(acl["resource"]["type"] == "group" for acl in acls)
+
+
+def test_readers_may_ask_for_metadata_and_watermarks(docs):
+    """Describe on a topic: metadata, ListOffsets (watermarks, lag) and OffsetFetch."""
+    for user, acls in _acls(docs).items():
+        assert all(_can(acls, "Describe", "topic", t["name"]) for t in topics()), user
+
+
+# --- authentication: every listener, every Ward Deployment ---------------------------------
+
+def test_every_listener_authenticates_over_tls(docs):
     (kafka,) = of_kind(docs, "Kafka")
     for listener in kafka["spec"]["kafka"]["listeners"]:
+        assert listener["tls"] is True, listener["name"]
+        assert listener.get("authentication", {}).get("type") in ("scram-sha-512", "tls"), listener["name"]
+        # Defence in depth: only Ward's labelled pods get to try.
         peers = listener.get("networkPolicyPeers")
         assert peers == [{"podSelector": {"matchLabels": {"ward.io/kafka-client": "true"}}}], listener["name"]
+
+
+def test_nobody_is_a_super_user(docs):
+    (kafka,) = of_kind(docs, "Kafka")
+    authorization = kafka["spec"]["kafka"]["authorization"]
+    assert authorization["type"] == "simple"
+    assert "ANONYMOUS" not in authorization.get("superUsers", [])
+    assert not authorization.get("superUsers"), "Ward needs no super user: every client has a KafkaUser"
+
+
+def _config(docs):
+    (config,) = [c for c in of_kind(docs, "ConfigMap") if c["metadata"]["name"].startswith("ward-config")]
+    return config["data"]
+
+
+def _ward_deployments(docs):
+    return [d for d in of_kind(docs, "Deployment") if is_ward(d)]
+
+
+def _env(doc):
+    return {e["name"]: e for e in containers(doc)[0].get("env", [])}
+
+
+def _own_user(doc) -> str:
+    labels = pod_labels(doc)
+    component = labels["app.kubernetes.io/component"]
+    if component == "projector":
+        return f"ward-projector-{labels['ward.io/read-model']}"
+    return {"command-api": "ward-relay", "query-api": "ward-query"}[component]
+
+
+def test_the_shared_config_holds_no_kafka_credentials(docs):
+    """Credentials are per Deployment. A SASL key in the shared ConfigMap would also reach the
+    ward-migrate Job, where a SASL block without user and password fails config loading."""
+    assert not [k for k in _config(docs) if k.startswith("WARD_KAFKA__SASL__")]
+
+
+def test_every_ward_deployment_authenticates_as_its_own_kafka_user(docs):
+    users = {u["metadata"]["name"] for u in of_kind(docs, "KafkaUser")}
+    deployments = _ward_deployments(docs)
+    assert {d["metadata"]["name"] for d in deployments} == {
+        "command-api", *QUERY_DEPLOYMENTS, *(f"projector-{m}" for m in READ_MODELS)}
+    for doc in deployments:
+        env = _env(doc)
+        username = env["WARD_KAFKA__SASL__USERNAME"]["value"]
+        assert username in users, f"{name(doc)}: no KafkaUser {username}"
+        assert username == _own_user(doc), name(doc)
+        password = env["WARD_KAFKA__SASL__PASSWORD"]["valueFrom"]["secretKeyRef"]
+        assert (password["name"], password["key"]) == (username, "password"), name(doc)
+        # The KafkaUsers are SCRAM-SHA-512, the binaries' default mechanism.
+        assert env.get("WARD_KAFKA__SASL__MECHANISM", {}).get("value", "SCRAM-SHA-512") == "SCRAM-SHA-512"
+
+
+def test_every_ward_deployment_trusts_the_cluster_ca(docs):
+    config = _config(docs)
+    (kafka,) = of_kind(docs, "Kafka")
+    assert config["WARD_KAFKA__TLS"] == "true"
+    ca_file = PurePosixPath(config["WARD_KAFKA__TLS_CA_LOCATION"])
+    for doc in _ward_deployments(docs):
+        mounts = [m for m in containers(doc)[0].get("volumeMounts", [])
+                  if PurePosixPath(m["mountPath"]) == ca_file.parent]
+        assert len(mounts) == 1, f"{name(doc)}: nothing mounted at {ca_file.parent}"
+        assert mounts[0].get("readOnly") is True and "subPath" not in mounts[0], name(doc)
+        (volume,) = [v for v in pod_spec(doc)["volumes"] if v["name"] == mounts[0]["name"]]
+        secret = volume["secret"]
+        assert secret["secretName"] == f"{kafka['metadata']['name']}-cluster-ca-cert", name(doc)
+        assert {"key": "ca.crt", "path": ca_file.name} in secret["items"], name(doc)
+
+
+def test_bootstrap_is_the_tls_listener_port(docs):
+    (kafka,) = of_kind(docs, "Kafka")
+    tls_ports = {lst["port"] for lst in kafka["spec"]["kafka"]["listeners"]
+                 if lst["tls"] and lst.get("authentication")}
+    for address in _config(docs)["WARD_KAFKA__BOOTSTRAP_SERVERS"].split(","):
+        host, port = address.rsplit(":", 1)
+        assert host == f"{kafka['metadata']['name']}-kafka-bootstrap"
+        assert int(port) in tls_ports, address
+
+
+def test_each_projector_deployment_reads_only_its_own_group(docs):
+    """The group is format!("{group_prefix}ward-{projection}") with an empty prefix in
+    production (projector/src/consumer.rs)."""
+    acls = _acls(docs)
+    for doc in _ward_deployments(docs):
+        if pod_labels(doc)["app.kubernetes.io/component"] != "projector":
+            continue
+        env = _env(doc)
+        assert "WARD_PROJECTOR__GROUP_PREFIX" not in env, name(doc)
+        user = acls[env["WARD_KAFKA__SASL__USERNAME"]["value"]]
+        own = {f"ward-{p}" for p in env["WARD_PROJECTOR__PROJECTIONS"]["value"].split(",")}
+        for model in READ_MODELS:
+            group = f"ward-{model}"
+            assert _can(user, "Read", "group", group) == (group in own), f"{name(doc)}: {group}"
+        assert not _can(user, "Read", "group", "ward-replay-x"), name(doc)
+        assert not _can(user, "Read", "group", "rebuild-x-ward-board"), name(doc)

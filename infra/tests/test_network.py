@@ -141,7 +141,7 @@ class Network:
 
 TARGETS = {  # pod name -> the port clients use
     "ward-events": 5432, "ward-board": 5432, "ward-hospital-db": 3306, "ward-member-db": 3306,
-    "ward-redis": 6379, "ward-broker": 9092,
+    "ward-redis": 6379, "ward-broker": 9093,   # the TLS + SCRAM listener
 }
 EXPECTED = {
     "command-api": {"ward-events", "ward-redis", "ward-broker"},
@@ -184,6 +184,21 @@ def test_each_component_reaches_exactly_what_it_needs(net, component):
     src = net.pod(component)
     reached = {t for t, port in TARGETS.items() if net.can_reach(src, net.pod(t), port)}
     assert reached == EXPECTED[component]
+
+
+def test_kafka_is_reached_only_on_the_tls_listener(net):
+    """9092 (plaintext) is neither a listener nor allowed by any egress policy."""
+    broker = net.pod("ward-broker")
+    for pod in net.pods:
+        assert not net.can_reach(pod, broker, 9092), pod.name
+
+
+def test_a_labelled_kafka_tool_reaches_the_brokers_and_nothing_else(net):
+    """An analyst's kcat pod or a `ward replay` Job: ward.io/kafka-client=true opens the TLS
+    listener to it (the broker still wants its KafkaUser's password), no data store."""
+    tool = Pod("kcat", "ward", {"ward.io/kafka-client": "true"})
+    reached = {t for t, port in TARGETS.items() if net.can_reach(tool, net.pod(t), port)}
+    assert reached == {"ward-broker"}
 
 
 def test_every_pod_can_resolve_names(net):
