@@ -15,11 +15,10 @@ ARG RUST_VERSION=1.95.0
 
 # --- build environment ----------------------------------------------------------------------
 FROM rust:${RUST_VERSION}-slim-trixie AS chef
-# rdkafka's default features build the bundled librdkafka with its own configure script:
-# it needs C and C++ compilers, make, perl and python3 (no TLS/zlib headers: the TLS
-# features are not enabled).
+# rdkafka builds the bundled librdkafka with its own configure script: it needs C and C++
+# compilers, make, perl and python3, and OpenSSL's headers (TLS and SASL/SCRAM to the broker).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends gcc g++ make perl python3 \
+ && apt-get install -y --no-install-recommends gcc g++ make perl python3 libssl-dev pkg-config \
  && rm -rf /var/lib/apt/lists/*
 # cargo-chef turns the dependency graph into a "recipe" so dependencies are compiled in a
 # layer of their own, reused until Cargo.toml or Cargo.lock change.
@@ -48,7 +47,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
        target/release/ward-projector target/release/ward /out/
 
 # --- runtime ----------------------------------------------------------------------------------
-# glibc, libgcc and CA certificates, no shell, no package manager. Debian 13 like the
+# glibc, libgcc, OpenSSL's libssl3 and CA certificates, no shell, no package manager. Debian 13 like the
 # builder, so the binaries find the glibc they were linked against. Pin the digest
 # (…:nonroot@sha256:…) in your release pipeline.
 FROM gcr.io/distroless/cc-debian13:nonroot AS runtime

@@ -32,6 +32,29 @@ ensure_services() {
   say "PostgreSQL, MariaDB or Redis did not come up"; return 1
 }
 
+# Installs Debian packages: apt_install "what they are for" package...
+apt_install() {
+  local why="$1"; shift
+  say "installing $why: $*"
+  local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get install -y "$@" >/dev/null 2>&1 \
+    || { $sudo apt-get update >/dev/null && $sudo apt-get install -y "$@" >/dev/null; }
+}
+
+# librdkafka is built with TLS (for SCRAM and TLS to production's broker) against the
+# system's OpenSSL.
+ensure_build_deps() {
+  pkg-config --exists openssl 2>/dev/null && return 0
+  apt_install "OpenSSL's headers for librdkafka" libssl-dev pkg-config
+}
+
+# The broker-security tests put a TLS terminator (socat) with a throw-away certificate
+# (openssl) in front of Tansu.
+ensure_test_tools() {
+  command -v socat >/dev/null 2>&1 && command -v openssl >/dev/null 2>&1 && return 0
+  apt_install "socat and openssl for the broker-security tests" socat openssl
+}
+
 # Tansu, the Kafka-protocol broker (docs/adr/0002). Installing it compiles it: about 20-30
 # minutes on 2 cores, so it happens once per machine.
 ensure_tansu() {
@@ -57,10 +80,7 @@ ensure_dev_idp() {
 # Korean fonts so screenshots are legible, and playwright-core as package-lock.json pins it.
 ensure_web_e2e() {
   if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi nanum; then
-    say "installing Debian's Chromium and Korean fonts for the browser tests"
-    local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    $sudo apt-get install -y chromium fonts-nanum >/dev/null 2>&1 \
-      || { $sudo apt-get update >/dev/null && $sudo apt-get install -y chromium fonts-nanum >/dev/null; }
+    apt_install "Debian's Chromium and Korean fonts for the browser tests" chromium fonts-nanum
   fi
   local dir=web/e2e
   if [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then

@@ -1,7 +1,7 @@
 //! Typed configuration: a TOML file (optional) overlaid by `WARD_*` environment variables,
 //! where `__` separates nested keys (`WARD_KAFKA__BOOTSTRAP_SERVERS`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use figment::providers::{Env, Format, Toml};
 use figment::Figment;
@@ -362,6 +362,12 @@ pub struct ProjectorConfig {
     pub group_prefix: String,
     /// Comma-separated projections this process runs (`board`, `hospital`, `member`).
     pub projections: String,
+    /// How long the broker may hold a fetch while it has no new records (librdkafka's
+    /// `fetch.wait.max.ms`). Apache Kafka answers as soon as records arrive, so this only
+    /// bounds idle polling there. Tansu 0.6 holds every fetch about this long (half of it
+    /// from 500 ms up) even when it has records, so on Tansu it is also the floor of the
+    /// write-to-read delay, and lower values cost it CPU while idle (docs/operations.md).
+    pub fetch_wait_ms: u32,
 }
 
 impl Default for ProjectorConfig {
@@ -371,6 +377,7 @@ impl Default for ProjectorConfig {
             batch_size: 500,
             group_prefix: String::new(),
             projections: "board,hospital,member".to_owned(),
+            fetch_wait_ms: 500,
         }
     }
 }
@@ -404,6 +411,17 @@ pub struct KafkaConfig {
     /// broker without seeing each other's records.
     #[serde(default)]
     pub topic_prefix: String,
+    /// Talk TLS to the broker (verifying its certificate and host name). Off for the local
+    /// broker; on in production, where Strimzi's listener is TLS only.
+    #[serde(default)]
+    pub tls: bool,
+    /// PEM file of the CA that signed the broker's certificate (Strimzi's cluster CA); the
+    /// system's trust store when unset. Only read when `tls` is on.
+    #[serde(default)]
+    pub tls_ca_location: Option<PathBuf>,
+    /// SASL/SCRAM credentials; without them the client does not authenticate.
+    #[serde(default)]
+    pub sasl: Option<KafkaSasl>,
 }
 
 impl Default for KafkaConfig {
@@ -411,6 +429,42 @@ impl Default for KafkaConfig {
         Self {
             bootstrap_servers: "127.0.0.1:9092".to_owned(),
             topic_prefix: String::new(),
+            tls: false,
+            tls_ca_location: None,
+            sasl: None,
+        }
+    }
+}
+
+/// A component's broker identity: one KafkaUser per component, so the broker's ACLs give
+/// each only the rights it needs (`infra/kafka/strimzi/users.yaml`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSasl {
+    /// The SCRAM mechanism the broker's listener uses.
+    #[serde(default)]
+    pub mechanism: ScramMechanism,
+    pub username: String,
+    /// From the environment (`WARD_KAFKA__SASL__PASSWORD`), never from a committed file.
+    pub password: SecretString,
+}
+
+/// SASL mechanisms Ward's clients offer: SCRAM only (PLAIN would send the password itself).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum ScramMechanism {
+    #[serde(rename = "SCRAM-SHA-256")]
+    Sha256,
+    #[default]
+    #[serde(rename = "SCRAM-SHA-512")]
+    Sha512,
+}
+
+impl ScramMechanism {
+    /// librdkafka's `sasl.mechanism` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sha256 => "SCRAM-SHA-256",
+            Self::Sha512 => "SCRAM-SHA-512",
         }
     }
 }
@@ -630,6 +684,36 @@ mod tests {
                 .is_some_and(|m| m.smtp_url.is_some()));
             assert!(config.command_api.author_key.is_some());
             assert_eq!(config.kafka.bootstrap_servers, "127.0.0.1:9092");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn broker_credentials_come_from_the_environment_and_must_be_whole() {
+        figment::Jail::expect_with(|jail| {
+            // What the Kubernetes manifests set: TLS with Strimzi's CA, the KafkaUser's name
+            // and the password from its Secret.
+            jail.set_env("WARD_KAFKA__BOOTSTRAP_SERVERS", "ward-kafka-bootstrap:9093");
+            jail.set_env("WARD_KAFKA__TLS", "true");
+            jail.set_env("WARD_KAFKA__TLS_CA_LOCATION", "/etc/ward/kafka-ca/ca.crt");
+            jail.set_env("WARD_KAFKA__SASL__USERNAME", "ward-relay");
+            jail.set_env("WARD_KAFKA__SASL__PASSWORD", "s3cret");
+            let sample: WardConfig = load(None).map_err(|e| e.to_string())?;
+            let sasl = sample.kafka.sasl.as_ref().ok_or("no sasl")?;
+            assert_eq!(sasl.mechanism, ScramMechanism::Sha512);
+            assert_eq!(sasl.password.expose_secret(), "s3cret");
+            assert!(!format!("{:?}", sample.kafka).contains("s3cret"));
+            assert!(sample.kafka.tls);
+
+            jail.clear_env();
+            jail.set_env("WARD_KAFKA__BOOTSTRAP_SERVERS", "ward-kafka-bootstrap:9093");
+            jail.set_env("WARD_KAFKA__SASL__USERNAME", "ward-relay");
+            let missing = load::<WardConfig>(None).err().map(|e| e.to_string());
+            assert!(missing.is_some_and(|e| e.contains("password")));
+
+            jail.set_env("WARD_KAFKA__SASL__PASSWORD", "s3cret");
+            jail.set_env("WARD_KAFKA__SASL__MECHANISM", "PLAIN");
+            assert!(load::<WardConfig>(None).is_err(), "only SCRAM is offered");
             Ok(())
         });
     }

@@ -10,6 +10,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::ClientConfig;
+use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -144,8 +145,30 @@ pub fn client_config(config: &KafkaConfig) -> ClientConfig {
     client
         .set("bootstrap.servers", &config.bootstrap_servers)
         .set("broker.address.family", "v4")
-        .set("log_level", "4");
+        .set("log_level", "4")
+        .set("security.protocol", security_protocol(config));
+    if config.tls {
+        if let Some(ca) = &config.tls_ca_location {
+            client.set("ssl.ca.location", ca.to_string_lossy());
+        }
+    }
+    if let Some(sasl) = &config.sasl {
+        client
+            .set("sasl.mechanism", sasl.mechanism.as_str())
+            .set("sasl.username", &sasl.username)
+            .set("sasl.password", sasl.password.expose_secret());
+    }
     client
+}
+
+/// librdkafka's `security.protocol` for the configured TLS and SASL settings.
+fn security_protocol(config: &KafkaConfig) -> &'static str {
+    match (config.tls, config.sasl.is_some()) {
+        (false, false) => "plaintext",
+        (true, false) => "ssl",
+        (false, true) => "sasl_plaintext",
+        (true, true) => "sasl_ssl",
+    }
 }
 
 /// Creates every defined topic that does not exist yet. Existing topics are left as they are.
@@ -207,16 +230,41 @@ mod tests {
                 definition.config.get("retention.ms").map(String::as_str),
                 Some("-1")
             );
-            let config = KafkaConfig {
-                bootstrap_servers: String::new(),
-                topic_prefix: String::new(),
-            };
+            let config = KafkaConfig::default();
             assert_eq!(
                 topic_for(&config, &definition.aggregate_type),
                 definition.name
             );
         }
         Ok(())
+    }
+
+    #[test]
+    fn tls_and_sasl_settings_choose_the_security_protocol() {
+        let mut config = KafkaConfig::default();
+        let protocol =
+            |c: &KafkaConfig| client_config(c).get("security.protocol").map(str::to_owned);
+        assert_eq!(protocol(&config).as_deref(), Some("plaintext"));
+        config.tls_ca_location = Some("/ca.crt".into());
+        assert_eq!(client_config(&config).get("ssl.ca.location"), None);
+        config.tls = true;
+        assert_eq!(protocol(&config).as_deref(), Some("ssl"));
+        assert_eq!(
+            client_config(&config).get("ssl.ca.location"),
+            Some("/ca.crt")
+        );
+        config.sasl = Some(crate::config::KafkaSasl {
+            mechanism: crate::config::ScramMechanism::Sha256,
+            username: "ward-relay".to_owned(),
+            password: "pw".to_owned().into(),
+        });
+        assert_eq!(protocol(&config).as_deref(), Some("sasl_ssl"));
+        assert_eq!(
+            client_config(&config).get("sasl.mechanism"),
+            Some("SCRAM-SHA-256")
+        );
+        config.tls = false;
+        assert_eq!(protocol(&config).as_deref(), Some("sasl_plaintext"));
     }
 
     #[test]

@@ -181,6 +181,7 @@ pub async fn run(
         kafka: config.kafka.clone(),
         group_prefix: config.projector.group_prefix.clone(),
         batch_size: config.projector.batch_size,
+        fetch_wait_ms: config.projector.fetch_wait_ms,
         cache: Some((redis, config.redis.key_prefix.clone())),
     };
     let mut consumers = Vec::new();

@@ -121,6 +121,8 @@ pub struct ConsumerSettings {
     pub group_prefix: String,
     /// Most records per transaction.
     pub batch_size: usize,
+    /// librdkafka's `fetch.wait.max.ms` (`projector.fetch_wait_ms`).
+    pub fetch_wait_ms: u32,
     /// The query cache to invalidate after each commit, and its key prefix.
     pub cache: Option<(redis::aio::ConnectionManager, String)>,
 }
@@ -164,6 +166,7 @@ fn consume<P: Projection>(
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", "10000")
         .set("heartbeat.interval.ms", "1000")
+        .set("fetch.wait.max.ms", settings.fetch_wait_ms.to_string())
         .create_with_context(context)?;
     let topic_refs: Vec<&str> = topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topic_refs)?;

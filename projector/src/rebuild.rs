@@ -156,6 +156,9 @@ pub async fn rebuild(
         kafka: config.kafka.clone(),
         group_prefix: prefix,
         batch_size: config.projector.batch_size,
+        // A rebuild reads a backlog: every fetch finds records, so there is nothing to wait
+        // for (and Tansu would hold each fetch this long anyway).
+        fetch_wait_ms: REBUILD_FETCH_WAIT_MS,
         cache: None,
     };
     let stop = CancellationToken::new();
@@ -206,6 +209,9 @@ async fn catch_up(
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
+
+/// The rebuild consumer's `fetch.wait.max.ms`: short, since a backlog is always there.
+const REBUILD_FETCH_WAIT_MS: u32 = 10;
 
 /// How long a rebuild waits for the broker to report at least what the live model applied.
 const SHORT_LOG_PATIENCE: Duration = Duration::from_secs(30);

@@ -39,6 +39,12 @@ pub struct Broker {
     port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    /// Where clients are told to connect, when not straight to `port`.
+    advertised: Option<String>,
+    /// Whether clients must authenticate with SASL/SCRAM.
+    authentication: bool,
+    /// The TLS terminator in front of the broker, once it has one.
+    tls: Option<Child>,
 }
 
 impl Broker {
@@ -48,6 +54,9 @@ impl Broker {
             port,
             dir: tempfile::tempdir()?,
             child: None,
+            advertised: None,
+            authentication: false,
+            tls: None,
         };
         broker.resume().await?;
         Ok(broker)
@@ -69,15 +78,18 @@ impl Broker {
     /// Starts the broker on the same port and storage.
     pub async fn resume(&mut self) -> Result {
         let url = format!("tcp://127.0.0.1:{}", self.port);
-        let child = Command::new(tansu())
+        let mut command = Command::new(tansu());
+        command
+            .args(["broker", "--listener-url", &url])
             .args([
-                "broker",
-                "--listener-url",
-                &url,
                 "--advertised-listener-url",
-                &url,
+                self.advertised.as_deref().unwrap_or(&url),
             ])
-            .args(["--storage-engine", "sqlite://tansu.db"])
+            .args(["--storage-engine", "sqlite://tansu.db"]);
+        if self.authentication {
+            command.arg("--authentication");
+        }
+        let child = command
             .current_dir(self.dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -85,6 +97,70 @@ impl Broker {
             .spawn()?;
         self.child = Some(child);
         wait_for_port(self.port).await
+    }
+
+    /// Makes this broker like production's: it requires SASL/SCRAM-SHA-512, knows `user`
+    /// with `password`, and is reached over TLS only, with a certificate for `localhost`
+    /// whose PEM file is returned (clients trust it as their CA). Tansu 0.6 accepts a
+    /// certificate but does not serve TLS yet, so socat terminates TLS in front of it, as a
+    /// proxy would; the broker advertises the TLS address, so no client reaches it in plain.
+    /// Returns the TLS bootstrap address and the certificate.
+    pub async fn secure(&mut self, user: &str, password: &str) -> Result<(String, PathBuf)> {
+        let status = Command::new(tansu())
+            .args([
+                "user",
+                "create",
+                "--broker",
+                &format!("tcp://127.0.0.1:{}", self.port),
+            ])
+            .args([user, password])
+            .stdout(Stdio::null())
+            .status()
+            .await?;
+        anyhow::ensure!(status.success(), "tansu user create: {status}");
+        let (cert, key) = (
+            self.dir.path().join("cert.pem"),
+            self.dir.path().join("key.pem"),
+        );
+        let status = Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            ])
+            .args([
+                "-subj",
+                "/CN=localhost",
+                "-addext",
+                "subjectAltName=DNS:localhost",
+            ])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .await?;
+        anyhow::ensure!(status.success(), "openssl req: {status}");
+        let tls_port = free_port()?;
+        let listen = format!(
+            "OPENSSL-LISTEN:{tls_port},bind=127.0.0.1,reuseaddr,fork,verify=0,cert={},key={}",
+            cert.display(),
+            key.display()
+        );
+        self.tls = Some(
+            Command::new("socat")
+                .args([listen, format!("TCP:127.0.0.1:{}", self.port)])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .kill_on_drop(true)
+                .spawn()?,
+        );
+        wait_for_port(tls_port).await?;
+        self.stop().await?;
+        self.authentication = true;
+        self.advertised = Some(format!("tcp://localhost:{tls_port}"));
+        self.resume().await?;
+        Ok((format!("localhost:{tls_port}"), cert))
     }
 }
 
