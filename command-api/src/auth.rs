@@ -45,6 +45,7 @@ use ward_platform::session::{cookie, Session};
 
 use crate::app::AppState;
 use crate::members;
+use crate::pepper::Peppers;
 
 /// How long a started sign-in may take.
 const PRELOGIN_SECS: u64 = 600;
@@ -55,7 +56,7 @@ pub struct Auth {
     kakao: Option<KakaoConfig>,
     oidc: Option<Arc<Oidc>>,
     http: oauth2::reqwest::Client,
-    pepper: Option<Vec<u8>>,
+    peppers: Option<Peppers>,
     secure: bool,
     prefix: String,
 }
@@ -94,19 +95,15 @@ impl Auth {
                 })
             }),
             http,
-            pepper: config
-                .command_api
-                .identity_pepper
-                .as_ref()
-                .map(|p| p.expose_secret().as_bytes().to_vec()),
+            peppers: Peppers::from_config(&config.command_api),
             secure: config.command_api.secure_cookies,
             prefix: config.redis.key_prefix.clone(),
         })
     }
 
-    /// The identity pepper, if configured (it also keys work addresses).
-    pub fn pepper(&self) -> Option<&[u8]> {
-        self.pepper.as_deref()
+    /// The identity peppers, if configured (they also key work addresses).
+    pub fn peppers(&self) -> Option<&Peppers> {
+        self.peppers.as_ref()
     }
 
     /// The names of the configured providers.
@@ -396,12 +393,12 @@ pub async fn callback(
         "oidc" => oidc_subject(auth, code, record.verifier, record.nonce).await?,
         _ => return Err(unknown_provider(&provider)),
     };
-    let pepper = auth.pepper.as_deref().ok_or_else(unavailable)?;
+    let peppers = auth.peppers.as_ref().ok_or_else(unavailable)?;
     let member = members::sign_in(
         &state.pool,
         &state.members,
         &state.post_services.author_key,
-        pepper,
+        peppers,
         &provider,
         &subject,
         JobCategory::Other,

@@ -12,7 +12,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use cqrs_es::{AggregateContext, EventStore};
-use hmac::Mac;
 use lettre::message::Mailbox;
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use rand::Rng;
@@ -119,8 +118,20 @@ fn unavailable() -> ApiError {
 #[derive(Serialize, Deserialize)]
 struct Pending {
     code_hash: String,
+    /// Under the current pepper.
     address_hash: String,
+    /// Under the previous pepper, during a rotation.
+    #[serde(default)]
+    previous_address_hash: Option<String>,
     attempts: u32,
+}
+
+impl Pending {
+    fn address_hashes(&self) -> Vec<String> {
+        std::iter::once(self.address_hash.clone())
+            .chain(self.previous_address_hash.clone())
+            .collect()
+    }
 }
 
 /// The body of `POST /api/v1/claims/{id}/email`.
@@ -176,14 +187,10 @@ fn keys(state: &AppState, claim: Uuid) -> (String, String) {
     )
 }
 
-/// `HMAC(pepper, "email" ‖ 0 ‖ address)`.
-fn address_hash(state: &AppState, address: &str) -> Result<String, ApiError> {
-    let pepper = state.auth.pepper().ok_or_else(unavailable)?;
-    let mut mac =
-        <hmac::Hmac<Sha256> as Mac>::new_from_slice(pepper).map_err(ApiError::internal)?;
-    mac.update(b"email\0");
-    mac.update(address.as_bytes());
-    Ok(hex::encode(mac.finalize().into_bytes()))
+/// `HMAC(pepper, "email" ‖ 0 ‖ address)` under each configured pepper, current first.
+fn address_hashes(state: &AppState, address: &str) -> Result<Vec<String>, ApiError> {
+    let peppers = state.auth.peppers().ok_or_else(unavailable)?;
+    Ok(peppers.all(&[b"email\0", address.as_bytes()]))
 }
 
 fn code_hash(claim: Uuid, code: &str) -> String {
@@ -249,8 +256,8 @@ pub async fn send_code(
             "the address is not at one of the hospital's staff email domains",
         ));
     }
-    let address_hash = address_hash(&state, &address)?;
-    ensure_unused(&state, &address_hash, claim).await?;
+    let hashes = address_hashes(&state, &address)?;
+    ensure_unused(&state, &hashes, claim).await?;
     let (code_key, lock_key) = keys(&state, claim);
     let mut redis = state.redis.clone();
     let locked: bool = redis.exists(&lock_key).await.map_err(ApiError::internal)?;
@@ -264,7 +271,8 @@ pub async fn send_code(
     let code = format!("{:06}", rand::rngs::OsRng.gen_range(0..1_000_000));
     let pending = Pending {
         code_hash: code_hash(claim, &code),
-        address_hash,
+        address_hash: hashes[0].clone(),
+        previous_address_hash: hashes.get(1).cloned(),
         attempts: 0,
     };
     let _: () = redis
@@ -290,16 +298,17 @@ fn locked_error() -> ApiError {
     )
 }
 
-/// Refuses an address that already verified another claim.
-async fn ensure_unused(state: &AppState, address_hash: &str, claim: Uuid) -> Result<(), ApiError> {
-    let used_by: Option<String> =
-        sqlx::query_scalar("SELECT claim_id FROM verified_emails WHERE address_hash = $1")
-            .bind(address_hash)
-            .fetch_optional(&state.pool)
+/// Refuses an address (its hashes under every configured pepper) that already verified
+/// another claim.
+async fn ensure_unused(state: &AppState, hashes: &[String], claim: Uuid) -> Result<(), ApiError> {
+    let used_by: Vec<String> =
+        sqlx::query_scalar("SELECT claim_id FROM verified_emails WHERE address_hash = ANY($1)")
+            .bind(hashes)
+            .fetch_all(&state.pool)
             .await
             .map_err(ApiError::internal)?;
-    match used_by {
-        Some(other) if other != claim.to_string() => Err(ApiError::new(
+    match used_by.iter().find(|other| **other != claim.to_string()) {
+        Some(_) => Err(ApiError::new(
             StatusCode::CONFLICT,
             "email_already_used",
             "this address already verified another member",
@@ -379,7 +388,9 @@ pub async fn confirm_code(
                 .with_details(json!({"attempts_left": ATTEMPTS - pending.attempts})),
         );
     }
-    // One address, one claim: the first to record it keeps it.
+    // One address, one claim: the first to record it keeps it. Rows under a previous
+    // pepper are never written any more, so checking them first leaves no race.
+    ensure_unused(&state, &pending.address_hashes(), claim).await?;
     sqlx::query(
         "INSERT INTO verified_emails (address_hash, claim_id) VALUES ($1, $2) \
          ON CONFLICT (address_hash) DO NOTHING",
@@ -389,7 +400,7 @@ pub async fn confirm_code(
     .execute(&state.pool)
     .await
     .map_err(ApiError::internal)?;
-    ensure_unused(&state, &pending.address_hash, claim).await?;
+    ensure_unused(&state, &pending.address_hashes(), claim).await?;
     let command = ClaimCommand::Verify {
         method: VerificationMethod::WorkEmail,
         now: now(),

@@ -40,6 +40,7 @@ pub mod moderation;
 pub mod openapi;
 pub mod outbox;
 pub mod pages;
+pub mod pepper;
 pub mod posts;
 pub mod rate_limit;
 pub mod reviews;

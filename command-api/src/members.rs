@@ -15,6 +15,7 @@ use ward_platform::http::{ApiError, CorrelationId};
 
 use crate::app::{AppState, Store};
 use crate::execute::execute;
+use crate::pepper::Peppers;
 use crate::session::Member as Signed;
 
 /// The signed-in, registered, not suspended member making a request.
@@ -207,21 +208,32 @@ async fn end_claims(state: &AppState, member: MemberId) -> Result<(), ApiError> 
 /// member (with `job_category`) on the first sign-in. Only
 /// `HMAC-SHA256(pepper, provider ‖ 0x00 ‖ subject)` is stored; the subject itself is neither
 /// stored nor logged. The OAuth flow calls this once the provider vouched for the subject.
+/// During a pepper rotation, a link stored under the previous pepper moves to the current one.
 pub async fn sign_in(
     pool: &sqlx::PgPool,
     store: &Store<Member>,
     key: &AuthorKey,
-    pepper: &[u8],
+    peppers: &Peppers,
     provider: &str,
     subject: &str,
     job_category: JobCategory,
 ) -> anyhow::Result<MemberId> {
-    use hmac::Mac;
-    let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(pepper)?;
-    mac.update(provider.as_bytes());
-    mac.update(&[0]);
-    mac.update(subject.as_bytes());
-    let identity = hex::encode(mac.finalize().into_bytes());
+    let parts: [&[u8]; 3] = [provider.as_bytes(), &[0], subject.as_bytes()];
+    let identity = peppers.current(&parts);
+    if let Some(previous) = peppers.previous(&parts) {
+        let moved = sqlx::query(
+            "UPDATE identities SET identity = $1 WHERE identity = $2 \
+             AND NOT EXISTS (SELECT 1 FROM identities WHERE identity = $1)",
+        )
+        .bind(&identity)
+        .bind(&previous)
+        .execute(pool)
+        .await?
+        .rows_affected();
+        if moved > 0 {
+            tracing::info!("an identity link moved to the current pepper");
+        }
+    }
     let fresh = MemberId(uuid::Uuid::new_v4());
     // Two first sign-ins at once: one insert wins, both read the winner.
     sqlx::query(

@@ -376,7 +376,9 @@ def _secret_refs(node):
         for key, value in node.items():
             if key in ("secretKeyRef", "passwordSecretKeyRef", "rootPasswordSecretKeyRef",
                        "accessKeyId", "secretAccessKey") and isinstance(value, dict) and "key" in value:
-                yield value["name"], value["key"]
+                # An optional key (set only during a pepper rotation) may be absent.
+                if not value.get("optional", False):
+                    yield value["name"], value["key"]
             else:
                 yield from _secret_refs(value)
     elif isinstance(node, list):

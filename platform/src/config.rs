@@ -117,6 +117,10 @@ pub struct CommandApiConfig {
     /// Secret keying the sign-in identity link: `HMAC(pepper, provider ‖ subject)` is all
     /// Ward stores of an OAuth identity. Required for sign-in.
     pub identity_pepper: Option<SecretString>,
+    /// The pepper `identity_pepper` replaced, while a rotation is under way: identities and
+    /// work addresses not found under the current pepper are looked up under this one, and
+    /// a member found that way is re-linked under the current pepper at sign-in.
+    pub previous_identity_pepper: Option<SecretString>,
     /// Name of the session cookie. `__Host-ward_session` in production (HTTPS only); plain
     /// `ward_session` for http://127.0.0.1 development.
     pub session_cookie: String,
@@ -216,6 +220,7 @@ impl Default for CommandApiConfig {
             listen: "127.0.0.1:8080".to_owned(),
             author_key: None,
             identity_pepper: None,
+            previous_identity_pepper: None,
             session_cookie: "__Host-ward_session".to_owned(),
             secure_cookies: true,
             session_idle_secs: 7 * 86_400,

@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 use support::*;
 use ward_command_api::app::store;
 use ward_command_api::members;
+use ward_command_api::pepper::Peppers;
 use ward_domain::member::{JobCategory, Role};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -14,7 +15,7 @@ async fn an_identity_signs_in_to_one_member_stored_only_as_a_keyed_hash() -> Res
     let events = stack.events_db().await?;
     let members_store = store(events.clone());
     let key = stack.author_key()?;
-    let pepper = b"a pepper of at least thirty-two bytes";
+    let pepper = &Peppers::new(b"a pepper of at least thirty-two bytes", None);
     let sign_in = |subject: &'static str| {
         let (events, members_store, key) = (events.clone(), &members_store, key.clone());
         async move {
@@ -51,6 +52,58 @@ async fn an_identity_signs_in_to_one_member_stored_only_as_a_keyed_hash() -> Res
             .all(|i| !i.contains("4242424242") && i.len() == 64),
         "{stored:?}"
     );
+    stack.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pepper_rotation_keeps_returning_members_and_moves_their_link() -> Result {
+    let stack = Stack::new().await?;
+    let events = stack.events_db().await?;
+    let members_store = store(events.clone());
+    let key = stack.author_key()?;
+    let (old, new) = (
+        b"the old pepper, at least thirty-two bytes".as_slice(),
+        b"the new pepper, at least thirty-two bytes".as_slice(),
+    );
+    let sign_in = |peppers: Peppers, subject: &'static str| {
+        let (events, members_store, key) = (events.clone(), &members_store, key.clone());
+        async move {
+            members::sign_in(
+                &events,
+                members_store,
+                &key,
+                &peppers,
+                "kakao",
+                subject,
+                JobCategory::Nurse,
+            )
+            .await
+        }
+    };
+    let identities = || async {
+        sqlx::query_scalar::<_, String>("SELECT identity FROM identities ORDER BY identity")
+            .fetch_all(&events)
+            .await
+    };
+    let member = sign_in(Peppers::new(old, None), "4242424242").await?;
+    let before = identities().await?;
+
+    // Rotation under way: the member is found under the old pepper and re-linked.
+    let rotating = Peppers::new(new, Some(old));
+    assert_eq!(sign_in(rotating.clone(), "4242424242").await?, member);
+    let after = identities().await?;
+    assert_eq!(after.len(), 1, "moved, not copied");
+    assert_ne!(after, before);
+    assert_eq!(sign_in(rotating.clone(), "4242424242").await?, member);
+    // Someone new during the rotation is a new member.
+    assert_ne!(sign_in(rotating, "1111111111").await?, member);
+
+    // The old pepper retired: the member who returned during the rotation is still known.
+    assert_eq!(
+        sign_in(Peppers::new(new, None), "4242424242").await?,
+        member
+    );
+    assert_eq!(identities().await?.len(), 2);
     stack.finish().await
 }
 

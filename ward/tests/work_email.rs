@@ -264,3 +264,92 @@ async fn without_a_mail_server_work_email_verification_is_unavailable() -> Resul
     );
     stack.finish().await
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_address_stays_used_while_the_pepper_that_hashed_it_is_the_previous_one() -> Result {
+    let mail = tempfile::tempdir()?;
+    let mut stack = Stack::new().await?;
+    let old = "the old identity pepper, 32 bytes long";
+    stack.config.command_api.identity_pepper = Some(old.into());
+    stack.config.command_api.mail = Some(MailConfig {
+        from: "Ward <no-reply@ward.test>".to_owned(),
+        smtp_url: None,
+        file_dir: Some(mail.path().display().to_string()),
+    });
+    let running = stack.command_api().await?;
+    let commands = Http::new(&running);
+    let hospital = register_hospital_with_domains(
+        &stack,
+        "회전병원",
+        "부산",
+        HospitalKind::General,
+        &[DOMAIN],
+    )
+    .await?;
+    let address = format!("rotate@{DOMAIN}");
+    let email = |cookie: String, claim: String, body: Value, step: &'static str| {
+        let commands = &commands;
+        async move {
+            commands
+                .send(
+                    Some(&cookie),
+                    Method::POST,
+                    &format!("/api/v1/claims/{claim}/email{step}"),
+                    Some(body),
+                )
+                .await
+        }
+    };
+    let (_, alice) = stack.member(&[]).await?;
+    let alice_claim = claim(&commands, &alice, hospital).await?;
+    let sent = email(
+        alice.clone(),
+        alice_claim.clone(),
+        json!({"address": address}),
+        "",
+    )
+    .await?;
+    assert_eq!(sent.0, 202);
+    let code = code_for(mail.path(), &address)?;
+    let verified = email(alice, alice_claim, json!({"code": code}), "/confirmation").await?;
+    assert_eq!(verified.0, 200, "{}", verified.1);
+    running.stop().await?;
+
+    // The pepper rotates: the address hashed under the old one is still taken.
+    stack.config.command_api.identity_pepper =
+        Some("the new identity pepper, 32 bytes long".into());
+    stack.config.command_api.previous_identity_pepper = Some(old.into());
+    let running = stack.command_api().await?;
+    let commands = Http::new(&running);
+    let (_, bob) = stack.member(&[]).await?;
+    let bob_claim = claim(&commands, &bob, hospital).await?;
+    let (status, answer) = commands
+        .send(
+            Some(&bob),
+            Method::POST,
+            &format!("/api/v1/claims/{bob_claim}/email"),
+            Some(json!({"address": address})),
+        )
+        .await?;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (409, Some("email_already_used"))
+    );
+    running.stop().await?;
+
+    // Retiring the old pepper forgets it: why docs/operations.md says to keep it.
+    stack.config.command_api.previous_identity_pepper = None;
+    let running = stack.command_api().await?;
+    let commands = Http::new(&running);
+    let (status, _) = commands
+        .send(
+            Some(&bob),
+            Method::POST,
+            &format!("/api/v1/claims/{bob_claim}/email"),
+            Some(json!({"address": address})),
+        )
+        .await?;
+    assert_eq!(status, 202);
+    running.stop().await?;
+    stack.finish().await
+}
