@@ -373,10 +373,6 @@ pub struct ProjectorConfig {
     /// from 500 ms up) even when it has records, so on Tansu it is also the floor of the
     /// write-to-read delay, and lower values cost it CPU while idle (docs/operations.md).
     pub fetch_wait_ms: u32,
-    /// Concurrent read-model transactions per batch, each with whole partitions (1: one
-    /// transaction per batch). More lanes overlap database round trips; each holds a
-    /// connection of the read model's pool.
-    pub lanes: usize,
 }
 
 impl Default for ProjectorConfig {
@@ -387,7 +383,6 @@ impl Default for ProjectorConfig {
             group_prefix: String::new(),
             projections: "board,hospital,member".to_owned(),
             fetch_wait_ms: 500,
-            lanes: 4,
         }
     }
 }

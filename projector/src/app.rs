@@ -182,7 +182,6 @@ pub async fn run(
         group_prefix: config.projector.group_prefix.clone(),
         batch_size: config.projector.batch_size,
         fetch_wait_ms: config.projector.fetch_wait_ms,
-        lanes: config.projector.lanes,
         cache: Some((redis, config.redis.key_prefix.clone())),
     };
     let mut consumers = Vec::new();

@@ -123,8 +123,6 @@ pub struct ConsumerSettings {
     pub batch_size: usize,
     /// librdkafka's `fetch.wait.max.ms` (`projector.fetch_wait_ms`).
     pub fetch_wait_ms: u32,
-    /// Concurrent transactions per batch (`projector.lanes`).
-    pub lanes: usize,
     /// The query cache to invalidate after each commit, and its key prefix.
     pub cache: Option<(redis::aio::ConnectionManager, String)>,
 }
@@ -210,9 +208,7 @@ fn consume<P: Projection>(
         }
         // Retry until the read model takes the batch: skipping it would lose events.
         loop {
-            let Err(error) =
-                handle.block_on(apply_in_lanes(&projection, &group, &batch, settings.lanes))
-            else {
+            let Err(error) = handle.block_on(projection.apply(&group, &batch)) else {
                 break;
             };
             if let Some(gap) = error.downcast_ref::<Gap>() {
@@ -251,55 +247,6 @@ fn consume<P: Projection>(
         tracing::error!(group, "the lag reporter panicked");
     }
     Ok(())
-}
-
-/// Applies `batch` in up to `lanes` concurrent transactions, each with whole partitions, so
-/// every partition's records stay in order in one transaction with its offset. Records of
-/// different partitions carry no order (Kafka gives none), so the lanes may commit in any
-/// order; if one fails, the whole batch is applied again, and what a lane already committed
-/// is found applied (every effect is idempotent per record).
-async fn apply_in_lanes<P: Projection>(
-    projection: &Arc<P>,
-    group: &str,
-    batch: &[Record],
-    lanes: usize,
-) -> anyhow::Result<()> {
-    let mut partitions: Vec<(&str, i32)> = Vec::new();
-    let lanes = lanes.max(1);
-    let mut split: Vec<Vec<Record>> = vec![Vec::new(); lanes];
-    for record in batch {
-        let key = (record.topic.as_str(), record.partition);
-        let index = match partitions.iter().position(|p| *p == key) {
-            Some(index) => index,
-            None => {
-                partitions.push(key);
-                partitions.len() - 1
-            }
-        };
-        split[index % lanes].push(record.clone());
-    }
-    split.retain(|lane| !lane.is_empty());
-    if split.len() <= 1 {
-        return projection.apply(group, batch).await;
-    }
-    let mut running = tokio::task::JoinSet::new();
-    for lane in split {
-        let (projection, group) = (projection.clone(), group.to_owned());
-        running.spawn(async move { projection.apply(&group, &lane).await });
-    }
-    let mut first_error = None;
-    while let Some(done) = running.join_next().await {
-        if let Err(error) = done
-            .map_err(anyhow::Error::from)
-            .and_then(|applied| applied)
-        {
-            // A gap is reported in preference to any other error: it means seek back.
-            if first_error.is_none() || error.downcast_ref::<Gap>().is_some() {
-                first_error = Some(error);
-            }
-        }
-    }
-    first_error.map_or(Ok(()), Err)
 }
 
 /// Assigns the consumer's partitions again, at the offsets the read model stores.
@@ -580,93 +527,5 @@ pub(crate) mod tests {
                 },
             ]
         );
-    }
-
-    /// Notes each `apply` call's records; fails a call that holds partition 3.
-    #[derive(Default)]
-    struct Recording(std::sync::Mutex<Vec<Vec<(i32, i64)>>>);
-
-    impl Projection for Recording {
-        fn name(&self) -> &'static str {
-            "recording"
-        }
-        fn aggregate_types(&self) -> &'static [&'static str] {
-            &[]
-        }
-        async fn stored_offsets(&self, _: &str) -> anyhow::Result<Vec<StoredOffset>> {
-            Ok(vec![])
-        }
-        async fn apply(&self, _: &str, batch: &[Record]) -> anyhow::Result<()> {
-            let call: Vec<(i32, i64)> = batch.iter().map(|r| (r.partition, r.offset)).collect();
-            let fails = call.iter().any(|(partition, _)| *partition == 3);
-            self.0
-                .lock()
-                .map_err(|_| anyhow::anyhow!("poisoned"))?
-                .push(call);
-            if fails {
-                return Err(Gap {
-                    topic: "t".to_owned(),
-                    partition: 3,
-                    stored: 0,
-                    first: 1,
-                }
-                .into());
-            }
-            Ok(())
-        }
-    }
-
-    #[tokio::test]
-    async fn lanes_keep_each_partition_whole_and_in_order() -> anyhow::Result<()> {
-        let batch: Vec<Record> = [(0, 1), (1, 1), (0, 2), (2, 1), (1, 2), (0, 3), (2, 2)]
-            .iter()
-            .map(|&(partition, offset)| record(partition, offset))
-            .collect();
-        let projection = Arc::new(Recording::default());
-        apply_in_lanes(&projection, "g", &batch, 2).await?;
-        let calls = projection
-            .0
-            .lock()
-            .map_err(|_| anyhow::anyhow!("poisoned"))?
-            .clone();
-        assert_eq!(calls.len(), 2, "two lanes: {calls:?}");
-        let mut seen: Vec<(i32, i64)> = calls.concat();
-        seen.sort_unstable();
-        let mut all: Vec<(i32, i64)> = batch.iter().map(|r| (r.partition, r.offset)).collect();
-        all.sort_unstable();
-        assert_eq!(seen, all, "every record applied once");
-        for partition in 0..3 {
-            let holding: Vec<&Vec<(i32, i64)>> = calls
-                .iter()
-                .filter(|call| call.iter().any(|(p, _)| *p == partition))
-                .collect();
-            assert_eq!(holding.len(), 1, "partition {partition} in one lane");
-            let offsets: Vec<i64> = holding[0]
-                .iter()
-                .filter(|(p, _)| *p == partition)
-                .map(|(_, o)| *o)
-                .collect();
-            assert!(offsets.windows(2).all(|w| w[0] < w[1]), "in order");
-        }
-
-        // One lane per call when asked for one.
-        let single = Arc::new(Recording::default());
-        apply_in_lanes(&single, "g", &batch, 1).await?;
-        assert_eq!(
-            single
-                .0
-                .lock()
-                .map_err(|_| anyhow::anyhow!("poisoned"))?
-                .len(),
-            1
-        );
-
-        // A lane's gap is what the whole batch reports.
-        let failing = Arc::new(Recording::default());
-        let mut with_gap = batch.clone();
-        with_gap.push(record(3, 1));
-        let error = apply_in_lanes(&failing, "g", &with_gap, 4).await.err();
-        assert!(error.is_some_and(|e| e.downcast_ref::<Gap>().is_some()));
-        Ok(())
     }
 }

@@ -159,7 +159,6 @@ pub async fn rebuild(
         // A rebuild reads a backlog: every fetch finds records, so there is nothing to wait
         // for (and Tansu would hold each fetch this long anyway).
         fetch_wait_ms: REBUILD_FETCH_WAIT_MS,
-        lanes: config.projector.lanes,
         cache: None,
     };
     let stop = CancellationToken::new();
