@@ -236,3 +236,63 @@ async fn a_mysql_read_model_is_rebuilt_and_switched_atomically() -> Result {
     let _: Value = queries.get("/api/v1/hospitals").await?;
     stack.finish().await
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_comment_whose_key_does_not_open_it_is_rejected_and_not_counted() -> Result {
+    let stack = Stack::new().await?;
+    let (commands, _projector, _queries) = stack.start_all().await?;
+    let commands = Http::new(&commands);
+    let author = stack.session().await?;
+    let post = commands
+        .post(
+            &author,
+            "/api/v1/posts",
+            json!({"board": "free", "title": "글", "body": "본문"}),
+        )
+        .await?;
+    let post_id = post["id"].as_str().unwrap_or_default().to_owned();
+    let mut comments = Vec::new();
+    for body in ["첫 댓글", "둘째 댓글"] {
+        let comment = commands
+            .post(
+                &author,
+                &format!("/api/v1/posts/{post_id}/comments"),
+                json!({"body": body}),
+            )
+            .await?;
+        comments.push(comment["id"].as_str().unwrap_or_default().to_owned());
+    }
+    let board = stack.board_db().await?;
+    eventually(Duration::from_secs(10), "both comments live", || async {
+        let count: Option<i32> = sqlx::query_scalar("SELECT comment_count FROM board_posts")
+            .fetch_optional(&board)
+            .await?;
+        Ok((count == Some(2)).then_some(()))
+    })
+    .await?;
+    // The second comment's key replaced by another: its sealed text no longer opens.
+    sqlx::query("UPDATE content_keys SET key = $1 WHERE item_type = 'comment' AND item_id = $2")
+        .bind([7u8; 32].as_slice())
+        .bind(&comments[1])
+        .execute(&stack.events_db().await?)
+        .await?;
+
+    rebuild::rebuild(&stack.config, "board", |_, _| {}).await?;
+    let next = rebuild::next_database(&stack.config.board_db)?
+        .connect_postgres()
+        .await?;
+    let count: i32 = sqlx::query_scalar("SELECT comment_count FROM board_posts")
+        .fetch_one(&next)
+        .await?;
+    assert_eq!(count, 1, "only the comment that opens counts");
+    let kept: Vec<String> = sqlx::query_scalar("SELECT id::text FROM board_comments")
+        .fetch_all(&next)
+        .await?;
+    assert_eq!(kept, vec![comments[0].clone()]);
+    let rejected: Vec<String> = sqlx::query_scalar("SELECT reason FROM projector_rejects")
+        .fetch_all(&next)
+        .await?;
+    assert_eq!(rejected, vec!["the comment does not open with its key".to_owned()]);
+    next.close().await;
+    stack.finish().await
+}
