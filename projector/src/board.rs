@@ -194,41 +194,65 @@ impl BoardProjection {
             .await?;
             return Ok(Ok(()));
         }
-        // Every later event first moves the post's version forward; if it cannot, the event
-        // was applied already. A new comment counts itself in the same statement (comments
-        // are most of the board's events: one round trip fewer each).
-        // A new comment is opened first, so an unreadable one is rejected before it counts.
-        let added = match &event {
-            PostEvent::CommentAdded {
-                comment_id, body, ..
-            } => {
-                let key = ring.get(&self.keys, "comment", *comment_id).await?;
-                match open(key.as_ref(), "comment", *comment_id, "body", body) {
-                    Opened::Text(body) => Some(("published", Some(body))),
-                    Opened::Erased => Some(("erased", None)),
-                    Opened::Unreadable => {
-                        return Ok(Err("the comment does not open with its key".to_owned()))
-                    }
+        if let PostEvent::CommentAdded {
+            comment_id,
+            parent_id,
+            body,
+            handle,
+            ..
+        } = &event
+        {
+            let key = ring.get(&self.keys, "comment", *comment_id).await?;
+            let (state, body) = match open(key.as_ref(), "comment", *comment_id, "body", body) {
+                Opened::Text(body) => ("published", Some(body)),
+                Opened::Erased => ("erased", None),
+                Opened::Unreadable => {
+                    return Ok(Err("the comment does not open with its key".to_owned()))
                 }
-            }
-            _ => None,
-        };
-        let counted = i32::from(added.is_some());
-        let advanced = sqlx::query(
-            "UPDATE board_posts SET version = $2, comment_count = comment_count + $3 \
-             WHERE id = $1 AND version < $2",
-        )
-        .bind(post_id)
-        .bind(sequence)
-        .bind(counted)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
+            };
+            let handle = match handle {
+                Handle::OriginalPoster => 0,
+                Handle::Anonymous(n) => i32::try_from(*n).unwrap_or(i32::MAX),
+            };
+            // Comments are most of the board's events, so one round trip does it all: the
+            // post's version moves forward and counts the comment, and the comment is
+            // inserted only if it did (a redelivered event changes nothing).
+            sqlx::query(
+                "WITH advanced AS (UPDATE board_posts \
+                   SET version = $2, comment_count = comment_count + 1 \
+                   WHERE id = $1 AND version < $2 RETURNING id) \
+                 INSERT INTO board_comments \
+                   (id, post_id, parent_id, handle, body, state, created_at, seq) \
+                 SELECT $3, id, $4, $5, $6, $7, $8, $2 FROM advanced \
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(post_id)
+            .bind(sequence)
+            .bind(comment_id)
+            .bind(parent_id)
+            .bind(handle)
+            .bind(body)
+            .bind(state)
+            .bind(minute(envelope.occurred_at))
+            .execute(&mut **tx)
+            .await?;
+            return Ok(Ok(()));
+        }
+        // Every later event first moves the post's version forward; if it cannot, the event
+        // was applied already.
+        let advanced =
+            sqlx::query("UPDATE board_posts SET version = $2 WHERE id = $1 AND version < $2")
+                .bind(post_id)
+                .bind(sequence)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
         if advanced == 0 {
             return Ok(Ok(()));
         }
         match event {
-            PostEvent::PostCreated { .. } => {}
+            // Handled above.
+            PostEvent::PostCreated { .. } | PostEvent::CommentAdded { .. } => {}
             PostEvent::PostDeleted { .. } => {
                 sqlx::query(
                     "UPDATE board_posts SET state = 'deleted', title = NULL, body = NULL, \
@@ -269,34 +293,6 @@ impl BoardProjection {
                     .bind(delta)
                     .execute(&mut **tx)
                     .await?;
-            }
-            PostEvent::CommentAdded {
-                comment_id,
-                parent_id,
-                handle,
-                ..
-            } => {
-                let Some((state, body)) = added else {
-                    return Ok(Ok(()));
-                };
-                let handle = match handle {
-                    Handle::OriginalPoster => 0,
-                    Handle::Anonymous(n) => i32::try_from(n).unwrap_or(i32::MAX),
-                };
-                sqlx::query(
-                    "INSERT INTO board_comments (id, post_id, parent_id, handle, body, state, created_at, seq) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
-                )
-                .bind(comment_id)
-                .bind(post_id)
-                .bind(parent_id)
-                .bind(handle)
-                .bind(body)
-                .bind(state)
-                .bind(minute(envelope.occurred_at))
-                .bind(sequence)
-                .execute(&mut **tx)
-                .await?;
             }
             PostEvent::CommentEdited { comment_id, body } => {
                 let key = ring.get(&self.keys, "comment", comment_id).await?;

@@ -292,7 +292,10 @@ async fn a_comment_whose_key_does_not_open_it_is_rejected_and_not_counted() -> R
     let rejected: Vec<String> = sqlx::query_scalar("SELECT reason FROM projector_rejects")
         .fetch_all(&next)
         .await?;
-    assert_eq!(rejected, vec!["the comment does not open with its key".to_owned()]);
+    assert_eq!(
+        rejected,
+        vec!["the comment does not open with its key".to_owned()]
+    );
     next.close().await;
     stack.finish().await
 }
