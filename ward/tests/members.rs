@@ -7,30 +7,32 @@ use support::*;
 use ward_command_api::app::store;
 use ward_command_api::members;
 use ward_command_api::pepper::Peppers;
-use ward_domain::member::{JobCategory, Role};
+use ward_domain::member::{JobCategory, MemberId, Role};
+
+/// Signs `subject` in at Kakao under `peppers`, as the OAuth callback does.
+async fn sign_in(stack: &Stack, peppers: &Peppers, subject: &str) -> Result<MemberId> {
+    let events = stack.events_db().await?;
+    let members_store = store(events.clone());
+    let key = stack.author_key()?;
+    let member = members::sign_in(
+        &events,
+        &members_store,
+        &key,
+        peppers,
+        "kakao",
+        subject,
+        JobCategory::Nurse,
+    )
+    .await?;
+    Ok(member)
+}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_identity_signs_in_to_one_member_stored_only_as_a_keyed_hash() -> Result {
     let stack = Stack::new().await?;
     let events = stack.events_db().await?;
-    let members_store = store(events.clone());
-    let key = stack.author_key()?;
-    let pepper = &Peppers::new(b"a pepper of at least thirty-two bytes", None);
-    let sign_in = |subject: &'static str| {
-        let (events, members_store, key) = (events.clone(), &members_store, key.clone());
-        async move {
-            members::sign_in(
-                &events,
-                members_store,
-                &key,
-                pepper,
-                "kakao",
-                subject,
-                JobCategory::Nurse,
-            )
-            .await
-        }
-    };
+    let pepper = Peppers::new(b"a pepper of at least thirty-two bytes", None);
+    let sign_in = |subject: &'static str| sign_in(&stack, &pepper, subject);
     let first = sign_in("4242424242").await?;
     assert_eq!(
         sign_in("4242424242").await?,
@@ -59,48 +61,31 @@ async fn an_identity_signs_in_to_one_member_stored_only_as_a_keyed_hash() -> Res
 async fn a_pepper_rotation_keeps_returning_members_and_moves_their_link() -> Result {
     let stack = Stack::new().await?;
     let events = stack.events_db().await?;
-    let members_store = store(events.clone());
-    let key = stack.author_key()?;
     let (old, new) = (
         b"the old pepper, at least thirty-two bytes".as_slice(),
         b"the new pepper, at least thirty-two bytes".as_slice(),
     );
-    let sign_in = |peppers: Peppers, subject: &'static str| {
-        let (events, members_store, key) = (events.clone(), &members_store, key.clone());
-        async move {
-            members::sign_in(
-                &events,
-                members_store,
-                &key,
-                &peppers,
-                "kakao",
-                subject,
-                JobCategory::Nurse,
-            )
-            .await
-        }
-    };
     let identities = || async {
         sqlx::query_scalar::<_, String>("SELECT identity FROM identities ORDER BY identity")
             .fetch_all(&events)
             .await
     };
-    let member = sign_in(Peppers::new(old, None), "4242424242").await?;
+    let member = sign_in(&stack, &Peppers::new(old, None), "4242424242").await?;
     let before = identities().await?;
 
     // Rotation under way: the member is found under the old pepper and re-linked.
     let rotating = Peppers::new(new, Some(old));
-    assert_eq!(sign_in(rotating.clone(), "4242424242").await?, member);
+    assert_eq!(sign_in(&stack, &rotating, "4242424242").await?, member);
     let after = identities().await?;
     assert_eq!(after.len(), 1, "moved, not copied");
     assert_ne!(after, before);
-    assert_eq!(sign_in(rotating.clone(), "4242424242").await?, member);
+    assert_eq!(sign_in(&stack, &rotating, "4242424242").await?, member);
     // Someone new during the rotation is a new member.
-    assert_ne!(sign_in(rotating, "1111111111").await?, member);
+    assert_ne!(sign_in(&stack, &rotating, "1111111111").await?, member);
 
     // The old pepper retired: the member who returned during the rotation is still known.
     assert_eq!(
-        sign_in(Peppers::new(new, None), "4242424242").await?,
+        sign_in(&stack, &Peppers::new(new, None), "4242424242").await?,
         member
     );
     assert_eq!(identities().await?.len(), 2);

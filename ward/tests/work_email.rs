@@ -44,6 +44,19 @@ fn code_for(dir: &std::path::Path, address: &str) -> Result<String> {
     Ok(code)
 }
 
+/// A stack with `pepper` whose mail goes to files in the returned folder.
+async fn mailing_stack(pepper: &str) -> Result<(Stack, tempfile::TempDir)> {
+    let mail = tempfile::tempdir()?;
+    let mut stack = Stack::new().await?;
+    stack.config.command_api.identity_pepper = Some(pepper.into());
+    stack.config.command_api.mail = Some(MailConfig {
+        from: "Ward <no-reply@ward.test>".to_owned(),
+        smtp_url: None,
+        file_dir: Some(mail.path().display().to_string()),
+    });
+    Ok((stack, mail))
+}
+
 async fn claim(commands: &Http, cookie: &str, hospital: uuid::Uuid) -> Result<String> {
     let claim = commands
         .post(
@@ -57,14 +70,7 @@ async fn claim(commands: &Http, cookie: &str, hospital: uuid::Uuid) -> Result<St
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_mailed_code_verifies_a_claim_and_the_address_is_never_kept() -> Result {
-    let mail = tempfile::tempdir()?;
-    let mut stack = Stack::new().await?;
-    stack.config.command_api.identity_pepper = Some("test-identity-pepper-0123456789abcdef".into());
-    stack.config.command_api.mail = Some(MailConfig {
-        from: "Ward <no-reply@ward.test>".to_owned(),
-        smtp_url: None,
-        file_dir: Some(mail.path().display().to_string()),
-    });
+    let (stack, mail) = mailing_stack("test-identity-pepper-0123456789abcdef").await?;
     let commands = stack.command_api().await?;
     let commands = Http::new(&commands);
     let hospital = register_hospital_with_domains(
@@ -267,15 +273,8 @@ async fn without_a_mail_server_work_email_verification_is_unavailable() -> Resul
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_address_stays_used_while_the_pepper_that_hashed_it_is_the_previous_one() -> Result {
-    let mail = tempfile::tempdir()?;
-    let mut stack = Stack::new().await?;
     let old = "the old identity pepper, 32 bytes long";
-    stack.config.command_api.identity_pepper = Some(old.into());
-    stack.config.command_api.mail = Some(MailConfig {
-        from: "Ward <no-reply@ward.test>".to_owned(),
-        smtp_url: None,
-        file_dir: Some(mail.path().display().to_string()),
-    });
+    let (mut stack, mail) = mailing_stack(old).await?;
     let running = stack.command_api().await?;
     let commands = Http::new(&running);
     let hospital = register_hospital_with_domains(
