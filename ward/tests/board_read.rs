@@ -525,7 +525,8 @@ async fn a_withdrawal_erases_the_members_posts_and_comments_in_the_board() -> Re
     let (commands, queries) = (Http::new(&commands), Http::new(&queries));
     let leaving = stack.session().await?;
     let staying = stack.session().await?;
-    let (theirs, _) = post(&commands, &leaving, "free", "떠날 사람의 글", None).await?;
+    let (theirs, theirs_version) =
+        post(&commands, &leaving, "free", "떠날 사람의 글", None).await?;
     let (mine, _) = post(&commands, &staying, "free", "남을 사람의 글", None).await?;
     let answer = commands
         .post(
@@ -536,6 +537,8 @@ async fn a_withdrawal_erases_the_members_posts_and_comments_in_the_board() -> Re
         .await?;
     let v = answer["version"].as_i64().unwrap_or_default();
     shown(&queries, &mine, v).await?;
+    // The two posts may sit in different partitions: wait for both before the withdrawal.
+    shown(&queries, &theirs, theirs_version).await?;
     commands
         .ok(Some(&leaving), Method::DELETE, "/api/v1/me", None)
         .await?;
