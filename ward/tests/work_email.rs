@@ -57,6 +57,40 @@ async fn mailing_stack(pepper: &str) -> Result<(Stack, tempfile::TempDir)> {
     Ok((stack, mail))
 }
 
+/// Asks for a code for `claim` at `address`: the status and answer.
+async fn send_code(
+    commands: &Http,
+    cookie: &str,
+    claim: &str,
+    address: &str,
+) -> Result<(u16, Value)> {
+    commands
+        .send(
+            Some(cookie),
+            Method::POST,
+            &format!("/api/v1/claims/{claim}/email"),
+            Some(json!({"address": address})),
+        )
+        .await
+}
+
+/// Confirms `claim` with `code`: the status and answer.
+async fn confirm_code(
+    commands: &Http,
+    cookie: &str,
+    claim: &str,
+    code: &str,
+) -> Result<(u16, Value)> {
+    commands
+        .send(
+            Some(cookie),
+            Method::POST,
+            &format!("/api/v1/claims/{claim}/email/confirmation"),
+            Some(json!({"code": code})),
+        )
+        .await
+}
+
 async fn claim(commands: &Http, cookie: &str, hospital: uuid::Uuid) -> Result<String> {
     let claim = commands
         .post(
@@ -87,31 +121,12 @@ async fn a_mailed_code_verifies_a_claim_and_the_address_is_never_kept() -> Resul
     // Alice: a wrong domain, then a code, four wrong guesses and the right one.
     let (_, alice) = stack.member(&[]).await?;
     let alice_claim = claim(&commands, &alice, hospital).await?;
-    let send = |cookie: String, claim: String, address: String| {
-        let commands = &commands;
-        async move {
-            commands
-                .send(
-                    Some(&cookie),
-                    Method::POST,
-                    &format!("/api/v1/claims/{claim}/email"),
-                    Some(json!({"address": address})),
-                )
-                .await
-        }
+    let commands = &commands;
+    let send = |cookie: String, claim: String, address: String| async move {
+        send_code(commands, &cookie, &claim, &address).await
     };
-    let confirm = |cookie: String, claim: String, code: String| {
-        let commands = &commands;
-        async move {
-            commands
-                .send(
-                    Some(&cookie),
-                    Method::POST,
-                    &format!("/api/v1/claims/{claim}/email/confirmation"),
-                    Some(json!({"code": code})),
-                )
-                .await
-        }
+    let confirm = |cookie: String, claim: String, code: String| async move {
+        confirm_code(commands, &cookie, &claim, &code).await
     };
     let (status, answer) = send(
         alice.clone(),
@@ -173,7 +188,7 @@ async fn a_mailed_code_verifies_a_claim_and_the_address_is_never_kept() -> Resul
 
     // Bob may not verify with Alice's address.
     let (_, bob) = stack.member(&[]).await?;
-    let bob_claim = claim(&commands, &bob, hospital).await?;
+    let bob_claim = claim(commands, &bob, hospital).await?;
     let (status, answer) = send(bob.clone(), bob_claim.clone(), address.to_uppercase()).await?;
     assert_eq!(
         (status, answer["error"].as_str()),
@@ -182,7 +197,7 @@ async fn a_mailed_code_verifies_a_claim_and_the_address_is_never_kept() -> Resul
 
     // Carol guesses wrong five times: her claim's email verification locks.
     let (_, carol) = stack.member(&[]).await?;
-    let carol_claim = claim(&commands, &carol, hospital).await?;
+    let carol_claim = claim(commands, &carol, hospital).await?;
     let carol_address = format!("carol@{DOMAIN}");
     assert_eq!(
         send(carol.clone(), carol_claim.clone(), carol_address.clone())
@@ -286,31 +301,12 @@ async fn an_address_stays_used_while_the_pepper_that_hashed_it_is_the_previous_o
     )
     .await?;
     let address = format!("rotate@{DOMAIN}");
-    let email = |cookie: String, claim: String, body: Value, step: &'static str| {
-        let commands = &commands;
-        async move {
-            commands
-                .send(
-                    Some(&cookie),
-                    Method::POST,
-                    &format!("/api/v1/claims/{claim}/email{step}"),
-                    Some(body),
-                )
-                .await
-        }
-    };
     let (_, alice) = stack.member(&[]).await?;
     let alice_claim = claim(&commands, &alice, hospital).await?;
-    let sent = email(
-        alice.clone(),
-        alice_claim.clone(),
-        json!({"address": address}),
-        "",
-    )
-    .await?;
+    let sent = send_code(&commands, &alice, &alice_claim, &address).await?;
     assert_eq!(sent.0, 202);
     let code = code_for(mail.path(), &address)?;
-    let verified = email(alice, alice_claim, json!({"code": code}), "/confirmation").await?;
+    let verified = confirm_code(&commands, &alice, &alice_claim, &code).await?;
     assert_eq!(verified.0, 200, "{}", verified.1);
     running.stop().await?;
 
@@ -322,14 +318,7 @@ async fn an_address_stays_used_while_the_pepper_that_hashed_it_is_the_previous_o
     let commands = Http::new(&running);
     let (_, bob) = stack.member(&[]).await?;
     let bob_claim = claim(&commands, &bob, hospital).await?;
-    let (status, answer) = commands
-        .send(
-            Some(&bob),
-            Method::POST,
-            &format!("/api/v1/claims/{bob_claim}/email"),
-            Some(json!({"address": address})),
-        )
-        .await?;
+    let (status, answer) = send_code(&commands, &bob, &bob_claim, &address).await?;
     assert_eq!(
         (status, answer["error"].as_str()),
         (409, Some("email_already_used"))
@@ -340,14 +329,7 @@ async fn an_address_stays_used_while_the_pepper_that_hashed_it_is_the_previous_o
     stack.config.command_api.previous_identity_pepper = None;
     let running = stack.command_api().await?;
     let commands = Http::new(&running);
-    let (status, _) = commands
-        .send(
-            Some(&bob),
-            Method::POST,
-            &format!("/api/v1/claims/{bob_claim}/email"),
-            Some(json!({"address": address})),
-        )
-        .await?;
+    let (status, _) = send_code(&commands, &bob, &bob_claim, &address).await?;
     assert_eq!(status, 202);
     running.stop().await?;
     stack.finish().await
