@@ -7,7 +7,7 @@ mod support;
 
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::json;
 use support::*;
 use ward_platform::config::{KafkaConfig, KafkaSasl, ScramMechanism};
 use ward_platform::kafka;
@@ -41,31 +41,25 @@ async fn the_pipeline_runs_over_tls_with_scram_credentials() -> Result {
     let stack = secured_stack().await?;
     assert!(reaches_broker(&stack.config.kafka).await);
     let (commands, _projector, queries) = stack.start_all().await?;
-    let client = reqwest::Client::new();
+    let (commands, queries) = (Http::new(&commands), Http::new(&queries));
     let cookie = stack.session().await?;
 
-    let response = client
-        .post(commands.url("/api/v1/posts"))
-        .header("cookie", format!("ward_session={cookie}"))
-        .json(&json!({"board": "free", "title": "보안 연결", "body": "TLS와 SCRAM으로"}))
-        .send()
+    let (status, created) = commands
+        .send(
+            Some(&cookie),
+            reqwest::Method::POST,
+            "/api/v1/posts",
+            Some(json!({"board": "free", "title": "보안 연결", "body": "TLS와 SCRAM으로"})),
+        )
         .await?;
-    assert_eq!(response.status(), 201);
-    let created: Value = response.json().await?;
-
+    assert_eq!(status, 201);
     let listed = eventually(Duration::from_secs(10), "the post listed", || async {
-        let page: Value = client
-            .get(queries.url("/api/v1/boards/free/posts"))
-            .send()
-            .await?
-            .json()
-            .await?;
+        let page = queries.get("/api/v1/boards/free/posts").await?;
         Ok(page["posts"].as_array().filter(|p| !p.is_empty()).cloned())
     })
     .await?;
     assert_eq!(listed[0]["id"], created["id"]);
-    let ready = client.get(queries.url("/readyz")).send().await?;
-    assert_eq!(ready.status(), 200);
+    queries.get("/readyz").await?;
     stack.finish().await
 }
 
