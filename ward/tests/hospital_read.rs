@@ -961,10 +961,6 @@ async fn reviews_ratings_and_author_labels_follow_claims_reviews_and_moderation(
         format!("/api/v1/reviews/{rc}"),
         format!("/api/v1/hospitals?q={}", url_encode("한빛")),
     ];
-    let mut answers = Vec::new();
-    for path in &paths {
-        answers.push(world.get(path).await?);
-    }
     let offsets = || async {
         let rows: Vec<(String, i32, i64)> = sqlx::query_as(
             "SELECT topic, `partition`, next_offset FROM projector_offsets \
@@ -974,7 +970,17 @@ async fn reviews_ratings_and_author_labels_follow_claims_reviews_and_moderation(
         .await?;
         Ok::<_, anyhow::Error>(rows)
     };
-    let applied = offsets().await?;
+    // The answers and the offsets they reflect: read while the projector applies nothing
+    // (a claim's verification, on its own topic, may still be on its way).
+    let (answers, applied) = eventually(WAIT, "the projector at rest", || async {
+        let before = offsets().await?;
+        let mut answers = Vec::new();
+        for path in &paths {
+            answers.push(world.get(path).await?);
+        }
+        Ok((offsets().await? == before).then_some((answers, before)))
+    })
+    .await?;
     assert!(!applied.is_empty());
     if let Some(projector) = world.projector.take() {
         projector.stop().await?;
