@@ -8,6 +8,7 @@
 //! redelivered event changes nothing.
 
 use anyhow::Context;
+use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 use ward_domain::affiliation::ClaimEvent;
@@ -85,14 +86,19 @@ impl Projection for BoardProjection {
         let ring = KeyRing::fetch(&self.keys, wanted).await?;
         let mut tx = self.pool.begin().await?;
         let mut rejects = Rejects::default();
+        let mut fresh = Fresh::default();
         for (record, envelope) in batch.iter().zip(envelopes) {
             match envelope {
                 Ok(envelope) => {
-                    rejects.check(record, self.apply_event(&mut tx, &ring, envelope).await?)
+                    let verdict = self
+                        .apply_event(&mut tx, &ring, &mut fresh, envelope)
+                        .await?;
+                    rejects.check(record, verdict);
                 }
                 Err(reason) => rejects.push(record, reason),
             }
         }
+        fresh.write(&mut tx).await?;
         store::pg::finish(&mut tx, group, batch, &rejects).await?;
         tx.commit().await.context("committing a board batch")?;
         Ok(())
@@ -102,14 +108,24 @@ impl Projection for BoardProjection {
 impl BoardProjection {
     /// Applies one event. The outer error is a database failure (retry the batch); the
     /// inner one an event that can never be applied (reject it and go on).
+    ///
+    /// New posts and comments, most of a board's events, are collected in `fresh` and
+    /// written together; every other event first writes what was collected, so each post
+    /// still sees its events in order.
     async fn apply_event(
         &self,
         tx: &mut Tx<'_>,
         ring: &KeyRing,
+        fresh: &mut Fresh,
         envelope: Envelope,
     ) -> anyhow::Result<Verdict> {
+        let creation = envelope.aggregate_type == "post"
+            && matches!(envelope.event_type.as_str(), "PostCreated" | "CommentAdded");
+        if !creation {
+            fresh.write(tx).await?;
+        }
         match envelope.aggregate_type.as_str() {
-            "post" => self.post_event(tx, ring, envelope).await,
+            "post" => self.post_event(tx, ring, fresh, envelope).await,
             "moderation" => moderation_event(tx, &envelope).await,
             "hospital" => hospital_event(tx, &envelope).await,
             "affiliation" => claim_event(tx, &envelope).await,
@@ -122,6 +138,7 @@ impl BoardProjection {
         &self,
         tx: &mut Tx<'_>,
         ring: &KeyRing,
+        fresh: &mut Fresh,
         envelope: Envelope,
     ) -> anyhow::Result<Verdict> {
         let post_id = match aggregate_uuid(&envelope) {
@@ -174,24 +191,21 @@ impl BoardProjection {
                         ("published", Some(title), Some(body), None)
                     }
                 };
-            // A redelivered creation finds the row there and changes nothing.
-            sqlx::query(
-                "INSERT INTO board_posts (id, board, title, body, created_at, version, state, \
-                 badge_job_category, badge_hospital_id, sealed) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(post_id)
-            .bind(board.as_str())
-            .bind(title)
-            .bind(body)
-            .bind(minute(envelope.occurred_at))
-            .bind(sequence)
-            .bind(state)
-            .bind(badge.map(|b| name(&b.job_category)))
-            .bind(badge.and_then(|b| b.hospital_id))
-            .bind(sealed)
-            .execute(&mut **tx)
-            .await?;
+            let posts = &mut fresh.posts;
+            posts.id.push(post_id);
+            posts.board.push(board.as_str().to_owned());
+            posts.title.push(title);
+            posts.body.push(body);
+            posts.created_at.push(minute(envelope.occurred_at));
+            posts.version.push(sequence);
+            posts.state.push(state);
+            posts
+                .badge_job_category
+                .push(badge.map(|b| name(&b.job_category)));
+            posts
+                .badge_hospital_id
+                .push(badge.and_then(|b| b.hospital_id));
+            posts.sealed.push(sealed);
             return Ok(Ok(()));
         }
         if let PostEvent::CommentAdded {
@@ -214,28 +228,15 @@ impl BoardProjection {
                 Handle::OriginalPoster => 0,
                 Handle::Anonymous(n) => i32::try_from(*n).unwrap_or(i32::MAX),
             };
-            // Comments are most of the board's events, so one round trip does it all: the
-            // post's version moves forward and counts the comment, and the comment is
-            // inserted only if it did (a redelivered event changes nothing).
-            sqlx::query(
-                "WITH advanced AS (UPDATE board_posts \
-                   SET version = $2, comment_count = comment_count + 1 \
-                   WHERE id = $1 AND version < $2 RETURNING id) \
-                 INSERT INTO board_comments \
-                   (id, post_id, parent_id, handle, body, state, created_at, seq) \
-                 SELECT $3, id, $4, $5, $6, $7, $8, $2 FROM advanced \
-                 ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(post_id)
-            .bind(sequence)
-            .bind(comment_id)
-            .bind(parent_id)
-            .bind(handle)
-            .bind(body)
-            .bind(state)
-            .bind(minute(envelope.occurred_at))
-            .execute(&mut **tx)
-            .await?;
+            let comments = &mut fresh.comments;
+            comments.post_id.push(post_id);
+            comments.seq.push(sequence);
+            comments.id.push(*comment_id);
+            comments.parent_id.push(*parent_id);
+            comments.handle.push(handle);
+            comments.body.push(body);
+            comments.state.push(state);
+            comments.created_at.push(minute(envelope.occurred_at));
             return Ok(Ok(()));
         }
         // Every later event first moves the post's version forward; if it cannot, the event
@@ -386,6 +387,102 @@ impl BoardProjection {
     }
 }
 
+/// New posts and comments of a batch, column by column, written in two statements.
+#[derive(Default)]
+struct Fresh {
+    posts: NewPosts,
+    comments: NewComments,
+}
+
+#[derive(Default)]
+struct NewPosts {
+    id: Vec<Uuid>,
+    board: Vec<String>,
+    title: Vec<Option<String>>,
+    body: Vec<Option<String>>,
+    created_at: Vec<DateTime<Utc>>,
+    version: Vec<i64>,
+    state: Vec<&'static str>,
+    badge_job_category: Vec<Option<String>>,
+    badge_hospital_id: Vec<Option<Uuid>>,
+    sealed: Vec<bool>,
+}
+
+#[derive(Default)]
+struct NewComments {
+    post_id: Vec<Uuid>,
+    seq: Vec<i64>,
+    id: Vec<Uuid>,
+    parent_id: Vec<Option<Uuid>>,
+    handle: Vec<i32>,
+    body: Vec<Option<String>>,
+    state: Vec<&'static str>,
+    created_at: Vec<DateTime<Utc>>,
+}
+
+impl Fresh {
+    /// Writes the collected posts, then the comments, and starts over.
+    async fn write(&mut self, tx: &mut Tx<'_>) -> anyhow::Result<()> {
+        let Self { posts, comments } = std::mem::take(self);
+        if !posts.id.is_empty() {
+            // A redelivered creation finds the row there and changes nothing.
+            sqlx::query(
+                "INSERT INTO board_posts (id, board, title, body, created_at, version, state, \
+                 badge_job_category, badge_hospital_id, sealed) \
+                 SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], \
+                   $5::timestamptz[], $6::bigint[], $7::text[], $8::text[], $9::uuid[], $10::bool[]) \
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(posts.id)
+            .bind(posts.board)
+            .bind(posts.title)
+            .bind(posts.body)
+            .bind(posts.created_at)
+            .bind(posts.version)
+            .bind(posts.state)
+            .bind(posts.badge_job_category)
+            .bind(posts.badge_hospital_id)
+            .bind(posts.sealed)
+            .execute(&mut **tx)
+            .await
+            .context("writing a batch's new posts")?;
+        }
+        if !comments.id.is_empty() {
+            // A comment counts only if its sequence is past the post's version, which then
+            // moves to the last one: a repeated or redelivered comment changes nothing, and a
+            // comment of a post the board does not have is dropped, as any later event is.
+            sqlx::query(
+                "WITH incoming AS ( \
+                   SELECT DISTINCT ON (post_id, seq) * FROM UNNEST($1::uuid[], $2::bigint[], \
+                     $3::uuid[], $4::uuid[], $5::int[], $6::text[], $7::text[], $8::timestamptz[]) \
+                     AS c(post_id, seq, id, parent_id, handle, body, state, created_at)), \
+                 fresh AS ( \
+                   SELECT c.* FROM incoming c JOIN board_posts p ON p.id = c.post_id \
+                   WHERE c.seq > p.version), \
+                 advanced AS ( \
+                   UPDATE board_posts p SET version = f.last, comment_count = p.comment_count + f.added \
+                   FROM (SELECT post_id, max(seq) AS last, count(*) AS added FROM fresh GROUP BY post_id) f \
+                   WHERE p.id = f.post_id) \
+                 INSERT INTO board_comments (id, post_id, parent_id, handle, body, state, created_at, seq) \
+                 SELECT id, post_id, parent_id, handle, body, state, created_at, seq FROM fresh \
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(comments.post_id)
+            .bind(comments.seq)
+            .bind(comments.id)
+            .bind(comments.parent_id)
+            .bind(comments.handle)
+            .bind(comments.body)
+            .bind(comments.state)
+            .bind(comments.created_at)
+            .execute(&mut **tx)
+            .await
+            .context("writing a batch's new comments")?;
+        }
+        Ok(())
+    }
+}
+
 async fn moderation_event(tx: &mut Tx<'_>, envelope: &Envelope) -> anyhow::Result<Verdict> {
     let Some((kind, id)) = envelope
         .aggregate_id
@@ -517,4 +614,175 @@ async fn claim_event(tx: &mut Tx<'_>, envelope: &Envelope) -> anyhow::Result<Ver
     .execute(&mut **tx)
     .await?;
     Ok(Ok(()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::record;
+    use ward_domain::author::AuthorRef;
+    use ward_domain::post::{Board, DeletedBy};
+    use ward_domain::sealed::ContentKey;
+    use ward_platform::config::DatabaseConfig;
+
+    type Result<T = ()> = anyhow::Result<T>;
+
+    /// A scratch board read model with a content key table beside it, dropped after `body`.
+    async fn with_database<F, Fut>(body: F) -> Result
+    where
+        F: FnOnce(BoardProjection, PgPool) -> Fut,
+        Fut: std::future::Future<Output = Result>,
+    {
+        let name = format!("ward_unit_b_{}", &Uuid::new_v4().simple().to_string()[..12]);
+        let server = DatabaseConfig::new("postgres://postgres@127.0.0.1:5432/postgres");
+        let config = server.with_database(&name)?;
+        config.create_postgres_database().await?;
+        let pool = config.connect_postgres().await?;
+        MIGRATOR.run(&pool).await?;
+        sqlx::query(
+            "CREATE TABLE content_keys (item_type text, item_id text, key bytea NOT NULL, \
+             PRIMARY KEY (item_type, item_id))",
+        )
+        .execute(&pool)
+        .await?;
+        let outcome = body(
+            BoardProjection::new(pool.clone(), pool.clone()),
+            pool.clone(),
+        )
+        .await;
+        pool.close().await;
+        sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+            .execute(&server.connect_postgres().await?)
+            .await?;
+        outcome
+    }
+
+    /// A fresh key for item `kind`/`id`, stored.
+    async fn key(pool: &PgPool, kind: &str, id: Uuid) -> Result<ContentKey> {
+        let key = ContentKey::generate();
+        sqlx::query("INSERT INTO content_keys (item_type, item_id, key) VALUES ($1, $2, $3)")
+            .bind(kind)
+            .bind(id.to_string())
+            .bind(key.as_bytes().as_slice())
+            .execute(pool)
+            .await?;
+        Ok(key)
+    }
+
+    async fn created(pool: &PgPool, post: Uuid, title: &str) -> Result<PostEvent> {
+        let key = key(pool, "post", post).await?;
+        Ok(PostEvent::PostCreated {
+            board: Board::Free,
+            title: EventText::Sealed(key.seal("post", post, "title", title)),
+            body: EventText::Sealed(key.seal("post", post, "body", "본문")),
+            author_ref: AuthorRef("ab".repeat(32)),
+            badge: None,
+        })
+    }
+
+    async fn comment(
+        pool: &PgPool,
+        id: Uuid,
+        parent: Option<Uuid>,
+        text: &str,
+    ) -> Result<PostEvent> {
+        let key = key(pool, "comment", id).await?;
+        Ok(PostEvent::CommentAdded {
+            comment_id: id,
+            parent_id: parent,
+            body: EventText::Sealed(key.seal("comment", id, "body", text)),
+            handle: Handle::Anonymous(1),
+            commenter_ref: AuthorRef("cd".repeat(32)),
+        })
+    }
+
+    /// Every post and comment, in a comparable form.
+    async fn snapshot(pool: &PgPool) -> Result<Vec<String>> {
+        type PostRow = (Uuid, Option<String>, String, i32, i32, i64);
+        let posts: Vec<PostRow> = sqlx::query_as(
+            "SELECT id, title, state, comment_count, like_count, version FROM board_posts ORDER BY id",
+        )
+        .fetch_all(pool)
+        .await?;
+        type CommentRow = (Uuid, Uuid, Option<Uuid>, Option<String>, String, i64);
+        let comments: Vec<CommentRow> = sqlx::query_as(
+            "SELECT id, post_id, parent_id, body, state, seq FROM board_comments ORDER BY post_id, seq",
+        )
+        .fetch_all(pool)
+        .await?;
+        Ok(posts
+            .iter()
+            .map(|r| format!("post {r:?}"))
+            .chain(comments.iter().map(|r| format!("comment {r:?}")))
+            .collect())
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn new_posts_and_comments_written_together_keep_each_posts_order_and_count_once() -> Result
+    {
+        with_database(|projection, pool| async move {
+            let (first, second, unknown) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+            let c: Vec<Uuid> = (0..5).map(|_| Uuid::new_v4()).collect();
+            let post =
+                |id: Uuid, seq, event: &PostEvent| record("post", &id.to_string(), seq, event);
+            let mut batch = vec![
+                post(first, 1, &created(&pool, first, "첫 글").await?)?,
+                post(first, 2, &comment(&pool, c[0], None, "하나").await?)?,
+                post(second, 1, &created(&pool, second, "둘째 글").await?)?,
+                post(first, 3, &comment(&pool, c[1], Some(c[0]), "둘").await?)?,
+                // A comment of a post the board does not have: dropped, like any event of it.
+                post(unknown, 2, &comment(&pool, c[2], None, "없는 글").await?)?,
+                post(
+                    first,
+                    4,
+                    &PostEvent::PostLiked {
+                        liker_ref: AuthorRef("ef".repeat(32)),
+                    },
+                )?,
+                post(second, 2, &comment(&pool, c[3], None, "셋").await?)?,
+                post(
+                    first,
+                    5,
+                    &PostEvent::CommentDeleted {
+                        comment_id: c[0],
+                        by: DeletedBy::Author,
+                    },
+                )?,
+                post(first, 6, &comment(&pool, c[4], None, "넷").await?)?,
+            ];
+            // The same comment twice in one batch, as a redelivery can do.
+            batch.insert(4, batch[3].clone());
+            for (offset, record) in (0..).zip(batch.iter_mut()) {
+                record.offset = offset;
+            }
+            projection.apply("g", &batch).await?;
+            let once = snapshot(&pool).await?;
+            let (f, s) = (first, second);
+            let (c0, c1, c3, c4) = (c[0], c[1], c[3], c[4]);
+            let mut expected = vec![
+                format!("post ({f}, Some(\"첫 글\"), \"published\", 2, 1, 6)"),
+                format!("post ({s}, Some(\"둘째 글\"), \"published\", 1, 0, 2)"),
+                format!("comment ({c0}, {f}, None, None, \"deleted\", 2)"),
+                format!("comment ({c1}, {f}, Some({c0}), Some(\"둘\"), \"published\", 3)"),
+                format!("comment ({c4}, {f}, None, Some(\"넷\"), \"published\", 6)"),
+                format!("comment ({c3}, {s}, None, Some(\"셋\"), \"published\", 2)"),
+            ];
+            expected.sort();
+            let mut sorted = once.clone();
+            sorted.sort();
+            assert_eq!(sorted, expected);
+            // Redelivered as a whole, then one record at a time in reverse: nothing changes.
+            projection.apply("g", &batch).await?;
+            for record in batch.iter().rev() {
+                projection.apply("g", std::slice::from_ref(record)).await?;
+            }
+            assert_eq!(snapshot(&pool).await?, once);
+            let rejects: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM projector_rejects")
+                .fetch_one(&pool)
+                .await?;
+            assert_eq!(rejects, 0);
+            Ok(())
+        })
+        .await
+    }
 }

@@ -530,7 +530,7 @@ async fn apply_moderation(tx: &mut Tx<'_>, at: At, event: ModerationEvent) -> sq
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde::Serialize;
+    use crate::testing::record;
     use ward_domain::affiliation::{Tenure, VerificationMethod};
     use ward_domain::author::AuthorRef;
     use ward_domain::hospital::HospitalKind;
@@ -538,7 +538,6 @@ mod tests {
     use ward_domain::moderation::{HiddenCause, ReportReason};
     use ward_domain::post::DeletedBy;
     use ward_platform::config::DatabaseConfig;
-    use ward_platform::kafka::Metadata;
 
     type Result<T = ()> = anyhow::Result<T>;
 
@@ -580,39 +579,6 @@ mod tests {
             institution_code: None,
             email_domains: vec!["example.org".to_owned()],
         }
-    }
-
-    /// The record of `event` (a domain event, serialised as `{"Type": {fields}}`).
-    fn record<E: Serialize>(
-        aggregate_type: &str,
-        aggregate_id: &str,
-        sequence: i64,
-        event: &E,
-    ) -> Result<Record> {
-        let serde_json::Value::Object(tagged) = serde_json::to_value(event)? else {
-            anyhow::bail!("not an externally tagged event");
-        };
-        let (event_type, payload) = tagged
-            .into_iter()
-            .next()
-            .ok_or_else(|| anyhow::anyhow!("no event"))?;
-        let envelope = Envelope {
-            event_id: Uuid::now_v7(),
-            aggregate_type: aggregate_type.to_owned(),
-            aggregate_id: aggregate_id.to_owned(),
-            sequence,
-            event_type,
-            event_version: "1".to_owned(),
-            occurred_at: "2026-11-28T09:12:44.120391Z".parse()?,
-            payload,
-            metadata: Metadata::default(),
-        };
-        Ok(Record {
-            topic: format!("ward.{aggregate_type}.events"),
-            partition: 0,
-            offset: sequence,
-            value: Some(serde_json::to_vec(&envelope)?),
-        })
     }
 
     #[test]

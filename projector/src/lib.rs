@@ -27,5 +27,7 @@ pub mod hospital;
 pub mod member;
 pub mod rebuild;
 pub mod store;
+#[cfg(test)]
+mod testing;
 
 pub use app::{migrate, run};
