@@ -26,6 +26,8 @@ use ward_platform::kafka::{self, Envelope, Metadata};
 const LEADER_LOCK: i64 = 0x5741_5244_0001;
 /// Most rows published per round trip.
 const BATCH: i64 = 1000;
+/// Deleted rows after which the leader vacuums the outbox (see [`Relay::lead`]).
+const VACUUM_AFTER: usize = 50_000;
 /// How often a follower tries to become leader, and a leader looks without a notification.
 const POLL: Duration = Duration::from_secs(1);
 /// The PostgreSQL channel the outbox trigger notifies.
@@ -104,6 +106,7 @@ impl Relay {
         let producer = producer(&self.kafka)?;
         let mut listener = PgListener::connect_with(&self.pool).await?;
         listener.listen(CHANNEL).await?;
+        let mut deleted = 0;
         loop {
             // Still the leader? A broken lock connection means the lock is gone.
             sqlx::query("SELECT 1")
@@ -111,11 +114,27 @@ impl Relay {
                 .await
                 .context("lost the leader lock connection")?;
             let published = self.publish_batch(&producer).await?;
+            // The outbox is a queue: every published row leaves a dead tuple at the front of
+            // the index the next batch is read from in order. Until a vacuum removes them each
+            // read walks past all of them (10 ms a batch after a million rows), and
+            // autovacuum may be late, or off. The leader does not wait for it.
+            deleted += published;
+            if deleted >= VACUUM_AFTER {
+                deleted = 0;
+                // Not fatal: publishing goes on, only slower.
+                if let Err(error) = sqlx::query("VACUUM outbox").execute(&self.pool).await {
+                    tracing::warn!(%error, "vacuuming the outbox failed");
+                }
+            }
             if published as i64 == BATCH {
                 continue;
             }
             tokio::select! {
-                notified = listener.recv() => { notified?; }
+                notified = listener.recv() => {
+                    notified?;
+                    // Every commit notifies; one pass publishes what all of them queued.
+                    while listener.next_buffered().is_some() {}
+                }
                 () = tokio::time::sleep(POLL) => {}
                 () = shutdown.cancelled() => break,
             }
