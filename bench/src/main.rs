@@ -10,7 +10,7 @@ use serde::Serialize;
 use ward_bench::memory::{reset_peak_rss, MemoryReport, Watch};
 use ward_bench::scenarios::{
     self, parse_sessions, CommandsConfig, ReadsConfig, VisibilityConfig, DEV_COMMAND_URL,
-    DEV_QUERY_URL, DEV_WEB_URL,
+    DEV_QUERY_URL,
 };
 
 #[derive(Parser)]
@@ -45,8 +45,9 @@ enum Scenario {
 
 #[derive(Args)]
 struct ReadsArgs {
-    /// The web origin serving the pages.
-    #[arg(long, default_value = DEV_WEB_URL)]
+    /// Where the pages are read: the query API renders them (the production Gateway routes
+    /// page reads there); give the gateway's origin to measure through `scripts/dev`'s proxy.
+    #[arg(long, default_value = DEV_QUERY_URL)]
     web_url: String,
     /// The query API.
     #[arg(long, default_value = DEV_QUERY_URL)]

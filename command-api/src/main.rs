@@ -1,5 +1,10 @@
 //! `ward-command-api`: the command API as its own process.
 
+/// mimalloc instead of glibc's malloc, whose arena locks were a tenth of the query API's
+/// time under load (`bench/README.md`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use ward_platform::{config, shutdown, telemetry};
 
 #[tokio::main]

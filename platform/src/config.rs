@@ -597,7 +597,10 @@ impl DatabaseConfig {
 
     /// Opens a PostgreSQL pool.
     pub async fn connect_postgres(&self) -> anyhow::Result<sqlx::PgPool> {
-        Ok(self.pool_options().connect(self.url.expose_secret()).await?)
+        Ok(self
+            .pool_options()
+            .connect(self.url.expose_secret())
+            .await?)
     }
 
     /// How every pool behaves. sqlx pings a connection each time it is taken from the pool

@@ -1,5 +1,10 @@
 //! `ward`: see the library documentation, or `ward --help`.
 
+/// mimalloc instead of glibc's malloc, whose arena locks were a tenth of the query API's
+/// time under load (`bench/README.md`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 use ward::Component;
 use ward_platform::config::WardConfig;

@@ -12,7 +12,7 @@ use anyhow::{ensure, Context};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{join, DEV_QUERY_URL, DEV_WEB_URL, SMOKE_PHASE};
+use super::{join, DEV_QUERY_URL, SMOKE_PHASE};
 use crate::load::{self, LoadReport, Target, Weighted};
 use crate::{reference, table};
 
@@ -24,7 +24,9 @@ pub const GOAL_P99_MS: f64 = 50.0;
 /// What to read and how hard.
 #[derive(Debug, Clone)]
 pub struct ReadsConfig {
-    /// The web origin serving the pages (the gateway).
+    /// Where the pages are read: by default the query API, which renders them, as the
+    /// production Gateway routes page reads to it. `scripts/dev`'s gateway (`DEV_WEB_URL`)
+    /// is a local proxy that would add a second HTTP hop on the same two cores.
     pub web_url: String,
     /// The query API serving the JSON.
     pub api_url: String,
@@ -44,7 +46,7 @@ pub struct ReadsConfig {
 impl Default for ReadsConfig {
     fn default() -> Self {
         Self {
-            web_url: DEV_WEB_URL.to_owned(),
+            web_url: DEV_QUERY_URL.to_owned(),
             api_url: DEV_QUERY_URL.to_owned(),
             post_ids: Vec::new(),
             hospital_ids: Vec::new(),
