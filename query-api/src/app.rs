@@ -91,6 +91,7 @@ pub async fn run(
             board,
             hospital,
             me,
+            cached: pages::PageCache::default(),
         }));
     }
     let ops = ops.build();

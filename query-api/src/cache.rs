@@ -195,6 +195,30 @@ impl Cache {
         Ok(answer)
     }
 
+    /// The current versions of `services`' caches, in one round trip; `None` if Redis did
+    /// not answer.
+    pub async fn versions(&self, services: &[&str]) -> Option<Vec<u64>> {
+        let keys: Vec<String> = services
+            .iter()
+            .map(|service| version_key(&self.prefix, service))
+            .collect();
+        let mut redis = self.redis.clone();
+        let versions: Result<Vec<Option<u64>>, _> =
+            redis::cmd("MGET").arg(&keys).query_async(&mut redis).await;
+        match versions {
+            Ok(versions) => Some(
+                versions
+                    .into_iter()
+                    .map(Option::unwrap_or_default)
+                    .collect(),
+            ),
+            Err(error) => {
+                tracing::warn!(%error, "query cache unavailable");
+                None
+            }
+        }
+    }
+
     fn count(&self, service: &'static str, outcome: &'static str) {
         self.lookups
             .get_or_create(&Lookup { service, outcome })

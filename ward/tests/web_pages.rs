@@ -280,3 +280,76 @@ async fn pages_speak_korean_or_english_send_safe_headers_compress_and_cache_asse
     anyhow::ensure!(me.status() == 401);
     stack.finish().await
 }
+
+/// The board's lookups in the query cache so far, from the query API's metrics.
+async fn board_lookups(client: &reqwest::Client, queries: &Running) -> Result<u64> {
+    let metrics = client
+        .get(queries.url("/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    Ok(metrics
+        .lines()
+        .filter(|line| {
+            line.starts_with("ward_query_cache_lookups_total{")
+                && line.contains("service=\"board\"")
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_visitors_page_is_kept_in_the_process_until_a_projection_changes_it() -> Result {
+    let stack = Stack::new().await?;
+    let (commands, _projector, queries) = stack.start_all().await?;
+    let client = browser()?;
+    let page = |lang: &'static str| {
+        let request = client
+            .get(queries.url("/boards/free"))
+            .header(ACCEPT_LANGUAGE, lang);
+        async move { Result::Ok(request.send().await?.text().await?) }
+    };
+    let first = page("ko").await?;
+    anyhow::ensure!(!first.contains("class=\"item\""), "an empty board: {first}");
+    // The same page again: from the process, without asking the board's cache.
+    let before = board_lookups(&client, &queries).await?;
+    anyhow::ensure!(page("ko").await? == first);
+    anyhow::ensure!(
+        board_lookups(&client, &queries).await? == before,
+        "kept, not rendered"
+    );
+    // Another language is another page.
+    let english = page("en").await?;
+    anyhow::ensure!(
+        english != first && english.contains("lang=\"en\""),
+        "{english}"
+    );
+
+    // A new post: once projected, the kept page is stale and visitors see the post.
+    let token = stack.session().await?;
+    Http::new(&commands)
+        .post(
+            &token,
+            "/api/v1/posts",
+            serde_json::json!({"board": "free", "title": "새 글", "body": "본문"}),
+        )
+        .await?;
+    eventually(
+        Duration::from_secs(10),
+        "the post on the visitor's page",
+        || async { Ok(page("ko").await?.contains("새 글").then_some(())) },
+    )
+    .await?;
+    // A member never gets a visitor's page.
+    let member = client
+        .get(queries.url("/boards/free"))
+        .header(COOKIE, format!("ward_session={token}"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    anyhow::ensure!(member.contains("href=\"/me\""), "{member}");
+    anyhow::ensure!(!page("ko").await?.contains("href=\"/me\""));
+    stack.finish().await
+}

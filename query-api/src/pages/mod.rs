@@ -16,8 +16,10 @@
 //! - `me`: my page (affiliations, activity, notifications, withdrawal), a claim's
 //!   verification page.
 //! - `info`: what Ward can and cannot know about you.
+//! - `cached`: visitors' pages kept in the process while the read models do not change.
 
 mod board;
+mod cached;
 mod hospital;
 mod info;
 mod me;
@@ -33,6 +35,8 @@ use serde::de::DeserializeOwned;
 use ward_platform::http::ApiError;
 use ward_platform::session::{cookie, Session};
 use ward_web::{error_page, html, Chrome};
+
+pub use cached::PageCache;
 
 use crate::board::BoardState;
 use crate::cache::CONSISTENCY;
@@ -52,6 +56,8 @@ pub struct Pages {
     pub hospital: HospitalState,
     /// The member service (and the sessions).
     pub me: MeState,
+    /// Visitors' pages rendered by this process.
+    pub cached: PageCache,
 }
 
 /// The pages' routes, with the language switch and the assets.
@@ -71,6 +77,10 @@ pub fn router(pages: Pages) -> Router {
         .route("/me", get(me::my_page))
         .route("/me/claims/{id}", get(me::claim))
         .route("/privacy", get(info::privacy))
+        .layer(axum::middleware::from_fn_with_state(
+            pages.clone(),
+            cached::visitor_pages,
+        ))
         .with_state(pages)
         .merge(ward_web::page::router())
 }
