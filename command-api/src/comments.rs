@@ -89,8 +89,7 @@ pub async fn create(
                 .rate_limiter
                 .check("comment", member, state.rate_limits.comments)
                 .await?;
-            let content_key = state.content_keys.create(COMMENT, id).await?;
-            let indexed = state.member_items.record(member, COMMENT, id).await?;
+            let (content_key, indexed) = state.member_items.record_new(member, COMMENT, id).await?;
             let command = PostCommand::Comment(AddComment {
                 post_id: post,
                 comment_id: id,

@@ -139,8 +139,10 @@ pub async fn create(
                 .rate_limiter
                 .check("post", member, state.rate_limits.posts)
                 .await?;
-            let content_key = state.content_keys.create(Post::TYPE, id).await?;
-            let indexed = state.member_items.record(member, Post::TYPE, id).await?;
+            let (content_key, indexed) = state
+                .member_items
+                .record_new(member, Post::TYPE, id)
+                .await?;
             let command = PostCommand::Create(CreatePost {
                 post_id: id,
                 author: member,

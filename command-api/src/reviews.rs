@@ -126,10 +126,9 @@ pub async fn write(
                 .post_services
                 .author_key
                 .derive_id("review", hospital, actor.member);
-            let content_key = state.content_keys.create(Review::TYPE, id).await?;
-            let indexed = state
+            let (content_key, indexed) = state
                 .member_items
-                .record(actor.member, Review::TYPE, id)
+                .record_new(actor.member, Review::TYPE, id)
                 .await?;
             let command = ReviewCommand::Write(WriteReview {
                 review_id: id,
