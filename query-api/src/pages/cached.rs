@@ -59,15 +59,17 @@ impl PageCache {
         let Ok(mut kept) = self.0.lock() else {
             return;
         };
-        let size = page.body.len() + key.0.len();
-        if kept.bytes + size > BUDGET_BYTES {
+        let size = |key: &(String, &str), page: &Page| key.0.len() + page.body.len();
+        let added = size(&key, &page);
+        if let Some(old) = kept.pages.remove(&key) {
+            kept.bytes = kept.bytes.saturating_sub(size(&key, &old));
+        }
+        if kept.bytes + added > BUDGET_BYTES {
             kept.pages.clear();
             kept.bytes = 0;
         }
-        kept.bytes += size;
-        if let Some(old) = kept.pages.insert(key, page) {
-            kept.bytes = kept.bytes.saturating_sub(old.body.len());
-        }
+        kept.bytes += added;
+        kept.pages.insert(key, page);
     }
 }
 
@@ -115,4 +117,38 @@ pub async fn visitor_pages(State(pages): State<Pages>, request: Request, next: N
         },
     );
     Response::from_parts(parts, Body::from(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(bytes: usize) -> Page {
+        Page {
+            versions: vec![1, 1],
+            headers: HeaderMap::new(),
+            body: Bytes::from(vec![b'x'; bytes]),
+        }
+    }
+
+    #[test]
+    fn pages_are_kept_per_version_within_the_budget() {
+        let cache = PageCache::default();
+        let key = ("/boards/free".to_owned(), "ko");
+        cache.put(key.clone(), page(1000));
+        cache.put(key.clone(), page(2000));
+        let bytes = cache.0.lock().map(|kept| kept.bytes).unwrap_or_default();
+        assert_eq!(bytes, key.0.len() + 2000, "a page replaced is counted once");
+        assert!(cache.get(&key, &[1, 1]).is_some());
+        assert!(
+            cache.get(&key, &[1, 2]).is_none(),
+            "another version is not this page"
+        );
+        assert!(cache.get(&(key.0.clone(), "en"), &[1, 1]).is_none());
+        // A page that would pass the budget starts the cache over.
+        let big = ("/hospitals".to_owned(), "ko");
+        cache.put(big.clone(), page(BUDGET_BYTES - 10));
+        assert!(cache.get(&key, &[1, 1]).is_none());
+        assert!(cache.get(&big, &[1, 1]).is_some());
+    }
 }
