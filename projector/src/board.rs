@@ -639,12 +639,7 @@ mod tests {
         config.create_postgres_database().await?;
         let pool = config.connect_postgres().await?;
         MIGRATOR.run(&pool).await?;
-        sqlx::query(
-            "CREATE TABLE content_keys (item_type text, item_id text, key bytea NOT NULL, \
-             PRIMARY KEY (item_type, item_id))",
-        )
-        .execute(&pool)
-        .await?;
+        crate::testing::content_key_table(&pool).await?;
         let outcome = body(
             BoardProjection::new(pool.clone(), pool.clone()),
             pool.clone(),

@@ -680,12 +680,7 @@ mod tests {
         let pool = mysql.connect_mysql().await?;
         MIGRATOR.run(&pool).await?;
         let keys = pg.connect_postgres().await?;
-        sqlx::query(
-            "CREATE TABLE content_keys (item_type text, item_id text, key bytea NOT NULL, \
-             PRIMARY KEY (item_type, item_id))",
-        )
-        .execute(&keys)
-        .await?;
+        crate::testing::content_key_table(&keys).await?;
         let outcome = body(
             HospitalProjection::new(pool.clone(), keys.clone()),
             keys.clone(),

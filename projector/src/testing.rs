@@ -1,4 +1,5 @@
-//! Helpers of the projections' own tests: records made from domain events.
+//! Helpers of the projections' own tests: records made from domain events, and the content
+//! key table.
 
 use cqrs_es::DomainEvent;
 use uuid::Uuid;
@@ -40,4 +41,15 @@ pub fn record<E: DomainEvent>(
         offset: sequence,
         value: Some(serde_json::to_vec(&envelope)?),
     })
+}
+
+/// The write side's content key table, as the projections read it, in a scratch database.
+pub async fn content_key_table(pool: &sqlx::PgPool) -> anyhow::Result<()> {
+    sqlx::query(
+        "CREATE TABLE content_keys (item_type text, item_id text, key bytea NOT NULL, \
+         PRIMARY KEY (item_type, item_id))",
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
 }
