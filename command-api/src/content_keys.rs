@@ -1,30 +1,10 @@
-//! The write-side table of per-item content keys. Creating an item stores its key first;
-//! deleting an item destroys the key (a trigger on `events`, in the deleting transaction).
+//! The write-side table of per-item content keys. Creating an item stores its key first
+//! ([`crate::member_items::MemberItems::record_new`], with the item's author); deleting an
+//! item destroys the key (a trigger on `events`, in the deleting transaction).
 
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgPool;
 use uuid::Uuid;
 use ward_domain::sealed::ContentKey;
-
-/// Makes and stores the key of a new item, or returns the key it already has (a retried
-/// create addresses the same item); in the caller's transaction, which records the item's
-/// author too ([`crate::member_items::MemberItems::record_new`]).
-pub async fn create(
-    connection: &mut PgConnection,
-    item_type: &str,
-    item: Uuid,
-) -> anyhow::Result<ContentKey> {
-    let stored: Vec<u8> = sqlx::query_scalar(
-        "INSERT INTO content_keys (item_type, item_id, key) VALUES ($1, $2, $3) \
-         ON CONFLICT (item_type, item_id) DO UPDATE SET key = content_keys.key RETURNING key",
-    )
-    .bind(item_type)
-    .bind(item.to_string())
-    .bind(ContentKey::generate().as_bytes().as_slice())
-    .fetch_one(connection)
-    .await?;
-    ContentKey::from_bytes(&stored)
-        .ok_or_else(|| anyhow::anyhow!("a stored content key is not 32 bytes"))
-}
 
 /// Content keys in the event store database.
 #[derive(Clone)]

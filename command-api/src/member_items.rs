@@ -7,13 +7,11 @@
 //!
 //! Nothing else reads them.
 
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgPool;
 use uuid::Uuid;
 use ward_domain::author::AuthorKey;
 use ward_domain::member::MemberId;
 use ward_domain::sealed::{ContentKey, Sealed};
-
-use crate::content_keys;
 
 /// Both tables, in the event store database.
 #[derive(Clone)]
@@ -43,35 +41,40 @@ impl MemberItems {
         item_type: &str,
         item_id: Uuid,
     ) -> anyhow::Result<Recorded> {
-        let mut tx = self.pool.begin().await?;
-        let recorded = self.record_in(&mut tx, member, item_type, item_id).await?;
-        tx.commit().await?;
+        let (recorded, _) = self.insert(member, item_type, item_id, None).await?;
         Ok(recorded)
     }
 
     /// Stores the content key of a new item that `member` writes (`post`, `comment`,
-    /// `review`) and records its author, in one transaction: one commit instead of two on
-    /// every create.
+    /// `review`) and records its author. A retried create addresses the same item, so it
+    /// gets the key already stored.
     pub async fn record_new(
         &self,
         member: MemberId,
         item_type: &str,
         item_id: Uuid,
     ) -> anyhow::Result<(ContentKey, Recorded)> {
-        let mut tx = self.pool.begin().await?;
-        let key = content_keys::create(&mut tx, item_type, item_id).await?;
-        let recorded = self.record_in(&mut tx, member, item_type, item_id).await?;
-        tx.commit().await?;
+        let generated = ContentKey::generate();
+        let (recorded, stored) = self
+            .insert(member, item_type, item_id, Some(generated.as_bytes()))
+            .await?;
+        let key = stored
+            .as_deref()
+            .and_then(ContentKey::from_bytes)
+            .ok_or_else(|| anyhow::anyhow!("no 32-byte content key was stored"))?;
         Ok((key, recorded))
     }
 
-    async fn record_in(
+    /// The member's index entry, the item's author and, if given, its content key: one
+    /// statement, so one round trip and one commit on every create. A retried create keeps
+    /// the key and the author first stored.
+    async fn insert(
         &self,
-        connection: &mut PgConnection,
         member: MemberId,
         item_type: &str,
         item_id: Uuid,
-    ) -> anyhow::Result<Recorded> {
+        key: Option<&[u8; 32]>,
+    ) -> anyhow::Result<(Recorded, Option<Vec<u8>>)> {
         let item = format!("{item_type}:{item_id}");
         let indexed = self
             .key
@@ -81,30 +84,38 @@ impl MemberItems {
             self.key
                 .item_author_key()
                 .seal(item_type, item_id, "author", &member.to_string());
-        let row: i64 = sqlx::query_scalar(
-            "INSERT INTO member_items (owner, nonce, ciphertext) VALUES ($1, $2, $3) RETURNING id",
+        let (row, stored): (i64, Option<Vec<u8>>) = sqlx::query_as(
+            "WITH stored_key AS ( \
+                 INSERT INTO content_keys (item_type, item_id, key) \
+                 SELECT $4, $5, $8 WHERE $8::bytea IS NOT NULL \
+                 ON CONFLICT (item_type, item_id) DO UPDATE SET key = content_keys.key \
+                 RETURNING key), \
+             author AS ( \
+                 INSERT INTO item_authors (item_type, item_id, nonce, ciphertext) \
+                 VALUES ($4, $5, $6, $7) ON CONFLICT (item_type, item_id) DO NOTHING), \
+             item AS ( \
+                 INSERT INTO member_items (owner, nonce, ciphertext) VALUES ($1, $2, $3) \
+                 RETURNING id) \
+             SELECT item.id, (SELECT key FROM stored_key) FROM item",
         )
         .bind(self.key.index_owner(member))
         .bind(&indexed.nonce)
         .bind(&indexed.ciphertext)
-        .fetch_one(&mut *connection)
-        .await?;
-        // A retried create records the same item again: its author stays as first recorded.
-        sqlx::query(
-            "INSERT INTO item_authors (item_type, item_id, nonce, ciphertext) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (item_type, item_id) DO NOTHING",
-        )
         .bind(item_type)
         .bind(item_id.to_string())
         .bind(&author.nonce)
         .bind(&author.ciphertext)
-        .execute(&mut *connection)
+        .bind(key.map(|k| k.as_slice()))
+        .fetch_one(&self.pool)
         .await?;
-        Ok(Recorded {
-            row,
-            item_type: item_type.to_owned(),
-            item_id,
-        })
+        Ok((
+            Recorded {
+                row,
+                item_type: item_type.to_owned(),
+                item_id,
+            },
+            stored,
+        ))
     }
 
     /// Forgets what was recorded for a creation that was refused.

@@ -39,12 +39,16 @@ async fn wait_for_signal() {
 
 /// Serves `router` on `listener` until `shutdown` is cancelled, then lets in-flight requests
 /// finish.
+///
+/// Each connection shares the one router. Served as it is, axum copies the whole routing
+/// table into every new connection (`Router::with_state`): about 50 KiB per connection for
+/// the query API, most of its memory under 300 connections (`bench/README.md`, session 6).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: axum::Router,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    axum::serve(listener, router)
+    axum::serve(listener, router.into_make_service())
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await?;
     Ok(())

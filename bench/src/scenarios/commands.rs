@@ -185,7 +185,9 @@ pub async fn commands(config: CommandsConfig) -> anyhow::Result<CommandsReport> 
 }
 
 /// Posts and comments in turn; each member in rotation writes one of each, and comments go
-/// to posts created earlier in the run (a post when there is none yet).
+/// to posts created earlier in the run, scattered over all of them (a post when there is
+/// none yet). Taking `round % created` instead would send many comments to the first few
+/// posts, since `created` grows about as fast as `round`: a few ever-hotter threads.
 struct Writes {
     api_url: String,
     cookies: Vec<String>,
@@ -213,7 +215,7 @@ impl Plan for Writes {
         let post_id = (turn % 2 == 1)
             .then(|| {
                 let created = self.created.lock().ok()?;
-                created.get(round % created.len().max(1)).cloned()
+                created.get(pick(round, created.len().max(1))).cloned()
             })
             .flatten();
         let target = match post_id {
@@ -238,6 +240,12 @@ impl Plan for Writes {
             created.push(id);
         }
     }
+}
+
+/// The post (of `created`) that `round` comments on: consecutive rounds spread over all of
+/// them (Fibonacci hashing).
+fn pick(round: usize, created: usize) -> usize {
+    round.wrapping_mul(0x9E37_79B9) % created
 }
 
 /// `POST /api/v1/posts` of a short post on the free board, numbered `n`.
@@ -280,5 +288,15 @@ mod tests {
         assert_eq!(comment.name, "comment");
         assert_eq!(comment.url, "http://api/api/v1/posts/p1/comments");
         assert_eq!(comment.headers[0].1, "ward_session=a");
+    }
+
+    #[test]
+    fn comments_are_scattered_over_the_created_posts() {
+        // Under a closed loop the posts answered so far trail the rounds by the few still in
+        // flight: `round % created` would then pick the same post every round.
+        let picked: std::collections::BTreeSet<usize> =
+            (100..200).map(|round| pick(round, round - 3)).collect();
+        assert!(picked.len() >= 50, "{picked:?}");
+        assert!((100..200).all(|round| pick(round, round - 3) < round - 3));
     }
 }
