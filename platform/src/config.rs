@@ -427,12 +427,6 @@ pub struct KafkaConfig {
     /// SASL/SCRAM credentials; without them the client does not authenticate.
     #[serde(default)]
     pub sasl: Option<KafkaSasl>,
-    /// Partitions of each topic this installation creates, instead of the count in
-    /// `infra/kafka/topics.toml`. A one-process development stack uses one: each consumer
-    /// can only read that many anyway, and Tansu answers every fetch by querying each
-    /// partition it covers, so fewer partitions cost it less work per fetch.
-    #[serde(default)]
-    pub partitions: Option<std::num::NonZeroU16>,
 }
 
 impl Default for KafkaConfig {
@@ -443,7 +437,6 @@ impl Default for KafkaConfig {
             tls: false,
             tls_ca_location: None,
             sasl: None,
-            partitions: None,
         }
     }
 }

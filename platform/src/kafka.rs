@@ -184,13 +184,7 @@ pub async fn create_topics(config: &KafkaConfig) -> anyhow::Result<Vec<String>> 
         .zip(&names)
         .map(|(definition, name)| {
             definition.config.iter().fold(
-                NewTopic::new(
-                    name,
-                    config
-                        .partitions
-                        .map_or(definition.partitions, |n| i32::from(n.get())),
-                    TopicReplication::Fixed(1),
-                ),
+                NewTopic::new(name, definition.partitions, TopicReplication::Fixed(1)),
                 |topic, (key, value)| topic.set(key, value),
             )
         })

@@ -558,25 +558,3 @@ async fn sigterm_stops_the_projector_gracefully() -> Result {
     assert!(status.success(), "{status}");
     stack.finish().await
 }
-
-#[tokio::test(flavor = "multi_thread")]
-async fn an_installation_may_create_its_topics_with_another_partition_count() -> Result {
-    let stack = Stack::new().await?;
-    let partitions = |config: ward_platform::config::KafkaConfig| async move {
-        let topic = kafka::topic_for(&config, "post");
-        anyhow::Ok(kafka::watermarks(&config, vec![topic]).await?.len())
-    };
-    assert_eq!(partitions(stack.config.kafka.clone()).await?, 6);
-
-    let mut single = stack.config.kafka.clone();
-    single.topic_prefix = format!("{}single.", single.topic_prefix);
-    single.partitions = std::num::NonZeroU16::new(1);
-    let created = kafka::create_topics(&single).await?;
-    assert_eq!(
-        created.len(),
-        kafka::topic_definitions()?.len(),
-        "{created:?}"
-    );
-    assert_eq!(partitions(single).await?, 1);
-    stack.finish().await
-}
