@@ -373,6 +373,10 @@ pub struct ProjectorConfig {
     /// from 500 ms up) even when it has records, so on Tansu it is also the floor of the
     /// write-to-read delay, and lower values cost it CPU while idle (docs/operations.md).
     pub fetch_wait_ms: u32,
+    /// Consumers a rebuild runs side by side in its group, each on its own share of the
+    /// partitions and its own broker connection, so the broker serves their fetches in
+    /// parallel (1 to 16).
+    pub rebuild_consumers: usize,
 }
 
 impl Default for ProjectorConfig {
@@ -383,6 +387,7 @@ impl Default for ProjectorConfig {
             group_prefix: String::new(),
             projections: "board,hospital,member".to_owned(),
             fetch_wait_ms: 500,
+            rebuild_consumers: 3,
         }
     }
 }

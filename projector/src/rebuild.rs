@@ -132,6 +132,11 @@ pub async fn rebuild(
     progress: impl Fn(i64, i64),
 ) -> anyhow::Result<Rebuilt> {
     let started = Instant::now();
+    let consumers = config.projector.rebuild_consumers;
+    anyhow::ensure!(
+        (1..=MAX_REBUILD_CONSUMERS).contains(&consumers),
+        "projector.rebuild_consumers is {consumers}; it must be 1 to {MAX_REBUILD_CONSUMERS}"
+    );
     let live = app::database(config, name)?;
     // The live read model has applied this much of the log: a rebuild that "catches up" to
     // less would replace it with a read model that lost events (a broker misreporting the
@@ -144,6 +149,7 @@ pub async fn rebuild(
     let next = next_database(live)?;
     drop_database(&next).await?;
     app::migrate_database(name, &next).await?;
+    let deferred = defer_indexes(&next).await?;
     let event_store = config.event_store.connect_postgres().await?;
     let (projection, _) = app::build(config, name, &next, &event_store).await?;
     let prefix = format!(
@@ -155,23 +161,33 @@ pub async fn rebuild(
     let settings = ConsumerSettings {
         kafka: config.kafka.clone(),
         group_prefix: prefix,
-        batch_size: config.projector.batch_size,
+        // A rebuild reads a backlog: big batches spread each transaction's fixed work (key
+        // lookups, offsets, commit) over more records.
+        batch_size: config.projector.batch_size.max(REBUILD_MIN_BATCH),
         // A rebuild reads a backlog: every fetch finds records, so there is nothing to wait
         // for (and Tansu would hold each fetch this long anyway).
         fetch_wait_ms: REBUILD_FETCH_WAIT_MS,
         cache: None,
     };
+    let projection = Arc::new(projection);
     let stop = CancellationToken::new();
-    let consumer = consumer::spawn::<AnyProjection>(
-        Arc::new(projection),
-        settings,
-        ConsumerMetrics::default(),
-        stop.clone(),
-    );
-    let outcome = catch_up(config, name, &next, &group, &consumer, floor, progress).await;
+    let running: Vec<_> = (0..consumers)
+        .map(|_| {
+            consumer::spawn::<AnyProjection>(
+                projection.clone(),
+                settings.clone(),
+                ConsumerMetrics::default(),
+                stop.clone(),
+            )
+        })
+        .collect();
+    let outcome = catch_up(config, name, &next, &group, &running, floor, progress).await;
     stop.cancel();
-    consumer.await??;
+    for consumer in running {
+        consumer.await??;
+    }
     let records = outcome?;
+    build_indexes(&next, &deferred).await?;
     file_offsets_under(&next, &group, &live_group(config, name)).await?;
     Ok(Rebuilt {
         records,
@@ -186,13 +202,16 @@ async fn catch_up(
     name: &str,
     next: &DatabaseConfig,
     group: &str,
-    consumer: &tokio::task::JoinHandle<anyhow::Result<()>>,
+    consumers: &[tokio::task::JoinHandle<anyhow::Result<()>>],
     floor: i64,
     progress: impl Fn(i64, i64),
 ) -> anyhow::Result<i64> {
     let patience = Instant::now() + SHORT_LOG_PATIENCE;
     loop {
-        anyhow::ensure!(!consumer.is_finished(), "the rebuild's consumer stopped");
+        anyhow::ensure!(
+            !consumers.iter().any(|c| c.is_finished()),
+            "a rebuild consumer stopped"
+        );
         let status = status_of(config, name, next, group).await?;
         let total: i64 = status.iter().map(|s| s.end).sum();
         let lag: i64 = status.iter().map(|s| s.lag).sum();
@@ -213,8 +232,58 @@ async fn catch_up(
 /// The rebuild consumer's `fetch.wait.max.ms`: short, since a backlog is always there.
 const REBUILD_FETCH_WAIT_MS: u32 = 10;
 
+/// The smallest batch a rebuild applies per transaction, whatever `projector.batch_size`.
+const REBUILD_MIN_BATCH: usize = 5000;
+
+/// The most consumers a rebuild runs; more than a topic has partitions would sit idle.
+const MAX_REBUILD_CONSUMERS: usize = 16;
+
 /// How long a rebuild waits for the broker to report at least what the live model applied.
 const SHORT_LOG_PATIENCE: Duration = Duration::from_secs(30);
+
+/// Drops the secondary indexes of a freshly migrated PostgreSQL `db` and returns their
+/// definitions: filling tables without them and building each index once at the end costs
+/// far less than keeping them up to date row by row (a post's comment count changes its
+/// `hot` rank, so every such update rewrites every index of the post, the text search one
+/// included). Unique indexes stay: the projection's `ON CONFLICT` and joins rely on them,
+/// and nothing it writes reads the others. MySQL-protocol read models keep theirs.
+async fn defer_indexes(db: &DatabaseConfig) -> anyhow::Result<Vec<String>> {
+    if !db.is_postgres() {
+        return Ok(Vec::new());
+    }
+    let pool = db.connect_postgres().await?;
+    let indexes: Vec<(String, String)> = sqlx::query_as(
+        "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) \
+         FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid \
+         WHERE t.relnamespace = current_schema()::regnamespace AND NOT i.indisunique",
+    )
+    .fetch_all(&pool)
+    .await?;
+    for (index, _) in &indexes {
+        // The name comes from the catalogue, quoted by regclass where it needs to be.
+        sqlx::query(&format!("DROP INDEX {index}"))
+            .execute(&pool)
+            .await?;
+    }
+    Ok(indexes
+        .into_iter()
+        .map(|(_, definition)| definition)
+        .collect())
+}
+
+/// Builds the indexes [`defer_indexes`] dropped, then gathers the planner's statistics, so
+/// the rebuilt model answers queries as the live one does from its first moment.
+async fn build_indexes(db: &DatabaseConfig, definitions: &[String]) -> anyhow::Result<()> {
+    if !db.is_postgres() {
+        return Ok(());
+    }
+    let pool = db.connect_postgres().await?;
+    for definition in definitions {
+        sqlx::query(definition).execute(&pool).await?;
+    }
+    sqlx::query("ANALYZE").execute(&pool).await?;
+    Ok(())
+}
 
 /// Files the rebuild group's offsets (and rejects) under the live group's name.
 async fn file_offsets_under(db: &DatabaseConfig, from: &str, to: &str) -> anyhow::Result<()> {
@@ -252,6 +321,21 @@ pub async fn switch(config: &WardConfig, name: &str) -> anyhow::Result<()> {
         checked_name(&next)?,
         checked_name(&previous)?,
     );
+    // Filing offsets under the live group is a rebuild's last step: a `_next` without them
+    // was interrupted (and may lack rows or indexes).
+    match stored_offsets(&next, &live_group(config, name)).await {
+        Ok(filed) if !filed.is_empty() => {}
+        Ok(_) => anyhow::bail!(
+            "{} is an unfinished rebuild; run `ward projector rebuild {name}` again",
+            names.1
+        ),
+        Err(error) => {
+            return Err(error.context(format!(
+                "there is no rebuilt {}; run `ward projector rebuild {name}` first",
+                names.1
+            )))
+        }
+    }
     if live.is_postgres() {
         switch_postgres(live, names).await?;
     } else {

@@ -33,6 +33,18 @@ async fn board_rows(db: &ward_platform::config::DatabaseConfig) -> Result<Vec<St
     Ok(rows)
 }
 
+/// Every index of a PostgreSQL read model, as its definition.
+async fn indexes(db: &ward_platform::config::DatabaseConfig) -> Result<Vec<String>> {
+    let pool = db.connect_postgres().await?;
+    let definitions = sqlx::query_scalar(
+        "SELECT indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY indexname",
+    )
+    .fetch_all(&pool)
+    .await?;
+    pool.close().await;
+    Ok(definitions)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rebuilt_board_equals_the_live_one_and_takes_its_place_without_losing_anything() -> Result
 {
@@ -103,6 +115,11 @@ async fn a_rebuilt_board_equals_the_live_one_and_takes_its_place_without_losing_
         board_rows(&next).await?,
         board_rows(&live).await?,
         "replay equals live"
+    );
+    assert_eq!(
+        indexes(&next).await?,
+        indexes(&live).await?,
+        "the indexes the rebuild deferred are all built"
     );
 
     // Something arrives after the rebuild caught up, before the switch.
@@ -218,7 +235,21 @@ async fn a_mysql_read_model_is_rebuilt_and_switched_atomically() -> Result {
         Ok((hospital_count(&queries).await? == Some(3)).then_some(()))
     })
     .await?;
-    rebuild::rebuild(&stack.config, "hospital", |_, _| {}).await?;
+    // A rebuild without consumers is refused before it builds anything.
+    let mut config = stack.config.clone();
+    config.projector.rebuild_consumers = 0;
+    let refused = rebuild::rebuild(&config, "hospital", |_, _| {}).await;
+    assert!(
+        refused.is_err_and(|e| e.to_string().contains("rebuild_consumers is 0")),
+        "zero consumers refused"
+    );
+    assert!(
+        rebuild::switch(&config, "hospital").await.is_err(),
+        "nothing rebuilt to switch to"
+    );
+    // Two consumers share the partitions (the board test runs the default three).
+    config.projector.rebuild_consumers = 2;
+    rebuild::rebuild(&config, "hospital", |_, _| {}).await?;
     register_hospital(&stack, "재건병원 늦게", "서울", HospitalKind::General).await?;
     rebuild::switch(&stack.config, "hospital").await?;
     eventually(
@@ -296,6 +327,20 @@ async fn a_comment_whose_key_does_not_open_it_is_rejected_and_not_counted() -> R
         rejected,
         vec!["the comment does not open with its key".to_owned()]
     );
+    // A rebuild interrupted before its last step (filing its offsets under the live group)
+    // is refused by the switch, and the live model stays in place.
+    sqlx::query("UPDATE projector_offsets SET consumer_group = 'rebuild-interrupted-ward-board'")
+        .execute(&next)
+        .await?;
     next.close().await;
+    let refused = rebuild::switch(&stack.config, "board").await;
+    assert!(
+        refused.is_err_and(|e| e.to_string().contains("unfinished rebuild")),
+        "an unfinished rebuild is not switched in"
+    );
+    let live: i32 = sqlx::query_scalar("SELECT comment_count FROM board_posts")
+        .fetch_one(&board)
+        .await?;
+    assert_eq!(live, 2, "the live model still serves");
     stack.finish().await
 }
