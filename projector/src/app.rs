@@ -183,6 +183,7 @@ pub async fn run(
         batch_size: config.projector.batch_size,
         fetch_wait_ms: config.projector.fetch_wait_ms,
         cache: Some((redis, config.redis.key_prefix.clone())),
+        partitions: None,
     };
     let mut consumers = Vec::new();
     for name in names {

@@ -125,6 +125,9 @@ pub struct ConsumerSettings {
     pub fetch_wait_ms: u32,
     /// The query cache to invalidate after each commit, and its key prefix.
     pub cache: Option<(redis::aio::ConnectionManager, String)>,
+    /// Partitions assigned by hand, without joining the group: no rebalance pauses, for a
+    /// rebuild's consumers, which divide a fixed set among themselves. `None` subscribes.
+    pub partitions: Option<Vec<(String, i32)>>,
 }
 
 /// Runs `projection` on a blocking thread until `shutdown` is cancelled; then finishes the
@@ -168,8 +171,21 @@ fn consume<P: Projection>(
         .set("heartbeat.interval.ms", "1000")
         .set("fetch.wait.max.ms", settings.fetch_wait_ms.to_string())
         .create_with_context(context)?;
-    let topic_refs: Vec<&str> = topics.iter().map(String::as_str).collect();
-    consumer.subscribe(&topic_refs)?;
+    match &settings.partitions {
+        Some(partitions) => {
+            let mut assignment = TopicPartitionList::new();
+            for (topic, partition) in partitions {
+                assignment.add_partition(topic, *partition);
+            }
+            consumer
+                .context()
+                .assign_at_stored_offsets(&consumer, &mut assignment)?;
+        }
+        None => {
+            let topic_refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+            consumer.subscribe(&topic_refs)?;
+        }
+    }
     tracing::info!(group, ?topics, "projector consuming");
 
     let mut progress = Progress::default();

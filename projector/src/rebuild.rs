@@ -141,11 +141,13 @@ pub async fn rebuild(
     // The live read model has applied this much of the log: a rebuild that "catches up" to
     // less would replace it with a read model that lost events (a broker misreporting the
     // end of its topics, say).
-    let floor: i64 = status_of(config, name, live, &live_group(config, name))
-        .await?
-        .iter()
-        .filter_map(|s| s.applied)
-        .sum();
+    let live_status = status_of(config, name, live, &live_group(config, name)).await?;
+    let floor: i64 = live_status.iter().filter_map(|s| s.applied).sum();
+    let mut partitions: Vec<(String, i32)> = live_status
+        .into_iter()
+        .map(|s| (s.topic, s.partition))
+        .collect();
+    partitions.sort();
     let next = next_database(live)?;
     drop_database(&next).await?;
     app::migrate_database(name, &next).await?;
@@ -168,14 +170,20 @@ pub async fn rebuild(
         // for (and Tansu would hold each fetch this long anyway).
         fetch_wait_ms: REBUILD_FETCH_WAIT_MS,
         cache: None,
+        partitions: None,
     };
     let projection = Arc::new(projection);
     let stop = CancellationToken::new();
+    // Dealt round-robin, so each consumer gets its share of every topic's partitions.
     let running: Vec<_> = (0..consumers)
-        .map(|_| {
+        .map(|n| {
+            let share = partitions.iter().skip(n).step_by(consumers).cloned();
             consumer::spawn::<AnyProjection>(
                 projection.clone(),
-                settings.clone(),
+                ConsumerSettings {
+                    partitions: Some(share.collect()),
+                    ..settings.clone()
+                },
                 ConsumerMetrics::default(),
                 stop.clone(),
             )
