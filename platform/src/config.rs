@@ -373,9 +373,9 @@ pub struct ProjectorConfig {
     /// from 500 ms up) even when it has records, so on Tansu it is also the floor of the
     /// write-to-read delay, and lower values cost it CPU while idle (docs/operations.md).
     pub fetch_wait_ms: u32,
-    /// Consumers a rebuild runs side by side in its group, each on its own share of the
-    /// partitions and its own broker connection, so the broker serves their fetches in
-    /// parallel (1 to 16).
+    /// Consumers a rebuild runs side by side, each with its own share of the partitions
+    /// (dealt by hand, not by a group) and its own broker connection, so the broker serves
+    /// their fetches in parallel (1 to 16).
     pub rebuild_consumers: usize,
 }
 

@@ -243,7 +243,7 @@ const REBUILD_FETCH_WAIT_MS: u32 = 10;
 /// The smallest batch a rebuild applies per transaction, whatever `projector.batch_size`.
 const REBUILD_MIN_BATCH: usize = 5000;
 
-/// The most consumers a rebuild runs; more than a topic has partitions would sit idle.
+/// The most consumers a rebuild runs; more than its topics have partitions would sit idle.
 const MAX_REBUILD_CONSUMERS: usize = 16;
 
 /// How long a rebuild waits for the broker to report at least what the live model applied.
