@@ -383,7 +383,7 @@ impl Default for ProjectorConfig {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:8082".to_owned(),
-            batch_size: 500,
+            batch_size: 2000,
             group_prefix: String::new(),
             projections: "board,hospital,member".to_owned(),
             fetch_wait_ms: 500,
