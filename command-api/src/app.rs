@@ -93,7 +93,13 @@ pub async fn run(
         .context("connecting to Redis")?;
 
     let mut ops = Ops::builder("ward_command");
-    let relay = Relay::new(pool.clone(), config.kafka.clone(), ops.registry());
+    let relay = Relay::new(
+        pool.clone(),
+        config.kafka.clone(),
+        redis.clone(),
+        &config.redis.key_prefix,
+        ops.registry(),
+    );
     let ops = ops
         .check("event_store", sql_check(pool.clone()))
         .check("redis", redis_check(redis.clone()))

@@ -8,7 +8,12 @@
 //!
 //! Delivery is at-least-once: a crash between the broker's acknowledgement and the `DELETE`
 //! publishes a row again. Consumers therefore skip events whose sequence they already applied.
+//!
+//! After each acknowledged batch the relay announces on Redis where each partition it appended
+//! to now ends ([`kafka::Appended`]), so projectors that paused caught-up partitions fetch the
+//! new records at once (ADR 0011).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -20,7 +25,7 @@ use sqlx::postgres::PgListener;
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 use ward_platform::config::KafkaConfig;
-use ward_platform::kafka::{self, Envelope, Metadata};
+use ward_platform::kafka::{self, Appended, Envelope, Metadata};
 
 /// The advisory lock key that elects the relay leader ("WARD" and 1).
 const LEADER_LOCK: i64 = 0x5741_5244_0001;
@@ -37,17 +42,29 @@ const CHANNEL: &str = "ward_outbox";
 pub struct Relay {
     pool: PgPool,
     kafka: KafkaConfig,
+    /// Where the [`Appended`] notices go, and their channel.
+    redis: redis::aio::ConnectionManager,
+    channel: String,
     backlog: Gauge,
     leader: Gauge,
     published: Counter,
 }
 
 impl Relay {
-    /// A relay over the outbox in `pool`, registering its metrics in `registry`.
-    pub fn new(pool: PgPool, kafka: KafkaConfig, registry: &mut Registry) -> Self {
+    /// A relay over the outbox in `pool` that announces appends on `redis`'s channel for
+    /// `redis_prefix`, registering its metrics in `registry`.
+    pub fn new(
+        pool: PgPool,
+        kafka: KafkaConfig,
+        redis: redis::aio::ConnectionManager,
+        redis_prefix: &str,
+        registry: &mut Registry,
+    ) -> Self {
         let relay = Self {
             pool,
             kafka,
+            redis,
+            channel: kafka::appended_channel(redis_prefix),
             backlog: Gauge::default(),
             leader: Gauge::default(),
             published: Counter::default(),
@@ -168,7 +185,7 @@ impl Relay {
                 .key(row.aggregate_id.as_str())
                 .payload(&value);
             match producer.send_result(record) {
-                Ok(delivery) => deliveries.push(delivery),
+                Ok(delivery) => deliveries.push((topic, delivery)),
                 Err((error, _)) => {
                     tracing::warn!(%error, "producer queue refused a record");
                     break;
@@ -176,11 +193,17 @@ impl Relay {
             }
         }
         let mut acknowledged = Vec::with_capacity(deliveries.len());
+        let mut ends: BTreeMap<(String, i32), i64> = BTreeMap::new();
         let mut failure = None;
-        for (row, delivery) in rows.iter().zip(deliveries) {
+        for (row, (topic, delivery)) in rows.iter().zip(deliveries) {
             match delivery.await {
-                Ok(Ok(_)) if failure.is_none() => acknowledged.push(row.id),
-                Ok(Ok(_)) => {}
+                Ok(Ok(delivery)) => {
+                    let end = ends.entry((topic, delivery.partition)).or_default();
+                    *end = (*end).max(delivery.offset + 1);
+                    if failure.is_none() {
+                        acknowledged.push(row.id);
+                    }
+                }
                 Ok(Err((error, _))) => {
                     failure.get_or_insert_with(|| anyhow::anyhow!("publishing: {error}"));
                 }
@@ -189,6 +212,7 @@ impl Relay {
                 }
             }
         }
+        self.announce(ends).await;
         sqlx::query("DELETE FROM outbox WHERE id = ANY($1)")
             .bind(&acknowledged)
             .execute(&self.pool)
@@ -206,6 +230,37 @@ impl Relay {
         match failure {
             Some(error) => Err(error),
             None => Ok(acknowledged.len()),
+        }
+    }
+
+    /// Publishes where each partition appended to now ends. Not fatal: a projector that misses
+    /// the notice sees the records at its next look at the watermarks.
+    async fn announce(&self, ends: BTreeMap<(String, i32), i64>) {
+        if ends.is_empty() {
+            return;
+        }
+        let notices: Vec<Appended> = ends
+            .into_iter()
+            .map(|((topic, partition), end)| Appended {
+                topic,
+                partition,
+                end,
+            })
+            .collect();
+        let published = match serde_json::to_string(&notices) {
+            Ok(payload) => redis::cmd("PUBLISH")
+                .arg(&self.channel)
+                .arg(payload)
+                .query_async::<i64>(&mut self.redis.clone())
+                .await
+                .map_err(anyhow::Error::from),
+            Err(error) => Err(error.into()),
+        };
+        if let Err(error) = published {
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "announcing appended records failed"
+            );
         }
     }
 }

@@ -368,11 +368,16 @@ pub struct ProjectorConfig {
     /// Comma-separated projections this process runs (`board`, `hospital`, `member`).
     pub projections: String,
     /// How long the broker may hold a fetch while it has no new records (librdkafka's
-    /// `fetch.wait.max.ms`). Apache Kafka answers as soon as records arrive, so this only
-    /// bounds idle polling there. Tansu 0.6 holds every fetch about this long (half of it
-    /// from 500 ms up) even when it has records, so on Tansu it is also the floor of the
-    /// write-to-read delay, and lower values cost it CPU while idle (docs/operations.md).
+    /// `fetch.wait.max.ms`). A projector pauses the partitions it has read to the end and
+    /// resumes them when records are appended (ADR 0011), so it fetches when there is
+    /// something to read, and a short wait costs nothing while idle. Apache Kafka answers as
+    /// soon as records arrive; Tansu 0.6 holds every fetch about this long even when it has
+    /// records, so locally it adds to the write-to-read delay (docs/operations.md).
     pub fetch_wait_ms: u32,
+    /// How often each consumer asks the broker where its partitions end (10 to 600 000 ms).
+    /// The relay's notices wake a paused partition at once; this finds the records no notice
+    /// announced (a notice lost while Redis reconnected), and updates the lag metrics.
+    pub watermark_check_ms: u64,
     /// Consumers a rebuild runs side by side, each with its own share of the partitions
     /// (dealt by hand, not by a group) and its own broker connection, so the broker serves
     /// their fetches in parallel (1 to 16).
@@ -386,7 +391,8 @@ impl Default for ProjectorConfig {
             batch_size: 2000,
             group_prefix: String::new(),
             projections: "board,hospital,member".to_owned(),
-            fetch_wait_ms: 500,
+            fetch_wait_ms: 10,
+            watermark_check_ms: 1000,
             rebuild_consumers: 3,
         }
     }

@@ -87,6 +87,28 @@ pub fn topic_for(config: &KafkaConfig, aggregate_type: &str) -> String {
     format!("{}ward.{aggregate_type}.events", config.topic_prefix)
 }
 
+/// A notice that records were appended: where a partition ends now. The relay publishes a
+/// list of them on Redis ([`appended_channel`]) after the broker acknowledged a batch, so a
+/// projector resumes the partitions it paused when it had read them to the end at once,
+/// instead of at its next look at the watermarks (ADR 0011). Only a hint: Redis keeps nothing
+/// for a subscriber that is away. It names no event and no person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Appended {
+    /// The topic, with the installation's prefix.
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+    /// The offset the partition's next record will get.
+    pub end: i64,
+}
+
+/// The Redis channel of [`Appended`] notices for the installation whose Redis keys start with
+/// `redis_prefix` (channels are shared by every Redis database, so they carry the prefix).
+pub fn appended_channel(redis_prefix: &str) -> String {
+    format!("{redis_prefix}appended")
+}
+
 /// Where one partition of a topic begins and ends now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Watermarks {

@@ -236,6 +236,10 @@ pub fn redis_check(redis: redis::aio::ConnectionManager) -> Check {
 
 /// Opens a Redis connection manager, which reconnects by itself.
 pub async fn connect_redis(config: &RedisConfig) -> anyhow::Result<redis::aio::ConnectionManager> {
-    let client = redis::Client::open(config.url.expose_secret())?;
-    Ok(client.get_connection_manager().await?)
+    Ok(redis_client(config)?.get_connection_manager().await?)
+}
+
+/// A client of the configured Redis, for connections of their own (a subscription).
+pub fn redis_client(config: &RedisConfig) -> anyhow::Result<redis::Client> {
+    Ok(redis::Client::open(config.url.expose_secret())?)
 }

@@ -4,13 +4,14 @@
 //! ([`crate::rebuild`]).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use ward_platform::config::{self, DatabaseConfig, WardConfig};
-use ward_platform::ops::{connect_redis, sql_check, Check, Ops};
+use ward_platform::ops::{connect_redis, redis_client, sql_check, Check, Ops};
 use ward_platform::{kafka, shutdown};
 
 use crate::board::{self, BoardProjection};
@@ -156,6 +157,16 @@ pub async fn build(
     })
 }
 
+/// `projector.watermark_check_ms`, checked.
+pub fn watermark_check(config: &WardConfig) -> anyhow::Result<Duration> {
+    let ms = config.projector.watermark_check_ms;
+    anyhow::ensure!(
+        (10..=600_000).contains(&ms),
+        "projector.watermark_check_ms is {ms}; it must be 10 to 600000"
+    );
+    Ok(Duration::from_millis(ms))
+}
+
 /// Runs the configured projections until `shutdown` is cancelled, serving `/livez`,
 /// `/readyz` and `/metrics` on `listener`.
 pub async fn run(
@@ -168,6 +179,7 @@ pub async fn run(
         "projector.projections",
         &PROJECTIONS,
     )?;
+    let watermark_check = watermark_check(config)?;
     migrate(config).await?;
     // Content keys live in the event store; in production this is a read-only role.
     let event_store = config.event_store.connect_postgres().await?;
@@ -182,7 +194,12 @@ pub async fn run(
         group_prefix: config.projector.group_prefix.clone(),
         batch_size: config.projector.batch_size,
         fetch_wait_ms: config.projector.fetch_wait_ms,
+        watermark_check,
         cache: Some((redis, config.redis.key_prefix.clone())),
+        notices: Some((
+            redis_client(&config.redis)?,
+            kafka::appended_channel(&config.redis.key_prefix),
+        )),
         partitions: None,
     };
     let mut consumers = Vec::new();

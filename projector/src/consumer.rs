@@ -3,7 +3,8 @@
 //! librdkafka's consumer is driven from one dedicated blocking thread: `poll` runs the
 //! rebalance callback on that thread, and the callback must look up the stored offsets before
 //! the assignment takes effect. Database work is run on the Tokio runtime with
-//! `Handle::block_on`, which is allowed on a blocking thread.
+//! `Handle::block_on`, which is allowed on a blocking thread. Partitions read to their end are
+//! paused, and resumed from other threads when records are appended ([`crate::follow`]).
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -26,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 use ward_platform::config::KafkaConfig;
 use ward_platform::kafka;
 
+use crate::follow::{self, Follow, Shared};
 use crate::store::Gap;
 
 /// One record as a projection sees it.
@@ -80,6 +82,7 @@ pub trait Projection: Send + Sync + 'static {
 pub struct ConsumerMetrics {
     lag: Family<PartitionLabels, Gauge>,
     applied: Family<GroupLabels, Counter>,
+    paused: Family<GroupLabels, Gauge>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -108,6 +111,11 @@ impl ConsumerMetrics {
             "Records applied to the read model",
             metrics.applied.clone(),
         );
+        registry.register(
+            "paused_partitions",
+            "Partitions read to their end, paused until records are appended",
+            metrics.paused.clone(),
+        );
         metrics
     }
 }
@@ -123,8 +131,12 @@ pub struct ConsumerSettings {
     pub batch_size: usize,
     /// librdkafka's `fetch.wait.max.ms` (`projector.fetch_wait_ms`).
     pub fetch_wait_ms: u32,
+    /// How often to ask the broker where the partitions end (`projector.watermark_check_ms`).
+    pub watermark_check: Duration,
     /// The query cache to invalidate after each commit, and its key prefix.
     pub cache: Option<(redis::aio::ConnectionManager, String)>,
+    /// Where the relay announces appended records: the Redis server and the channel.
+    pub notices: Option<(redis::Client, String)>,
     /// Partitions assigned by hand, without joining the group: no rebalance pauses, for a
     /// rebuild's consumers, which divide a fixed set among themselves. `None` subscribes.
     pub partitions: Option<Vec<(String, i32)>>,
@@ -157,10 +169,19 @@ fn consume<P: Projection>(
         .iter()
         .map(|t| kafka::topic_for(&settings.kafka, t))
         .collect();
+    // A clone: the family's guard must not be held (other consumers register theirs).
+    let paused = metrics
+        .paused
+        .get_or_create(&GroupLabels {
+            group: group.clone(),
+        })
+        .clone();
+    let follow: Shared = Arc::new(Mutex::new(Follow::new(paused)));
     let context = SeekToStored {
         handle: handle.clone(),
         projection: projection.clone(),
         group: group.clone(),
+        follow: follow.clone(),
     };
     let consumer: BaseConsumer<SeekToStored<P>> = kafka::client_config(&settings.kafka)
         .set("group.id", &group)
@@ -188,14 +209,32 @@ fn consume<P: Projection>(
     }
     tracing::info!(group, ?topics, "projector consuming");
 
-    let mut progress = Progress::default();
-    let reporter = report_lag(
+    let consumer = Arc::new(consumer);
+    // The helpers stop with the consumer, whichever way it stops.
+    let helpers = shutdown.child_token();
+    let watcher = watch_ends(
         settings.kafka.clone(),
-        progress.next.clone(),
+        settings.watermark_check,
+        consumer.clone(),
+        follow.clone(),
         metrics.clone(),
         group.clone(),
-        shutdown.clone(),
+        helpers.clone(),
     );
+    let listener = settings.notices.clone().map(|(redis, channel)| {
+        follow::listen(
+            handle,
+            redis,
+            channel,
+            consumer.clone(),
+            follow.clone(),
+            helpers.clone(),
+        )
+    });
+    let mut progress = Progress {
+        follow,
+        verified: None,
+    };
     'batches: while !shutdown.is_cancelled() {
         if progress.verify_due() {
             // Every few seconds, even when idle: is the read model still where we are? A
@@ -214,10 +253,10 @@ fn consume<P: Projection>(
             if behind {
                 tracing::warn!(group, "the read model is behind the consumer; seeking back");
                 reseek(&consumer, &group);
-                progress.forget();
                 continue;
             }
         }
+        follow::pause_caught_up(&consumer, &progress.follow);
         let batch = poll_batch(&consumer, settings.batch_size);
         if batch.is_empty() {
             continue;
@@ -232,7 +271,6 @@ fn consume<P: Projection>(
                 // drop the batch and read again from what the read model holds.
                 tracing::warn!(group, %gap, "the read model is behind the consumer; seeking back");
                 reseek(&consumer, &group);
-                progress.forget();
                 continue 'batches;
             }
             tracing::warn!(
@@ -242,7 +280,7 @@ fn consume<P: Projection>(
             );
             if shutdown.is_cancelled() {
                 // Not committed: the batch is read again after the restart.
-                return Ok(());
+                break 'batches;
             }
             std::thread::sleep(Duration::from_secs(1));
         }
@@ -258,10 +296,17 @@ fn consume<P: Projection>(
         progress.advance(&batch);
     }
     tracing::info!(group, "projector leaving its consumer group");
-    drop(consumer);
-    if reporter.join().is_err() {
-        tracing::error!(group, "the lag reporter panicked");
+    helpers.cancel();
+    if watcher.join().is_err() {
+        tracing::error!(group, "the watermark watcher panicked");
     }
+    if let Some(listener) = listener {
+        if handle.block_on(listener).is_err() {
+            tracing::error!(group, "the notice listener panicked");
+        }
+    }
+    // The last reference: dropping it closes the consumer, which leaves the group.
+    drop(consumer);
     Ok(())
 }
 
@@ -340,24 +385,16 @@ pub fn next_offsets(batch: &[Record]) -> Vec<StoredOffset> {
         .collect()
 }
 
-/// How far this consumer got in each partition, and when it last reported its lag.
-/// How far this consumer got in each partition (shared with the lag reporter), and when it
-/// last checked that the read model is not behind it.
-#[derive(Default)]
+/// How far this consumer got in each partition (shared with the threads that learn where
+/// partitions end), and when it last checked that the read model is not behind it.
 struct Progress {
-    next: Arc<Mutex<BTreeMap<(String, i32), i64>>>,
+    follow: Shared,
     verified: Option<Instant>,
 }
 
 impl Progress {
-    /// How often the consumer checks the read model's offsets, and lag is reported.
+    /// How often the consumer checks the read model's offsets.
     const EVERY: Duration = Duration::from_secs(5);
-
-    fn positions(&self) -> std::sync::MutexGuard<'_, BTreeMap<(String, i32), i64>> {
-        self.next
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
 
     /// Whether it is time to check the read model's offsets again.
     fn verify_due(&mut self) -> bool {
@@ -368,37 +405,34 @@ impl Progress {
         true
     }
 
-    /// Whether the read model stores, for a partition this consumer has applied records of,
-    /// an offset behind the consumer's position.
+    /// Whether the read model stores, for a partition this consumer is assigned, an offset
+    /// behind the consumer's position.
     fn behind(&self, stored: &[StoredOffset]) -> bool {
-        self.positions().iter().any(|((topic, partition), next)| {
-            let stored = stored
-                .iter()
-                .find(|s| s.topic == *topic && s.partition == *partition)
-                .map_or(0, |s| s.next_offset);
-            stored < *next
-        })
-    }
-
-    /// Forgets positions (after seeking elsewhere).
-    fn forget(&mut self) {
-        self.positions().clear();
+        follow::lock(&self.follow)
+            .positions()
+            .any(|((topic, partition), next)| {
+                let stored = stored
+                    .iter()
+                    .find(|s| s.topic == *topic && s.partition == *partition)
+                    .map_or(0, |s| s.next_offset);
+                stored < next
+            })
     }
 
     fn advance(&mut self, batch: &[Record]) {
-        let mut positions = self.positions();
-        for stored in next_offsets(batch) {
-            positions.insert((stored.topic, stored.partition), stored.next_offset);
-        }
+        follow::lock(&self.follow).advance(batch);
     }
 }
 
-/// Reports each partition's lag every few seconds from its own thread (asking the broker for
-/// high watermarks takes round trips the consumer's thread must not wait for), until
-/// `shutdown`.
-fn report_lag(
+/// Asks the broker `every` so often where each assigned partition ends — and as soon as a
+/// partition is assigned whose end is unknown — from its own thread and its own connection
+/// (the consumer's thread must not wait for it), until `shutdown`: resumes paused partitions
+/// that have new records, and reports every partition's lag.
+fn watch_ends<C: ConsumerContext + 'static>(
     kafka: KafkaConfig,
-    positions: Arc<Mutex<BTreeMap<(String, i32), i64>>>,
+    every: Duration,
+    consumer: Arc<BaseConsumer<C>>,
+    follow: Shared,
     metrics: ConsumerMetrics,
     group: String,
     shutdown: CancellationToken,
@@ -406,33 +440,53 @@ fn report_lag(
     std::thread::spawn(move || {
         let client: Option<BaseConsumer> = kafka::client_config(&kafka).create().ok();
         while !shutdown.is_cancelled() {
-            let now: Vec<((String, i32), i64)> = positions
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .iter()
-                .map(|(k, v)| (k.clone(), *v))
-                .collect();
-            for ((topic, partition), next) in now {
-                let Some(client) = &client else { break };
-                match client.fetch_watermarks(&topic, partition, Duration::from_secs(1)) {
-                    Ok((_, high)) => {
-                        let labels = PartitionLabels {
-                            group: group.clone(),
-                            topic,
-                            partition,
-                        };
-                        metrics.lag.get_or_create(&labels).set((high - next).max(0));
-                    }
-                    Err(error) => tracing::debug!(%error, topic, partition, "fetching watermarks"),
+            let keys = follow::lock(&follow).keys();
+            if let (Some(client), false) = (&client, keys.is_empty()) {
+                match latest_offsets(client, &keys) {
+                    Ok(ends) => follow::learn_ends(&consumer, &follow, ends),
+                    Err(error) => tracing::debug!(%error, group, "asking where partitions end"),
                 }
             }
-            // Sleep in short steps so shutdown is not held up.
-            let until = Instant::now() + Progress::EVERY;
+            let known = follow::lock(&follow);
+            for ((topic, partition), lag) in known.lags() {
+                let labels = PartitionLabels {
+                    group: group.clone(),
+                    topic: topic.clone(),
+                    partition: *partition,
+                };
+                metrics.lag.get_or_create(&labels).set(lag);
+            }
+            drop(known);
+            // Sleep in short steps so neither shutdown nor a new assignment waits.
+            let until = Instant::now() + every;
             while Instant::now() < until && !shutdown.is_cancelled() {
-                std::thread::sleep(Duration::from_millis(100));
+                std::thread::sleep(Duration::from_millis(50));
+                if follow::lock(&follow).end_unknown() {
+                    break;
+                }
             }
         }
     })
+}
+
+/// Each partition's high watermark, in one request per broker.
+fn latest_offsets(
+    client: &BaseConsumer,
+    keys: &[follow::Key],
+) -> KafkaResult<Vec<(follow::Key, i64)>> {
+    let mut latest = TopicPartitionList::new();
+    for (topic, partition) in keys {
+        latest.add_partition_offset(topic, *partition, Offset::End)?;
+    }
+    let found = client.offsets_for_times(latest, Duration::from_secs(1))?;
+    Ok(found
+        .elements()
+        .iter()
+        .filter_map(|e| match (e.error(), e.offset()) {
+            (Ok(()), Offset::Offset(end)) => Some(((e.topic().to_owned(), e.partition()), end)),
+            _ => None,
+        })
+        .collect())
 }
 
 /// The consumer context: on assignment, starts every partition at the offset stored in the
@@ -441,6 +495,7 @@ struct SeekToStored<P> {
     handle: Handle,
     projection: Arc<P>,
     group: String,
+    follow: Shared,
 }
 
 impl<P: Projection> ClientContext for SeekToStored<P> {}
@@ -456,9 +511,13 @@ impl<P: Projection> ConsumerContext for SeekToStored<P> {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 self.assign_at_stored_offsets(consumer, assignment)
             }
-            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => consumer.unassign(),
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                follow::lock(&self.follow).revoke();
+                consumer.unassign()
+            }
             other => {
                 tracing::error!(group = self.group, error = ?other, "rebalance failed");
+                follow::lock(&self.follow).revoke();
                 consumer.unassign()
             }
         };
@@ -495,19 +554,27 @@ impl<P: Projection> SeekToStored<P> {
             .iter()
             .map(|e| (e.topic().to_owned(), e.partition()))
             .collect();
+        let mut positions = Vec::with_capacity(partitions.len());
         for (topic, partition) in partitions {
-            let offset = stored
+            let next = stored
                 .iter()
                 .find(|s| s.topic == topic && s.partition == partition)
-                .map_or(Offset::Beginning, |s| Offset::Offset(s.next_offset));
+                .map(|s| s.next_offset);
+            let offset = next.map_or(Offset::Beginning, Offset::Offset);
             assignment.set_partition_offset(&topic, partition, offset)?;
+            positions.push(((topic, partition), next.unwrap_or(0)));
         }
         tracing::info!(
             group = self.group,
             partitions = assignment.count(),
             "partitions assigned"
         );
-        consumer.assign(assignment)
+        // Under the lock, so no resume from another thread interleaves with the new state.
+        let mut follow = follow::lock(&self.follow);
+        follow.assign(positions);
+        consumer.assign(assignment)?;
+        // Partitions paused before a seek stay paused through `assign`; all run again.
+        consumer.resume(assignment)
     }
 }
 

@@ -9,6 +9,7 @@
 //! # Layout
 //! - [`consumer`]: the consumer loop shared by every projection: batches, the stored-offset
 //!   seek on assignment, retries, lag metrics, graceful shutdown.
+//! - [`follow`]: pausing caught-up partitions, and resuming them when records are appended.
 //! - [`store`]: offsets and rejected records in each read-model database; decoding events.
 //! - [`content`]: opening sealed texts with the write side's content keys.
 //! - [`board`]: the board read model in PostgreSQL (`ward_board`).
@@ -23,6 +24,7 @@ pub mod app;
 pub mod board;
 pub mod consumer;
 pub mod content;
+pub mod follow;
 pub mod hospital;
 pub mod member;
 pub mod rebuild;

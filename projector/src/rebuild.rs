@@ -137,6 +137,7 @@ pub async fn rebuild(
         (1..=MAX_REBUILD_CONSUMERS).contains(&consumers),
         "projector.rebuild_consumers is {consumers}; it must be 1 to {MAX_REBUILD_CONSUMERS}"
     );
+    let watermark_check = app::watermark_check(config)?;
     let live = app::database(config, name)?;
     // The live read model has applied this much of the log: a rebuild that "catches up" to
     // less would replace it with a read model that lost events (a broker misreporting the
@@ -168,7 +169,9 @@ pub async fn rebuild(
         // there is nothing to wait for (and Tansu would hold each fetch this long anyway).
         batch_size: config.projector.batch_size.max(REBUILD_MIN_BATCH),
         fetch_wait_ms: REBUILD_FETCH_WAIT_MS,
+        watermark_check,
         cache: None,
+        notices: None,
         partitions: None,
     };
     let projection = Arc::new(projection);

@@ -259,6 +259,14 @@ impl Stack {
         .await
     }
 
+    /// Starts the projector in this process with `config` instead of the stack's.
+    pub async fn projector_with(&self, config: WardConfig) -> Result<Running> {
+        self.spawn(|_, listener, token| async move {
+            ward_projector::run(&config, listener, token).await
+        })
+        .await
+    }
+
     async fn spawn<F, Fut>(&self, start: F) -> Result<Running>
     where
         F: FnOnce(WardConfig, TcpListener, CancellationToken) -> Fut,
