@@ -223,7 +223,6 @@ fn consume<P: Projection>(
     );
     let listener = settings.notices.clone().map(|(redis, channel)| {
         follow::listen(
-            handle,
             redis,
             channel,
             consumer.clone(),
@@ -300,10 +299,8 @@ fn consume<P: Projection>(
     if watcher.join().is_err() {
         tracing::error!(group, "the watermark watcher panicked");
     }
-    if let Some(listener) = listener {
-        if handle.block_on(listener).is_err() {
-            tracing::error!(group, "the notice listener panicked");
-        }
+    if listener.is_some_and(|listener| listener.join().is_err()) {
+        tracing::error!(group, "the notice listener panicked");
     }
     // The last reference: dropping it closes the consumer, which leaves the group.
     drop(consumer);
