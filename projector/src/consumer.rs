@@ -439,7 +439,7 @@ fn watch_ends<C: ConsumerContext + 'static>(
         while !shutdown.is_cancelled() {
             let keys = follow::lock(&follow).keys();
             if let (Some(client), false) = (&client, keys.is_empty()) {
-                match latest_offsets(client, &keys) {
+                match follow::latest_offsets(client, &keys) {
                     Ok(ends) => follow::learn_ends(&consumer, &follow, ends),
                     Err(error) => tracing::debug!(%error, group, "asking where partitions end"),
                 }
@@ -464,26 +464,6 @@ fn watch_ends<C: ConsumerContext + 'static>(
             }
         }
     })
-}
-
-/// Each partition's high watermark, in one request per broker.
-fn latest_offsets(
-    client: &BaseConsumer,
-    keys: &[follow::Key],
-) -> KafkaResult<Vec<(follow::Key, i64)>> {
-    let mut latest = TopicPartitionList::new();
-    for (topic, partition) in keys {
-        latest.add_partition_offset(topic, *partition, Offset::End)?;
-    }
-    let found = client.offsets_for_times(latest, Duration::from_secs(1))?;
-    Ok(found
-        .elements()
-        .iter()
-        .filter_map(|e| match (e.error(), e.offset()) {
-            (Ok(()), Offset::Offset(end)) => Some(((e.topic().to_owned(), e.partition()), end)),
-            _ => None,
-        })
-        .collect())
 }
 
 /// The consumer context: on assignment, starts every partition at the offset stored in the

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use prometheus_client::metrics::gauge::Gauge;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::error::KafkaResult;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 use ward_platform::kafka::Appended;
@@ -218,13 +219,29 @@ pub fn learn_ends<C: ConsumerContext>(
 /// the first fetch came 0.9 s after the resume). A request to the partition's leader wakes it;
 /// asking where the partition ends is the cheapest one.
 fn wake<C: ConsumerContext>(consumer: &BaseConsumer<C>, key: &Key) {
-    let mut latest = TopicPartitionList::new();
-    let asked = latest
-        .add_partition_offset(&key.0, key.1, Offset::End)
-        .and_then(|()| consumer.offsets_for_times(latest, Duration::from_secs(1)));
-    if let Err(error) = asked {
+    if let Err(error) = latest_offsets(consumer, std::slice::from_ref(key)) {
         tracing::debug!(%error, "waking the consumer's broker thread");
     }
+}
+
+/// Each partition's high watermark, in one request per broker.
+pub fn latest_offsets<C: ConsumerContext>(
+    client: &BaseConsumer<C>,
+    keys: &[Key],
+) -> KafkaResult<Vec<(Key, i64)>> {
+    let mut latest = TopicPartitionList::new();
+    for (topic, partition) in keys {
+        latest.add_partition_offset(topic, *partition, Offset::End)?;
+    }
+    let found = client.offsets_for_times(latest, Duration::from_secs(1))?;
+    Ok(found
+        .elements()
+        .iter()
+        .filter_map(|e| match (e.error(), e.offset()) {
+            (Ok(()), Offset::Offset(end)) => Some(((e.topic().to_owned(), e.partition()), end)),
+            _ => None,
+        })
+        .collect())
 }
 
 fn list(keys: &[Key]) -> TopicPartitionList {
