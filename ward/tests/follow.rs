@@ -47,6 +47,17 @@ async fn all_paused(projector: &Running, partitions: i64) -> Result {
     .await
 }
 
+/// Waits until the post is on the board and the projector, read to the end again, has paused
+/// every partition again.
+async fn projected_then_paused(stack: &Stack, projector: &Running, partitions: i64) -> Result {
+    let board = stack.board_db().await?;
+    eventually(Duration::from_secs(5), "the post on the board", || async {
+        Ok((board_count(&board).await? == 1).then_some(()))
+    })
+    .await?;
+    all_paused(projector, partitions).await
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_idle_projector_pauses_its_partitions_and_the_relays_notice_wakes_it() -> Result {
     let stack = Stack::new().await?;
@@ -81,13 +92,7 @@ async fn an_idle_projector_pauses_its_partitions_and_the_relays_notice_wakes_it(
     .await??;
     assert_eq!(announced.end, 1, "the post's record is the topic's first");
 
-    let board = stack.board_db().await?;
-    eventually(Duration::from_secs(5), "the post on the board", || async {
-        Ok((board_count(&board).await? == 1).then_some(()))
-    })
-    .await?;
-    // Read to the end again, the projector pauses again.
-    all_paused(&projector, partitions).await?;
+    projected_then_paused(&stack, &projector, partitions).await?;
     stack.finish().await
 }
 
@@ -106,12 +111,7 @@ async fn a_projector_that_hears_no_notices_sees_new_records_by_their_watermark()
     let client = reqwest::Client::new();
     let cookie = stack.session().await?;
     create_post(&client, &commands, &cookie, "워터마크로 보기").await?;
-    let board = stack.board_db().await?;
-    eventually(Duration::from_secs(5), "the post on the board", || async {
-        Ok((board_count(&board).await? == 1).then_some(()))
-    })
-    .await?;
-    all_paused(&projector, partitions).await?;
+    projected_then_paused(&stack, &projector, partitions).await?;
     stack.finish().await
 }
 
