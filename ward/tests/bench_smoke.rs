@@ -88,7 +88,19 @@ async fn the_seed_and_every_benchmark_scenario_run_in_smoke_mode() -> Result {
             .map(|(_, n)| n)
             .sum();
         anyhow::ensure!(failed == 0, "{wrote}");
+        // Both pgbench references run, or neither (no pgbench on this machine).
+        anyhow::ensure!(
+            step.pgbench_tps.is_some() == step.ward_sql_tps.is_some(),
+            "{wrote}"
+        );
     }
+    anyhow::ensure!(
+        wrote
+            .reference_missing
+            .as_deref()
+            .is_none_or(|why| why.contains("not on PATH")),
+        "{wrote}"
+    );
 
     let seen = visibility(VisibilityConfig {
         api_url: commands_api.url(""),

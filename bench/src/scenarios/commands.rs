@@ -1,5 +1,7 @@
 //! Writes: posts and comments at rising concurrency, each step against `pgbench` inserting
-//! single rows at the same concurrency (the most PostgreSQL commits on this machine).
+//! single rows at the same concurrency (the most PostgreSQL commits on this machine), and
+//! against `pgbench` running the statements of Ward's commands alone (the ceiling of this
+//! design on this PostgreSQL; see [`Script::WardSql`]).
 //!
 //! Goal: Ward's successful commands per second are at least 50 % of pgbench's tps.
 
@@ -11,7 +13,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::pgbench::Pgbench;
+use super::pgbench::{Pgbench, Script};
 use super::{cookie, join, DEV_COMMAND_URL, SMOKE_PHASE};
 use crate::load::{self, LoadReport, Plan, Target};
 use crate::table;
@@ -61,6 +63,10 @@ pub struct CommandsStep {
     pub pgbench_tps: Option<f64>,
     /// Ward's successful commands per second over pgbench's tps.
     pub ratio: Option<f64>,
+    /// pgbench's transactions per second running Ward's statements alone.
+    pub ward_sql_tps: Option<f64>,
+    /// Ward's successful commands per second over `ward_sql_tps`.
+    pub of_ward_sql: Option<f64>,
     /// Whether the ratio is at least [`GOAL_SHARE`].
     pub goal_met: Option<bool>,
 }
@@ -98,6 +104,8 @@ impl fmt::Display for CommandsReport {
                     optional(s.pgbench_tps.map(table::num)),
                     optional(s.ratio.map(table::percent)),
                     optional(s.goal_met.map(|m| table::verdict(m).to_owned())),
+                    optional(s.ward_sql_tps.map(table::num)),
+                    optional(s.of_ward_sql.map(table::percent)),
                 ]
             })
             .collect();
@@ -111,6 +119,8 @@ impl fmt::Display for CommandsReport {
             "pgbench tps",
             "ratio",
             "goal ≥ 50 %",
+            "Ward's SQL tps",
+            "of its SQL",
         ];
         table::write(f, &headers, &rows)?;
         if let Some(why) = &self.reference_missing {
@@ -152,11 +162,9 @@ pub async fn commands(config: CommandsConfig) -> anyhow::Result<CommandsReport> 
     let mut steps = Vec::new();
     for concurrency in concurrencies {
         let ward = load::closed_plan(concurrency, duration, plan.clone()).await?;
-        let pgbench_tps = match &pgbench {
-            Some(pgbench) => match pgbench
-                .tps(concurrency, duration.as_secs_f64().round() as u64)
-                .await
-            {
+        let secs = duration.as_secs_f64().round() as u64;
+        let mut measure = async |script| match &pgbench {
+            Some(pgbench) => match pgbench.tps(script, concurrency, secs).await {
                 Ok(tps) => Some(tps),
                 Err(e) => {
                     reference_missing.get_or_insert(format!("{e:#}"));
@@ -165,13 +173,18 @@ pub async fn commands(config: CommandsConfig) -> anyhow::Result<CommandsReport> 
             },
             None => None,
         };
-        let ratio = pgbench_tps.map(|tps| ward.ok_rps / tps.max(f64::EPSILON));
+        let pgbench_tps = measure(Script::OneRow).await;
+        let ward_sql_tps = measure(Script::WardSql).await;
+        let share = |tps: Option<f64>| tps.map(|tps| ward.ok_rps / tps.max(f64::EPSILON));
+        let ratio = share(pgbench_tps);
         steps.push(CommandsStep {
             concurrency,
-            ward,
             pgbench_tps,
             ratio,
             goal_met: ratio.map(|r| r >= GOAL_SHARE),
+            ward_sql_tps,
+            of_ward_sql: share(ward_sql_tps),
+            ward,
         });
     }
     if let Some(pgbench) = pgbench {

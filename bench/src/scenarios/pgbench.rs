@@ -1,5 +1,11 @@
-//! The commands' reference: how many single-row inserts per second PostgreSQL itself commits
-//! on this machine at the same concurrency (`pgbench` into a scratch database).
+//! The commands' references, both `pgbench` runs in a scratch database at the same
+//! concurrency as Ward:
+//! - [`Script::OneRow`]: one single-row insert per transaction, the most commits PostgreSQL
+//!   makes on this machine (the goal's reference);
+//! - [`Script::WardSql`]: the statements a Ward post or comment runs in PostgreSQL before its
+//!   `201`, and nothing else, on Ward's own schema (the command API's migrations). It is the
+//!   most commands per second this design could reach if the HTTP server, the domain, Redis,
+//!   the relay and the projectors cost nothing: a ceiling for Ward, not a goal.
 
 use std::path::PathBuf;
 use std::process::Output;
@@ -10,20 +16,90 @@ use tokio::process::Command;
 /// The scratch database, created for a run and dropped after it.
 pub const DATABASE: &str = "ward_bench_pgbench";
 
-/// One transaction of the reference: a row about the size of a short post.
-const SCRIPT: &str = "INSERT INTO bench_ref (payload) VALUES ('bench post: a short text about a night shift on the ward, about as long as a typical post body');\n";
+/// What one pgbench transaction does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Script {
+    /// One insert of a row about the size of a short post.
+    OneRow,
+    /// A Ward post or comment's statements, half and half, as Ward's run writes them.
+    WardSql,
+}
 
-/// A prepared scratch database and script for `pgbench`.
+/// One insert of a row about the size of a short post.
+const ONE_ROW: &str = "INSERT INTO bench_ref (payload) VALUES ('bench post: a short text about a night shift on the ward, about as long as a typical post body');\n";
+
+/// The scratch database's stand-ins for what Ward's statements read, the size of what
+/// `ward seed` and the run write: 400 members of one event each, and 1 000 threads of a post
+/// and a comment (the run's comments are spread over its posts, about one each). Inserting
+/// them also fills the outbox, as Ward's event commits do; it starts empty.
+const FIXTURE: &str = "\
+INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+SELECT 'member', 'bench-member-' || m, 1, 'MemberRegistered', '1.0', \
+       json_build_object('MemberRegistered', json_build_object('pad', repeat('m', 20))), \
+       json_build_object('correlation_id', md5(m::text)) \
+FROM generate_series(1, 400) m; \
+INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+SELECT 'post', 'bench-thread-' || t, s, 'CommentAdded', '1.0', \
+       json_build_object('CommentAdded', json_build_object('pad', repeat('c', 430))), \
+       json_build_object('correlation_id', md5(t::text)) \
+FROM generate_series(1, 1000) t, generate_series(1, 2) s; \
+DELETE FROM outbox; \
+ANALYZE";
+
+/// Loads a member's events, as every authenticated command does (the session's member must
+/// still be registered and not suspended).
+const MEMBER_LOAD: &str = "\\set member random(1, 400)
+\\set item random(1, 9223372036854775806)
+SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata FROM events WHERE aggregate_type = 'member' AND aggregate_id = 'bench-member-' || :member ORDER BY sequence;
+";
+
+/// Records a new item's content key, sealed author and the member's index entry in one
+/// statement, as `member_items::record_new` does (`ITEM` is `post` or `comment`).
+const ITEM_RECORD: &str = "WITH stored_key AS (INSERT INTO content_keys (item_type, item_id, key) SELECT 'ITEM', md5(:item::text), decode(md5(:item::text) || md5('k' || :item), 'hex') ON CONFLICT (item_type, item_id) DO UPDATE SET key = content_keys.key RETURNING key), author AS (INSERT INTO item_authors (item_type, item_id, nonce, ciphertext) VALUES ('ITEM', md5(:item::text), 'nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn', repeat('a', 96)) ON CONFLICT (item_type, item_id) DO NOTHING), item AS (INSERT INTO member_items (owner, nonce, ciphertext) VALUES (md5('o' || :member), 'nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn', repeat('i', 96)) RETURNING id) SELECT item.id, (SELECT key FROM stored_key) FROM item;
+";
+
+/// A post: the member, the item record, the (empty) aggregate's load and the event's commit,
+/// whose triggers copy it to the outbox and notify the relay.
+fn ward_post() -> String {
+    format!(
+        "{MEMBER_LOAD}{record}\
+SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata FROM events WHERE aggregate_type = 'post' AND aggregate_id = md5(:item::text) ORDER BY sequence;
+BEGIN;
+INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) VALUES ('post', md5(:item::text), 1, 'PostCreated', '1.0', json_build_object('PostCreated', json_build_object('pad', repeat('p', 600))), json_build_object('correlation_id', md5('m' || :item)));
+COMMIT;
+",
+        record = ITEM_RECORD.replace("ITEM", "post")
+    )
+}
+
+/// A comment: as a post, but the aggregate loaded is a thread of two events. The event goes
+/// to a fresh aggregate id instead of the thread's next sequence, so that concurrent clients
+/// never collide; the insert costs the same.
+fn ward_comment() -> String {
+    format!(
+        "{MEMBER_LOAD}\\set thread random(1, 1000)
+{record}\
+SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata FROM events WHERE aggregate_type = 'post' AND aggregate_id = 'bench-thread-' || :thread ORDER BY sequence;
+BEGIN;
+INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) VALUES ('post', md5('c' || :item), 3, 'CommentAdded', '1.0', json_build_object('CommentAdded', json_build_object('pad', repeat('c', 430))), json_build_object('correlation_id', md5('m' || :item)));
+COMMIT;
+",
+        record = ITEM_RECORD.replace("ITEM", "comment")
+    )
+}
+
+/// A prepared scratch database and scripts for `pgbench`.
 pub struct Pgbench {
     admin_url: String,
     url: String,
-    script: PathBuf,
+    scripts: Vec<PathBuf>,
 }
 
 impl Pgbench {
     /// Creates the scratch database on the server of `pg_url` (a database to connect to
-    /// first, e.g. `postgres://postgres@127.0.0.1:5432/postgres`) and the script. `Ok(None)`
-    /// when `pgbench` is not installed.
+    /// first, e.g. `postgres://postgres@127.0.0.1:5432/postgres`) with the reference's table,
+    /// Ward's event store schema and its fixture, and writes the scripts. `Ok(None)` when
+    /// `pgbench` is not installed.
     pub async fn prepare(pg_url: &str) -> anyhow::Result<Option<Self>> {
         match Command::new("pgbench").arg("--version").output().await {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -41,19 +117,40 @@ impl Pgbench {
             "CREATE TABLE bench_ref (id bigserial PRIMARY KEY, payload text)",
         )
         .await?;
-        let script = std::env::temp_dir().join(format!("ward-bench-{}.sql", std::process::id()));
-        std::fs::write(&script, SCRIPT).context("writing the pgbench script")?;
+        let pool = sqlx::PgPool::connect(&url)
+            .await
+            .context("connecting to the scratch database")?;
+        ward_command_api::app::MIGRATOR
+            .run(&pool)
+            .await
+            .context("giving the scratch database Ward's event store schema")?;
+        pool.close().await;
+        psql(&url, FIXTURE).await?;
+        let dir = std::env::temp_dir();
+        let pid = std::process::id();
+        let mut scripts = Vec::new();
+        for (name, text) in [
+            ("one-row", ONE_ROW.to_owned()),
+            ("ward-post", ward_post()),
+            ("ward-comment", ward_comment()),
+        ] {
+            let path = dir.join(format!("ward-bench-{pid}-{name}.sql"));
+            std::fs::write(&path, text).context("writing a pgbench script")?;
+            scripts.push(path);
+        }
         Ok(Some(Self {
             admin_url: pg_url.to_owned(),
             url,
-            script,
+            scripts,
         }))
     }
 
-    /// Transactions per second of `clients` connections inserting for about `secs` seconds.
-    pub async fn tps(&self, clients: usize, secs: u64) -> anyhow::Result<f64> {
+    /// Transactions per second of `clients` connections running `script` for about `secs`
+    /// seconds.
+    pub async fn tps(&self, script: Script, clients: usize, secs: u64) -> anyhow::Result<f64> {
         let clients = clients.max(1);
-        let output = Command::new("pgbench")
+        let mut command = Command::new("pgbench");
+        command
             .args([
                 "-n",
                 "-c",
@@ -61,19 +158,28 @@ impl Pgbench {
                 "-j",
                 &clients.min(2).to_string(),
             ])
-            .args(["-T", &secs.max(1).to_string(), "-f"])
-            .arg(&self.script)
-            .arg(&self.url)
-            .output()
-            .await;
-        let output = checked(output, "pgbench")?;
+            .args(["-T", &secs.max(1).to_string()]);
+        // Ward's statements are prepared once per connection, as sqlx prepares them.
+        let files = match script {
+            Script::OneRow => &self.scripts[..1],
+            Script::WardSql => {
+                command.args(["-M", "prepared"]);
+                &self.scripts[1..]
+            }
+        };
+        for file in files {
+            command.arg("-f").arg(file);
+        }
+        let output = checked(command.arg(&self.url).output().await, "pgbench")?;
         let text = String::from_utf8_lossy(&output.stdout);
         parse_tps(&text).with_context(|| format!("no tps in pgbench's output: {text}"))
     }
 
-    /// Drops the scratch database and removes the script.
+    /// Drops the scratch database and removes the scripts.
     pub async fn clean_up(self) -> anyhow::Result<()> {
-        let _ = std::fs::remove_file(&self.script);
+        for script in &self.scripts {
+            let _ = std::fs::remove_file(script);
+        }
         psql(
             &self.admin_url,
             &format!("DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)"),
