@@ -140,7 +140,7 @@ impl fmt::Display for CommandsReport {
     }
 }
 
-/// Runs each concurrency step: Ward's closed loop, then pgbench's.
+/// Measures pgbench's references at every concurrency, then runs Ward's closed loop at each.
 pub async fn commands(config: CommandsConfig) -> anyhow::Result<CommandsReport> {
     anyhow::ensure!(
         !config.session_cookies.is_empty(),
@@ -156,13 +156,11 @@ pub async fn commands(config: CommandsConfig) -> anyhow::Result<CommandsReport> 
         Ok(None) => (None, Some("pgbench is not on PATH".to_owned())),
         Err(e) => (None, Some(format!("{e:#}"))),
     };
-    // One plan for every step, so later steps comment on posts of earlier ones and go on
-    // through the members where the last step stopped.
-    let plan = Arc::new(Writes::new(&config.api_url, &config.session_cookies));
-    let mut steps = Vec::new();
-    for concurrency in concurrencies {
-        let ward = load::closed_plan(concurrency, duration, plan.clone()).await?;
-        let secs = duration.as_secs_f64().round() as u64;
+    // The references first, on a quiet machine: run after a Ward step, they would share it
+    // with the relay and projectors still working through what Ward wrote.
+    let secs = duration.as_secs_f64().round() as u64;
+    let mut references = Vec::new();
+    for &concurrency in &concurrencies {
         let mut measure = async |script| match &pgbench {
             Some(pgbench) => match pgbench.tps(script, concurrency, secs).await {
                 Ok(tps) => Some(tps),
@@ -173,8 +171,17 @@ pub async fn commands(config: CommandsConfig) -> anyhow::Result<CommandsReport> 
             },
             None => None,
         };
-        let pgbench_tps = measure(Script::OneRow).await;
-        let ward_sql_tps = measure(Script::WardSql).await;
+        references.push((
+            measure(Script::OneRow).await,
+            measure(Script::WardSql).await,
+        ));
+    }
+    // One plan for every step, so later steps comment on posts of earlier ones and go on
+    // through the members where the last step stopped.
+    let plan = Arc::new(Writes::new(&config.api_url, &config.session_cookies));
+    let mut steps = Vec::new();
+    for (concurrency, (pgbench_tps, ward_sql_tps)) in concurrencies.into_iter().zip(references) {
+        let ward = load::closed_plan(concurrency, duration, plan.clone()).await?;
         let share = |tps: Option<f64>| tps.map(|tps| ward.ok_rps / tps.max(f64::EPSILON));
         let ratio = share(pgbench_tps);
         steps.push(CommandsStep {
