@@ -37,7 +37,7 @@ struct Cli {
 enum Scenario {
     /// Board lists, post and hospital pages against a minimal server's limit.
     Reads(ReadsArgs),
-    /// Posts and comments at rising concurrency against pgbench's inserts.
+    /// Posts and comments at rising concurrency against pgbench (one-row inserts; Ward's SQL).
     Commands(CommandsArgs),
     /// How soon a new post can be read through the query API.
     Visibility(VisibilityArgs),
@@ -79,7 +79,7 @@ struct CommandsArgs {
     /// Concurrency of each step, comma-separated.
     #[arg(long = "concurrency", value_delimiter = ',', default_values_t = [1, 4, 16, 64])]
     concurrencies: Vec<usize>,
-    /// Seconds per step, for Ward and for pgbench each.
+    /// Seconds per step, for Ward and for each pgbench reference.
     #[arg(long, default_value_t = 30.0)]
     duration: f64,
     /// A database on the PostgreSQL server where pgbench may create its scratch database.
