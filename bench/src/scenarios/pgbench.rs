@@ -50,6 +50,7 @@ ANALYZE";
 /// still be registered and not suspended).
 const MEMBER_LOAD: &str = "\\set member random(1, 400)
 \\set item random(1, 9223372036854775806)
+\\set thread random(1, 1000)
 SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata FROM events WHERE aggregate_type = 'member' AND aggregate_id = 'bench-member-' || :member ORDER BY sequence;
 ";
 
@@ -58,33 +59,51 @@ SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payloa
 const ITEM_RECORD: &str = "WITH stored_key AS (INSERT INTO content_keys (item_type, item_id, key) SELECT 'ITEM', md5(:item::text), decode(md5(:item::text) || md5('k' || :item), 'hex') ON CONFLICT (item_type, item_id) DO UPDATE SET key = content_keys.key RETURNING key), author AS (INSERT INTO item_authors (item_type, item_id, nonce, ciphertext) VALUES ('ITEM', md5(:item::text), 'nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn', repeat('a', 96)) ON CONFLICT (item_type, item_id) DO NOTHING), item AS (INSERT INTO member_items (owner, nonce, ciphertext) VALUES (md5('o' || :member), 'nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn', repeat('i', 96)) RETURNING id) SELECT item.id, (SELECT key FROM stored_key) FROM item;
 ";
 
-/// A post: the member, the item record, the (empty) aggregate's load and the event's commit,
+/// One command on a post aggregate: the member, the record of the new `item`, the load of
+/// the post `loaded`, and the commit of an `event` of about `size` bytes to the post `id`,
 /// whose triggers copy it to the outbox and notify the relay.
-fn ward_post() -> String {
+fn ward_command(
+    item: &str,
+    loaded: &str,
+    id: &str,
+    sequence: u32,
+    event: &str,
+    size: usize,
+) -> String {
     format!(
         "{MEMBER_LOAD}{record}\
-SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata FROM events WHERE aggregate_type = 'post' AND aggregate_id = md5(:item::text) ORDER BY sequence;
+SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata FROM events WHERE aggregate_type = 'post' AND aggregate_id = {loaded} ORDER BY sequence;
 BEGIN;
-INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) VALUES ('post', md5(:item::text), 1, 'PostCreated', '1.0', json_build_object('PostCreated', json_build_object('pad', repeat('p', 600))), json_build_object('correlation_id', md5('m' || :item)));
+INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) VALUES ('post', {id}, {sequence}, '{event}', '1.0', json_build_object('{event}', json_build_object('pad', repeat('x', {size}))), json_build_object('correlation_id', md5('m' || :item)));
 COMMIT;
 ",
-        record = ITEM_RECORD.replace("ITEM", "post")
+        record = ITEM_RECORD.replace("ITEM", item)
     )
 }
 
-/// A comment: as a post, but the aggregate loaded is a thread of two events. The event goes
-/// to a fresh aggregate id instead of the thread's next sequence, so that concurrent clients
-/// never collide; the insert costs the same.
+/// A post: its aggregate has no events yet.
+fn ward_post() -> String {
+    ward_command(
+        "post",
+        "md5(:item::text)",
+        "md5(:item::text)",
+        1,
+        "PostCreated",
+        600,
+    )
+}
+
+/// A comment: the aggregate loaded is a thread of two events. The event goes to a fresh
+/// aggregate id instead of the thread's next sequence, so that concurrent clients never
+/// collide; the insert costs the same.
 fn ward_comment() -> String {
-    format!(
-        "{MEMBER_LOAD}\\set thread random(1, 1000)
-{record}\
-SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata FROM events WHERE aggregate_type = 'post' AND aggregate_id = 'bench-thread-' || :thread ORDER BY sequence;
-BEGIN;
-INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) VALUES ('post', md5('c' || :item), 3, 'CommentAdded', '1.0', json_build_object('CommentAdded', json_build_object('pad', repeat('c', 430))), json_build_object('correlation_id', md5('m' || :item)));
-COMMIT;
-",
-        record = ITEM_RECORD.replace("ITEM", "comment")
+    ward_command(
+        "comment",
+        "'bench-thread-' || :thread",
+        "md5('c' || :item)",
+        3,
+        "CommentAdded",
+        430,
     )
 }
 
