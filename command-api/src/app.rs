@@ -53,6 +53,8 @@ pub struct AppState {
     pub(crate) idempotency: IdempotencyKeys,
     pub(crate) rate_limiter: RateLimiter,
     pub(crate) rate_limits: RateLimits,
+    /// `command_api.report_weight_min_age_days`, checked.
+    pub(crate) report_weight_min_age_days: u64,
     pub(crate) post_services: PostServices,
     pub(crate) sessions: SessionStore,
     pub(crate) session_cookie: String,
@@ -86,6 +88,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let author_key = config.command_api.author_key()?;
+    let report_weight_min_age_days = members::report_weight_min_age_days(config)?;
     migrate(config).await?;
     let pool = config.event_store.connect_postgres().await?;
     let redis = ops::connect_redis(&config.redis)
@@ -128,6 +131,7 @@ pub async fn run(
         idempotency: IdempotencyKeys::new(pool.clone(), author_key.clone()),
         rate_limiter: RateLimiter::new(redis.clone(), &config.redis.key_prefix, author_key.clone()),
         rate_limits: config.command_api.rate_limits.clone(),
+        report_weight_min_age_days,
         post_services: PostServices { author_key },
         sessions: SessionStore::new(redis.clone(), config),
         session_cookie: config.command_api.session_cookie.clone(),
@@ -138,6 +142,14 @@ pub async fn run(
         mailer: crate::email::Mailer::new(config.command_api.mail.as_ref())
             .context("command_api.mail")?,
     };
+    let adopted = state
+        .member_items
+        .adopt_legacy()
+        .await
+        .context("moving the member index into slots")?;
+    if adopted > 0 {
+        tracing::info!(adopted, "moved the member index into slots (ADR 0012)");
+    }
     let allowed_origins = Arc::new(config.command_api.allowed_origins.clone());
     tokio::spawn(crate::claim_queue::expire_periodically(
         state.pool.clone(),

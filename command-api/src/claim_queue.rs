@@ -1,17 +1,20 @@
-//! The moderators' queue of open affiliation claims, and the sweep that expires claims nobody
-//! decided within 14 days.
+//! The moderators' queue of open affiliation claims, how a moderator's approval is asked of
+//! a claim (never their own), and the sweep that expires claims nobody decided within 14
+//! days.
 //!
-//! Both read the event store itself (a claim is open while its latest event is
-//! `ClaimSubmitted`): the queue is moderators' tooling on the write side, not a public read
-//! model. A moderator sees the hospital, the job category and tenure claimed and the claim's
-//! age — nothing about who claimed it, which the events do not say either.
+//! The queue and the sweep read the event store itself (a claim is open while its latest
+//! event is `ClaimSubmitted`): the queue is moderators' tooling on the write side, not a
+//! public read model. A moderator sees the hospital, the job category and tenure claimed
+//! and the claim's age — nothing about who claimed it, which the events do not say either.
 
 use axum::extract::State;
 use axum::Json;
+use cqrs_es::{AggregateContext, EventStore};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use utoipa::ToSchema;
+use uuid::Uuid;
 use ward_domain::affiliation::{AffiliationClaim, ClaimCommand, ClaimError};
 use ward_platform::http::{ApiError, ApiQuery, CorrelationId};
 
@@ -129,6 +132,33 @@ pub async fn queue(
         .map(|c| (today - c.submitted_at).max(0) / 86_400)
         .collect();
     Ok(Json(Queue { claims, ages_days }))
+}
+
+/// The command by which moderator `actor` approves `claim`. The claim's events name nobody,
+/// but its id derives from the claimant and the hospital, so the moderator is the claimant
+/// exactly when the id derived from them and the claim's hospital is the claim's; the claim
+/// aggregate then refuses (`own_claim`) and the claim stays open for another moderator.
+pub async fn approval(
+    state: &AppState,
+    actor: &Actor,
+    claim: Uuid,
+) -> Result<ClaimCommand, ApiError> {
+    let mut context = state
+        .claims
+        .load_aggregate(&claim.to_string())
+        .await
+        .map_err(ApiError::internal)?;
+    let by_claimant = context.aggregate().hospital_id().is_some_and(|hospital| {
+        state
+            .post_services
+            .author_key
+            .derive_id("affiliation", hospital, actor.member)
+            == claim
+    });
+    Ok(ClaimCommand::Approve {
+        by_claimant,
+        now: now(),
+    })
 }
 
 /// Expires every claim still open 14 days after it was submitted; how many it expired.

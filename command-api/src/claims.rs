@@ -10,9 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 use uuid::Uuid;
-use ward_domain::affiliation::{
-    ClaimCommand, ClaimError, RejectReason, Tenure, VerificationMethod,
-};
+use ward_domain::affiliation::{ClaimCommand, ClaimError, RejectReason, Tenure};
 use ward_domain::member::JobCategory;
 use ward_platform::http::{ApiError, ApiJson, CorrelationId};
 
@@ -97,42 +95,53 @@ pub async fn submit(
     let (state, correlation) = (&state, &correlation);
     state
         .idempotency
-        .run(actor.member, &headers, &request, |_, claimed| async move {
-            let id =
-                state
-                    .post_services
-                    .author_key
-                    .derive_id("affiliation", hospital, actor.member);
-            // The claim's author, for withdrawal and the member read model; a re-submission
-            // of the same claim (same derived id) is recorded already.
-            let indexed = match state.member_items.author_of(CLAIM, id).await? {
-                Some(_) => None,
-                None => Some(state.member_items.record(actor.member, CLAIM, id).await?),
-            };
-            let command = ClaimCommand::Submit {
-                hospital_id: hospital,
-                job_category: claim.job_category,
-                tenure: claim.tenure,
-                now: now(),
-            };
-            let version =
-                match execute(&*state.claims, &(), &id.to_string(), command, correlation).await {
-                    Ok(version) => version,
-                    Err(error) => {
-                        if let Some(indexed) = indexed {
-                            state.member_items.forget(indexed).await?;
-                        }
-                        created_before(&*state.claims, &id.to_string(), claimed, error, |e| {
-                            *e == ClaimError::AlreadyOpen
-                        })
-                        .await?
-                    }
-                };
-            Ok(Answer {
-                status: StatusCode::CREATED.as_u16(),
-                body: json!({"id": id, "version": version}),
-                location: Some(format!("/api/v1/claims/{id}")),
-            })
+        .run(actor.member, &headers, &request, |_, claimed| {
+            let limit = state.rate_limits.claims;
+            state
+                .rate_limiter
+                .within("claim", actor.member, limit, async move {
+                    let id = state.post_services.author_key.derive_id(
+                        "affiliation",
+                        hospital,
+                        actor.member,
+                    );
+                    // The claim's author, for withdrawal and the member read model; a re-submission
+                    // of the same claim (same derived id) is recorded already.
+                    let indexed = match state.member_items.author_of(CLAIM, id).await? {
+                        Some(_) => None,
+                        None => Some(state.member_items.record(actor.member, CLAIM, id).await?),
+                    };
+                    let command = ClaimCommand::Submit {
+                        hospital_id: hospital,
+                        job_category: claim.job_category,
+                        tenure: claim.tenure,
+                        now: now(),
+                    };
+                    let version =
+                        match execute(&*state.claims, &(), &id.to_string(), command, correlation)
+                            .await
+                        {
+                            Ok(version) => version,
+                            Err(error) => {
+                                if let Some(indexed) = indexed {
+                                    state.member_items.forget(indexed).await?;
+                                }
+                                created_before(
+                                    &*state.claims,
+                                    &id.to_string(),
+                                    claimed,
+                                    error,
+                                    |e| *e == ClaimError::AlreadyOpen,
+                                )
+                                .await?
+                            }
+                        };
+                    Ok(Answer {
+                        status: StatusCode::CREATED.as_u16(),
+                        body: json!({"id": id, "version": version}),
+                        location: Some(format!("/api/v1/claims/{id}")),
+                    })
+                })
         })
         .await
 }
@@ -150,7 +159,7 @@ pub async fn submit(
     responses(
         (status = 200, description = "Verified: the claim's id and new version.", body = Changed),
         (status = 401, response = Unauthenticated),
-        (status = 403, description = "The member is suspended (`member_suspended`), or only moderators may approve claims (`moderator_only`).", body = ErrorBody),
+        (status = 403, description = "The member is suspended (`member_suspended`), or only moderators may approve claims (`moderator_only`), or the claim is the moderator's own (`own_claim`; it stays open for another moderator).", body = ErrorBody),
         (status = 404, description = "There is no such claim (`claim_not_found`).", body = ErrorBody),
         (status = 409, description = "The claim is already verified (`claim_already_verified`) or otherwise not open (`claim_not_open`), or someone changed it at the same moment (`conflict`).", body = ErrorBody),
         (status = 500, response = Internal),
@@ -165,10 +174,7 @@ pub async fn approve(
 ) -> Result<Json<Value>, ApiError> {
     actor.moderator_only()?;
     let claim = id(&claim, "claim_not_found", "claim")?;
-    let command = ClaimCommand::Verify {
-        method: VerificationMethod::Moderator,
-        now: now(),
-    };
+    let command = crate::claim_queue::approval(&state, &actor, claim).await?;
     let version = execute(
         &*state.claims,
         &(),

@@ -84,46 +84,48 @@ pub async fn create(
     let (state, correlation) = (&state, &correlation);
     state
         .idempotency
-        .run(member, &headers, &request, |id, claimed| async move {
+        .run(member, &headers, &request, |id, claimed| {
             state
                 .rate_limiter
-                .check("comment", member, state.rate_limits.comments)
-                .await?;
-            let (content_key, indexed) = state.member_items.record_new(member, COMMENT, id).await?;
-            let command = PostCommand::Comment(AddComment {
-                post_id: post,
-                comment_id: id,
-                author: member,
-                parent_id: new.parent_id,
-                body: new.body,
-                content_key,
-            });
-            let version = match execute(
-                &*state.posts,
-                &state.post_services,
-                &post.to_string(),
-                command,
-                correlation,
-            )
-            .await
-            {
-                Ok(version) => version,
-                Err(error) => {
-                    state.member_items.forget(indexed).await?;
-                    if !matches!(error, AggregateError::UserError(PostError::AlreadyExists)) {
-                        state.content_keys.discard(COMMENT, id).await?;
-                    }
-                    created_before(&*state.posts, &post.to_string(), claimed, error, |e| {
-                        *e == PostError::AlreadyExists
+                .within("comment", member, state.rate_limits.comments, async move {
+                    let (content_key, indexed) =
+                        state.member_items.record_new(member, COMMENT, id).await?;
+                    let command = PostCommand::Comment(AddComment {
+                        post_id: post,
+                        comment_id: id,
+                        author: member,
+                        parent_id: new.parent_id,
+                        body: new.body,
+                        content_key,
+                    });
+                    let version = match execute(
+                        &*state.posts,
+                        &state.post_services,
+                        &post.to_string(),
+                        command,
+                        correlation,
+                    )
+                    .await
+                    {
+                        Ok(version) => version,
+                        Err(error) => {
+                            state.member_items.forget(indexed).await?;
+                            if !matches!(error, AggregateError::UserError(PostError::AlreadyExists))
+                            {
+                                state.content_keys.discard(COMMENT, id).await?;
+                            }
+                            created_before(&*state.posts, &post.to_string(), claimed, error, |e| {
+                                *e == PostError::AlreadyExists
+                            })
+                            .await?
+                        }
+                    };
+                    Ok(Answer {
+                        status: StatusCode::CREATED.as_u16(),
+                        body: json!({"id": id, "post_id": post, "version": version}),
+                        location: Some(format!("/api/v1/posts/{post}/comments/{id}")),
                     })
-                    .await?
-                }
-            };
-            Ok(Answer {
-                status: StatusCode::CREATED.as_u16(),
-                body: json!({"id": id, "post_id": post, "version": version}),
-                location: Some(format!("/api/v1/posts/{post}/comments/{id}")),
-            })
+                })
         })
         .await
 }
@@ -177,7 +179,12 @@ pub async fn edit(
         body: edit.body,
         content_key,
     });
-    run(&state, &correlation, post, command).await
+    let limit = state.rate_limits.edits;
+    let edited = run(&state, &correlation, post, command);
+    state
+        .rate_limiter
+        .within("edit", actor.member, limit, edited)
+        .await
 }
 
 /// `DELETE /api/v1/posts/{id}/comments/{comment}`: its author or a moderator deletes a

@@ -4,9 +4,15 @@
 //!
 //! The address is never stored or logged: Redis keeps the code's hash and the address's keyed
 //! hash for 15 minutes, and a verified address is remembered only as
-//! `HMAC(identity pepper, "email" ‖ address)` (`verified_emails`), so one address cannot
-//! verify claims of several members. After five wrong codes the claim's email verification
-//! is locked for an hour.
+//! `HMAC(identity pepper, "email" ‖ address)` (`verified_emails`), so one mailbox cannot
+//! verify claims of several members. Addresses are hashed in their [`normalise`]d form, so
+//! `Lee+2@SNUH.org` is the same mailbox as `lee@snuh.org`. After five wrong codes the claim's
+//! email verification is locked for an hour.
+//!
+//! **No membership oracle.** Asking for a code answers the same, in the same time, whether or
+//! not the address already verified someone: the code is always mailed, and only a correct
+//! code (which only the mailbox's owner has) learns that the address cannot verify a second
+//! member (`409 email_already_used` on confirmation).
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -87,15 +93,14 @@ impl Mailer {
                 .send(build(from)?)
                 .await
                 .map(|_| ())
-                .map_err(|e| e.to_string()),
+                .map_err(|e| smtp_failure(&e)),
             Self::Files(transport, from) => transport
                 .send(build(from)?)
                 .await
                 .map(|_| ())
-                .map_err(|e| e.to_string()),
+                .map_err(|_| "the mail file could not be written".to_owned()),
         };
         sent.map_err(|error| {
-            // The error names the server, never the address.
             tracing::warn!(error, "sending a verification code failed");
             ApiError::new(
                 StatusCode::BAD_GATEWAY,
@@ -103,6 +108,26 @@ impl Mailer {
                 "the code could not be sent; try again later",
             )
         })
+    }
+}
+
+/// What may be logged of a failed SMTP delivery: its class and reply code, never the
+/// server's words, which may quote the recipient (`550 <lee@snuh.org>: no such user`).
+fn smtp_failure(error: &lettre::transport::smtp::Error) -> String {
+    let class = if error.is_permanent() {
+        "permanent"
+    } else if error.is_transient() {
+        "transient"
+    } else if error.is_timeout() {
+        "timeout"
+    } else if error.is_tls() {
+        "TLS"
+    } else {
+        "connection or protocol"
+    };
+    match error.status() {
+        Some(code) => format!("{class} SMTP failure, reply code {code}"),
+        None => format!("{class} SMTP failure"),
     }
 }
 
@@ -114,7 +139,7 @@ fn unavailable() -> ApiError {
     )
 }
 
-/// What Redis holds while a code is out.
+/// What Redis holds while a code is out (its attempts are counted under a key of their own).
 #[derive(Serialize, Deserialize)]
 struct Pending {
     code_hash: String,
@@ -123,7 +148,6 @@ struct Pending {
     /// Under the previous pepper, during a rotation.
     #[serde(default)]
     previous_address_hash: Option<String>,
-    attempts: u32,
 }
 
 impl Pending {
@@ -179,12 +203,23 @@ async fn own_open_claim(
     Ok((claim, hospital))
 }
 
-fn keys(state: &AppState, claim: Uuid) -> (String, String) {
+/// The Redis keys of a claim's email verification.
+struct Keys {
+    /// The code that is out ([`Pending`]).
+    code: String,
+    /// How many confirmations were tried against it.
+    attempts: String,
+    /// Present while five wrong codes lock the claim.
+    lock: String,
+}
+
+fn keys(state: &AppState, claim: Uuid) -> Keys {
     let prefix = &state.redis_prefix;
-    (
-        format!("{prefix}email-code:{claim}"),
-        format!("{prefix}email-lock:{claim}"),
-    )
+    Keys {
+        code: format!("{prefix}email-code:{claim}"),
+        attempts: format!("{prefix}email-attempts:{claim}"),
+        lock: format!("{prefix}email-lock:{claim}"),
+    }
 }
 
 /// `HMAC(pepper, "email" ‖ 0 ‖ address)` under each configured pepper, current first.
@@ -230,16 +265,10 @@ pub async fn send_code(
         return Err(unavailable());
     }
     let (claim, hospital) = own_open_claim(&state, &actor, &id).await?;
-    let address = body.address.trim().to_lowercase();
     let invalid = || ApiError::invalid("email_invalid", "that is not an email address");
-    if address.len() > 254 {
-        return Err(invalid());
-    }
-    let mailbox: Mailbox = address.parse().map_err(|_| invalid())?;
-    let domain = address
-        .rsplit_once('@')
-        .map(|(_, d)| d)
-        .ok_or_else(invalid)?;
+    let typed = body.address.trim();
+    let mailbox: Mailbox = typed.parse().map_err(|_| invalid())?;
+    let address = normalise(typed).ok_or_else(invalid)?;
     let mut context = state
         .hospitals
         .load_aggregate(&hospital.to_string())
@@ -248,46 +277,112 @@ pub async fn send_code(
     if !context
         .aggregate()
         .email_domains()
-        .iter()
-        .any(|d| d == domain)
+        .contains(&address.domain)
     {
         return Err(ApiError::invalid(
             "email_domain_not_allowed",
             "the address is not at one of the hospital's staff email domains",
         ));
     }
-    let hashes = address_hashes(&state, &address)?;
-    ensure_unused(&state, &hashes, claim).await?;
-    let (code_key, lock_key) = keys(&state, claim);
+    // Whether the address verified someone already is not looked at here: see the module.
+    let hashes = address_hashes(&state, &address.normalised)?;
+    let keys = keys(&state, claim);
     let mut redis = state.redis.clone();
-    let locked: bool = redis.exists(&lock_key).await.map_err(ApiError::internal)?;
+    let locked: bool = redis.exists(&keys.lock).await.map_err(ApiError::internal)?;
     if locked {
         return Err(locked_error());
     }
+    let send = async {
+        let code = format!("{:06}", rand::rngs::OsRng.gen_range(0..1_000_000));
+        let pending = Pending {
+            code_hash: code_hash(claim, &code),
+            address_hash: hashes[0].clone(),
+            previous_address_hash: hashes.get(1).cloned(),
+        };
+        // A new code starts with all its attempts.
+        let _: () = redis::pipe()
+            .atomic()
+            .set_ex(
+                &keys.code,
+                serde_json::to_string(&pending).map_err(ApiError::internal)?,
+                CODE_SECS,
+            )
+            .del(&keys.attempts)
+            .query_async(&mut redis)
+            .await
+            .map_err(ApiError::internal)?;
+        state.mailer.send(mailbox, &code).await
+    };
+    let limit = state.rate_limits.email_codes;
     state
         .rate_limiter
-        .check("email", actor.member, state.rate_limits.email_codes)
+        .within("email", actor.member, limit, send)
         .await?;
-    let code = format!("{:06}", rand::rngs::OsRng.gen_range(0..1_000_000));
-    let pending = Pending {
-        code_hash: code_hash(claim, &code),
-        address_hash: hashes[0].clone(),
-        previous_address_hash: hashes.get(1).cloned(),
-        attempts: 0,
-    };
-    let _: () = redis
-        .set_ex(
-            &code_key,
-            serde_json::to_string(&pending).map_err(ApiError::internal)?,
-            CODE_SECS,
-        )
-        .await
-        .map_err(ApiError::internal)?;
-    state.mailer.send(mailbox, &code).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({"sent": true, "expires_in": CODE_SECS})),
     ))
+}
+
+/// An address as Ward compares addresses: its hashed form and its domain.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Address {
+    /// `local@domain`, normalised as [`normalise`] says; only ever hashed.
+    pub normalised: String,
+    /// The domain in lower-case ASCII (IDNA), as hospitals list their staff domains.
+    pub domain: String,
+}
+
+/// The mailbox an address names, so that one mailbox verifies one member however it is
+/// written. The rule (documented in `docs/privacy.md`):
+/// - the address is trimmed; at most 254 characters; the domain is what follows the last `@`;
+/// - the domain is converted to lower-case ASCII (IDNA: `병원.kr` → `xn--…`), without a final
+///   dot;
+/// - a quoted local part (`"lee"`) is unquoted (`\x` stands for `x`);
+/// - the local part loses any sub-address: everything from the first `+` (`lee+ward` → `lee`);
+/// - the local part is lower-cased (mail servers of hospitals treat it case-insensitively).
+///
+/// `None` when what is left is not an address.
+pub fn normalise(address: &str) -> Option<Address> {
+    let address = address.trim();
+    if address.is_empty() || address.len() > 254 {
+        return None;
+    }
+    let (local, domain) = address.rsplit_once('@')?;
+    let domain = idna::domain_to_ascii(domain.strip_suffix('.').unwrap_or(domain)).ok()?;
+    if domain.is_empty() || !domain.contains('.') {
+        return None;
+    }
+    let local = match local
+        .strip_prefix('"')
+        .and_then(|quoted| quoted.strip_suffix('"'))
+    {
+        Some(quoted) => unquote(quoted)?,
+        None => local.to_owned(),
+    };
+    let local = local.split('+').next().unwrap_or_default().to_lowercase();
+    let printable = |c: char| !c.is_control() && !c.is_whitespace() && c != '@';
+    if local.is_empty() || !local.chars().all(printable) {
+        return None;
+    }
+    Some(Address {
+        normalised: format!("{local}@{domain}"),
+        domain,
+    })
+}
+
+/// A quoted local part's content: `\x` stands for `x`; a lone `"` or `\` is not allowed.
+fn unquote(quoted: &str) -> Option<String> {
+    let mut out = String::with_capacity(quoted.len());
+    let mut chars = quoted.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.push(chars.next()?),
+            '"' => return None,
+            c => out.push(c),
+        }
+    }
+    Some(out)
 }
 
 fn locked_error() -> ApiError {
@@ -347,14 +442,14 @@ pub async fn confirm_code(
     ApiJson(body): ApiJson<EmailCode>,
 ) -> Result<Json<Value>, ApiError> {
     let (claim, _) = own_open_claim(&state, &actor, &id).await?;
-    let (code_key, lock_key) = keys(&state, claim);
+    let keys = keys(&state, claim);
     let mut redis = state.redis.clone();
-    let locked: bool = redis.exists(&lock_key).await.map_err(ApiError::internal)?;
+    let locked: bool = redis.exists(&keys.lock).await.map_err(ApiError::internal)?;
     if locked {
         return Err(locked_error());
     }
-    let stored: Option<String> = redis.get(&code_key).await.map_err(ApiError::internal)?;
-    let mut pending: Pending = stored
+    let stored: Option<String> = redis.get(&keys.code).await.map_err(ApiError::internal)?;
+    let pending: Pending = stored
         .and_then(|s| serde_json::from_str(&s).ok())
         .ok_or_else(|| {
             ApiError::new(
@@ -363,29 +458,36 @@ pub async fn confirm_code(
                 "no code is valid; ask for a new one",
             )
         })?;
-    let given = body.code.trim();
-    if code_hash(claim, given) != pending.code_hash {
-        pending.attempts += 1;
-        if pending.attempts >= ATTEMPTS {
-            let _: () = redis.del(&code_key).await.map_err(ApiError::internal)?;
-            let _: () = redis
-                .set_ex(&lock_key, "1", LOCK_SECS)
+    // Every try takes one of the code's attempts before the code is compared, in one atomic
+    // step, so concurrent guesses cannot share an attempt.
+    let (tried,): (u32,) = redis::pipe()
+        .atomic()
+        .incr(&keys.attempts, 1)
+        .cmd("EXPIRE")
+        .arg(&keys.attempts)
+        .arg(CODE_SECS)
+        .arg("NX")
+        .ignore()
+        .query_async(&mut redis)
+        .await
+        .map_err(ApiError::internal)?;
+    if tried > ATTEMPTS {
+        return Err(locked_error());
+    }
+    if code_hash(claim, body.code.trim()) != pending.code_hash {
+        if tried == ATTEMPTS {
+            let _: () = redis::pipe()
+                .atomic()
+                .del(&keys.code)
+                .set_ex(&keys.lock, "1", LOCK_SECS)
+                .query_async(&mut redis)
                 .await
                 .map_err(ApiError::internal)?;
             return Err(locked_error());
         }
-        let ttl: i64 = redis.ttl(&code_key).await.map_err(ApiError::internal)?;
-        let _: () = redis
-            .set_ex(
-                &code_key,
-                serde_json::to_string(&pending).map_err(ApiError::internal)?,
-                u64::try_from(ttl).unwrap_or(1).max(1),
-            )
-            .await
-            .map_err(ApiError::internal)?;
         return Err(
             ApiError::invalid("code_wrong", "that code is not the one we sent")
-                .with_details(json!({"attempts_left": ATTEMPTS - pending.attempts})),
+                .with_details(json!({"attempts_left": ATTEMPTS - tried})),
         );
     }
     // One address, one claim: the first to record it keeps it. Rows under a previous
@@ -414,13 +516,149 @@ pub async fn confirm_code(
     )
     .await
     .map_err(api_error)?;
-    let _: () = redis.del(&code_key).await.map_err(ApiError::internal)?;
+    let _: () = redis
+        .del(&[&keys.code, &keys.attempts])
+        .await
+        .map_err(ApiError::internal)?;
     Ok(Json(json!({"id": claim, "version": version})))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn addresses_are_normalised_to_their_mailbox() {
+        let mailbox = |a: &str| normalise(a).map(|a| a.normalised);
+        let lee = Some("lee@snuh.org".to_owned());
+        for same in [
+            "lee@snuh.org",
+            " Lee@SNUH.org ",
+            "lee+1@snuh.org",
+            "LEE+ward+x@snuh.org.",
+            "\"lee\"@snuh.org",
+            "\"l\\ee+q\"@snuh.org",
+        ] {
+            assert_eq!(mailbox(same), lee, "{same}");
+        }
+        assert_eq!(
+            mailbox("lee.kim@snuh.org").as_deref(),
+            Some("lee.kim@snuh.org")
+        );
+        // An internationalised domain compares in its ASCII form, however it was typed.
+        let Some(idn) = normalise("간호사@서울병원.KR") else {
+            panic!("an IDN address must normalise");
+        };
+        assert!(
+            idn.domain.starts_with("xn--") && idn.domain.ends_with(".kr"),
+            "{idn:?}"
+        );
+        assert_eq!(idn.normalised, format!("간호사@{}", idn.domain));
+        let ascii = normalise(&format!("간호사+2@{}", idn.domain.to_uppercase()));
+        assert_eq!(ascii, Some(idn));
+        assert_eq!(
+            normalise("lee@SNUH.ORG").map(|a| a.domain).as_deref(),
+            Some("snuh.org")
+        );
+        for invalid in [
+            "",
+            "lee",
+            "@snuh.org",
+            "+tag@snuh.org",
+            "lee@",
+            "lee@localhost",
+            "\"a\"b\"@x.kr",
+            "a b@x.kr",
+        ] {
+            assert_eq!(normalise(invalid), None, "{invalid}");
+        }
+        assert_eq!(normalise(&format!("{}@x.kr", "a".repeat(260))), None);
+    }
+
+    /// An SMTP server on loopback that refuses every recipient, quoting the address.
+    async fn refusing_smtp_server() -> anyhow::Result<u16> {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let port = listener.local_addr()?.port();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (read, mut write) = stream.into_split();
+                let mut lines = BufReader::new(read).lines();
+                let _ = write.write_all(b"220 test ESMTP\r\n").await;
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let upper = line.to_ascii_uppercase();
+                    let reply = if upper.starts_with("RCPT TO:") {
+                        format!("550 5.1.1 {}: no such user here\r\n", &line[8..])
+                    } else if upper.starts_with("QUIT") {
+                        "221 bye\r\n".to_owned()
+                    } else {
+                        "250 ok\r\n".to_owned()
+                    };
+                    if write.write_all(reply.as_bytes()).await.is_err() || upper.starts_with("QUIT")
+                    {
+                        break;
+                    }
+                }
+            }
+        });
+        Ok(port)
+    }
+
+    /// Log lines written while a test runs, to look for what must not be there.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .map_err(|_| std::io::ErrorKind::Other)?
+                .extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refused_recipient_is_not_logged() -> anyhow::Result<()> {
+        let port = refusing_smtp_server().await?;
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_max_level(tracing::Level::TRACE)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let mailer = Mailer::new(Some(&MailConfig {
+            from: "Ward <no-reply@ward.test>".to_owned(),
+            smtp_url: Some(format!("smtp://127.0.0.1:{port}").into()),
+            file_dir: None,
+        }))?;
+        let to: Mailbox = "secret.nurse@snuh.org".parse()?;
+        let sent = mailer.send(to, "123456").await;
+        assert_eq!(
+            sent.err().map(|e| e.code().to_owned()).as_deref(),
+            Some("mail_failed")
+        );
+        let logged = String::from_utf8(
+            captured
+                .0
+                .lock()
+                .map_err(|_| anyhow::anyhow!("poisoned"))?
+                .clone(),
+        )?;
+        assert!(
+            !logged.contains("secret.nurse"),
+            "the recipient was logged: {logged}"
+        );
+        assert!(
+            logged.contains("permanent SMTP failure, reply code 550"),
+            "{logged}"
+        );
+        Ok(())
+    }
 
     #[test]
     fn the_shipped_configurations_make_a_mailer() -> anyhow::Result<()> {

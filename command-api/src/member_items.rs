@@ -1,17 +1,30 @@
 //! Who wrote what, kept on the command side only and sealed:
-//! - the private member -> items index, readable only with the author key and the member's
-//!   id, so that withdrawal can destroy the content keys of everything the member wrote;
-//! - the item -> author table, so that a moderator can suspend "the author of this item"
-//!   without learning who it is, and so that the member projector (which holds the author
-//!   key; ADR 0006) can file an item under its author's own activity and notifications.
+//! - the private member -> items index (`member_index`), readable only with the author key
+//!   and the member's id, so that withdrawal can destroy the content keys of everything the
+//!   member wrote;
+//! - the item -> author table (`item_authors`), so that a moderator can suspend "the author
+//!   of this item" without learning who it is, and so that the member projector (which holds
+//!   the author key; ADR 0006) can file an item under its author's own activity.
+//!
+//! The index has no owner column (ADR 0012): a member's n-th entry sits at the slot
+//! `author_ref("index-slot", n, member)`, so every row's key is unrelated to every other
+//! row's without the author key. An entry is written in the same statement as its item's
+//! author record, and a copy of the database can join the two (on `xmin`, `ctid` or
+//! insertion order), but that links an entry to its own item only: no value, system column,
+//! order or time groups two entries, hence two items, of one member.
 //!
 //! Nothing else reads them.
 
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 use ward_domain::author::AuthorKey;
 use ward_domain::member::MemberId;
 use ward_domain::sealed::{ContentKey, Sealed};
+
+/// Slots asked for in one round trip. Entries are contiguous but for the few holes that
+/// refused creations leave (each refilled by the member's next entry), so a probe that finds
+/// none of its slots taken has found the end.
+const SLOTS_PER_PROBE: u64 = 64;
 
 /// Both tables, in the event store database.
 #[derive(Clone)]
@@ -23,9 +36,18 @@ pub struct MemberItems {
 /// What [`MemberItems::record`] wrote, to forget if the creation is refused.
 #[derive(Debug)]
 pub struct Recorded {
-    row: i64,
+    slot: String,
     item_type: String,
     item_id: Uuid,
+    /// Whether this creation wrote the author record (a retried create finds it there).
+    new_author: bool,
+}
+
+/// One entry of a member's index: its slot and the item it names.
+struct Entry {
+    slot: String,
+    item_type: String,
+    item_id: String,
 }
 
 impl MemberItems {
@@ -65,9 +87,78 @@ impl MemberItems {
         Ok((key, recorded))
     }
 
+    /// The slot of `member`'s `n`-th index entry.
+    fn slot(&self, member: MemberId, n: u64) -> String {
+        self.key
+            .author_ref("index-slot", Uuid::from_u128(n.into()), member)
+            .0
+    }
+
+    /// `member`'s slots from `from` on, one probe's worth.
+    fn slots(&self, member: MemberId, from: u64) -> Vec<String> {
+        (from..from + SLOTS_PER_PROBE)
+            .map(|n| self.slot(member, n))
+            .collect()
+    }
+
+    /// The first of `member`'s slots that holds no entry.
+    async fn free_slot(&self, db: &mut PgConnection, member: MemberId) -> anyhow::Result<String> {
+        let mut from = 0;
+        loop {
+            let slots = self.slots(member, from);
+            let taken: Vec<String> =
+                sqlx::query_scalar("SELECT slot FROM member_index WHERE slot = ANY($1)")
+                    .bind(&slots)
+                    .fetch_all(&mut *db)
+                    .await?;
+            if let Some(free) = slots.into_iter().find(|slot| !taken.contains(slot)) {
+                return Ok(free);
+            }
+            from += SLOTS_PER_PROBE;
+        }
+    }
+
+    /// Every entry of `member`'s index; `FOR UPDATE` when `lock`.
+    async fn entries(
+        &self,
+        db: &mut PgConnection,
+        member: MemberId,
+        lock: bool,
+    ) -> anyhow::Result<Vec<Entry>> {
+        let key = self.key.index_key(member);
+        let sql = if lock {
+            "SELECT slot, nonce, ciphertext FROM member_index WHERE slot = ANY($1) FOR UPDATE"
+        } else {
+            "SELECT slot, nonce, ciphertext FROM member_index WHERE slot = ANY($1)"
+        };
+        let mut entries = Vec::new();
+        let mut from = 0;
+        loop {
+            let rows: Vec<(String, String, String)> = sqlx::query_as(sql)
+                .bind(self.slots(member, from))
+                .fetch_all(&mut *db)
+                .await?;
+            if rows.is_empty() {
+                return Ok(entries);
+            }
+            for (slot, nonce, ciphertext) in rows {
+                let item = key.open("index", Uuid::nil(), "item", &Sealed { nonce, ciphertext })?;
+                let Some((item_type, item_id)) = item.split_once(':') else {
+                    anyhow::bail!("a member index entry does not name an item");
+                };
+                entries.push(Entry {
+                    slot,
+                    item_type: item_type.to_owned(),
+                    item_id: item_id.to_owned(),
+                });
+            }
+            from += SLOTS_PER_PROBE;
+        }
+    }
+
     /// The member's index entry, the item's author and, if given, its content key: one
-    /// statement, so one round trip and one commit on every create. A retried create keeps
-    /// the key and the author first stored.
+    /// statement, so one commit on every create. A retried create keeps the key and the
+    /// author first stored (and adds a second entry naming the same item, which is harmless).
     async fn insert(
         &self,
         member: MemberId,
@@ -75,61 +166,76 @@ impl MemberItems {
         item_id: Uuid,
         key: Option<&[u8; 32]>,
     ) -> anyhow::Result<(Recorded, Option<Vec<u8>>)> {
-        let item = format!("{item_type}:{item_id}");
-        let indexed = self
-            .key
-            .index_key(member)
-            .seal("index", Uuid::nil(), "item", &item);
+        let indexed = self.key.index_key(member).seal(
+            "index",
+            Uuid::nil(),
+            "item",
+            &format!("{item_type}:{item_id}"),
+        );
         let author =
             self.key
                 .item_author_key()
                 .seal(item_type, item_id, "author", &member.to_string());
-        let (row, stored): (i64, Option<Vec<u8>>) = sqlx::query_as(
-            "WITH stored_key AS ( \
-                 INSERT INTO content_keys (item_type, item_id, key) \
-                 SELECT $4, $5, $8 WHERE $8::bytea IS NOT NULL \
-                 ON CONFLICT (item_type, item_id) DO UPDATE SET key = content_keys.key \
-                 RETURNING key), \
-             author AS ( \
-                 INSERT INTO item_authors (item_type, item_id, nonce, ciphertext) \
-                 VALUES ($4, $5, $6, $7) ON CONFLICT (item_type, item_id) DO NOTHING), \
-             item AS ( \
-                 INSERT INTO member_items (owner, nonce, ciphertext) VALUES ($1, $2, $3) \
-                 RETURNING id) \
-             SELECT item.id, (SELECT key FROM stored_key) FROM item",
-        )
-        .bind(self.key.index_owner(member))
-        .bind(&indexed.nonce)
-        .bind(&indexed.ciphertext)
-        .bind(item_type)
-        .bind(item_id.to_string())
-        .bind(&author.nonce)
-        .bind(&author.ciphertext)
-        .bind(key.map(|k| k.as_slice()))
-        .fetch_one(&self.pool)
-        .await?;
-        Ok((
-            Recorded {
-                row,
-                item_type: item_type.to_owned(),
-                item_id,
-            },
-            stored,
-        ))
+        let mut db = self.pool.acquire().await?;
+        let mut new_author = false;
+        // Another create of the same member may take the free slot first: then take the next.
+        loop {
+            let slot = self.free_slot(&mut db, member).await?;
+            let (stored, author_written, entry_written): (Option<Vec<u8>>, bool, bool) =
+                sqlx::query_as(
+                    "WITH stored_key AS ( \
+                         INSERT INTO content_keys (item_type, item_id, key) \
+                         SELECT $4, $5, $8 WHERE $8::bytea IS NOT NULL \
+                         ON CONFLICT (item_type, item_id) DO UPDATE SET key = content_keys.key \
+                         RETURNING key), \
+                     author AS ( \
+                         INSERT INTO item_authors (item_type, item_id, nonce, ciphertext) \
+                         VALUES ($4, $5, $6, $7) ON CONFLICT (item_type, item_id) DO NOTHING \
+                         RETURNING 1), \
+                     entry AS ( \
+                         INSERT INTO member_index (slot, nonce, ciphertext) VALUES ($1, $2, $3) \
+                         ON CONFLICT (slot) DO NOTHING RETURNING 1) \
+                     SELECT (SELECT key FROM stored_key), EXISTS (SELECT 1 FROM author), \
+                            EXISTS (SELECT 1 FROM entry)",
+                )
+                .bind(&slot)
+                .bind(&indexed.nonce)
+                .bind(&indexed.ciphertext)
+                .bind(item_type)
+                .bind(item_id.to_string())
+                .bind(&author.nonce)
+                .bind(&author.ciphertext)
+                .bind(key.map(|k| k.as_slice()))
+                .fetch_one(&mut *db)
+                .await?;
+            new_author |= author_written;
+            if entry_written {
+                let recorded = Recorded {
+                    slot,
+                    item_type: item_type.to_owned(),
+                    item_id,
+                    new_author,
+                };
+                return Ok((recorded, stored));
+            }
+        }
     }
 
-    /// Forgets what was recorded for a creation that was refused.
+    /// Forgets what was recorded for a creation that was refused. The author record stays
+    /// when an earlier, successful create of the same item wrote it.
     pub async fn forget(&self, recorded: Recorded) -> anyhow::Result<()> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM member_items WHERE id = $1")
-            .bind(recorded.row)
+        sqlx::query("DELETE FROM member_index WHERE slot = $1")
+            .bind(&recorded.slot)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM item_authors WHERE item_type = $1 AND item_id = $2")
-            .bind(&recorded.item_type)
-            .bind(recorded.item_id.to_string())
-            .execute(&mut *tx)
-            .await?;
+        if recorded.new_author {
+            sqlx::query("DELETE FROM item_authors WHERE item_type = $1 AND item_id = $2")
+                .bind(&recorded.item_type)
+                .bind(recorded.item_id.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -158,43 +264,30 @@ impl MemberItems {
         Ok(Some(MemberId(Uuid::parse_str(&member)?)))
     }
 
-    /// Destroys the content keys of everything `member` wrote, the member's rows in both
-    /// tables (claims included) and their sign-in identity link, in one transaction; returns
-    /// how many written items were erased.
     /// The ids of the affiliation claims `member` made, from the private index.
     pub async fn claims_of(&self, member: MemberId) -> anyhow::Result<Vec<Uuid>> {
-        let key = self.key.index_key(member);
-        let rows: Vec<(String, String)> =
-            sqlx::query_as("SELECT nonce, ciphertext FROM member_items WHERE owner = $1")
-                .bind(self.key.index_owner(member))
-                .fetch_all(&self.pool)
-                .await?;
+        let mut db = self.pool.acquire().await?;
         let mut claims = Vec::new();
-        for (nonce, ciphertext) in rows {
-            let item = key.open("index", Uuid::nil(), "item", &Sealed { nonce, ciphertext })?;
-            if let Some(("claim", id)) = item.split_once(':') {
-                claims.push(Uuid::parse_str(id)?);
+        for entry in self.entries(&mut db, member, false).await? {
+            if entry.item_type == "claim" && !claims.contains(&entry.item_id) {
+                claims.push(entry.item_id);
             }
         }
-        Ok(claims)
+        Ok(claims
+            .iter()
+            .map(|id| Uuid::parse_str(id))
+            .collect::<Result<_, _>>()?)
     }
 
+    /// Destroys the content keys of everything `member` wrote, the member's index entries
+    /// and author records (claims included) and their sign-in identity link, in one
+    /// transaction; returns how many written items were erased.
     pub async fn erase_all(&self, member: MemberId) -> anyhow::Result<usize> {
-        let owner = self.key.index_owner(member);
-        let key = self.key.index_key(member);
         let mut tx = self.pool.begin().await?;
-        let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT nonce, ciphertext FROM member_items WHERE owner = $1 FOR UPDATE",
-        )
-        .bind(&owner)
-        .fetch_all(&mut *tx)
-        .await?;
-        let mut erased = 0;
-        for (nonce, ciphertext) in rows {
-            let item = key.open("index", Uuid::nil(), "item", &Sealed { nonce, ciphertext })?;
-            let Some((item_type, item_id)) = item.split_once(':') else {
-                anyhow::bail!("a member index row does not name an item");
-            };
+        let entries = self.entries(&mut tx, member, true).await?;
+        let mut erased = Vec::new();
+        for entry in &entries {
+            let (item_type, item_id) = (entry.item_type.as_str(), entry.item_id.as_str());
             if item_type == "claim" {
                 // The work address that verified the claim may verify someone else now.
                 sqlx::query("DELETE FROM verified_emails WHERE claim_id = $1")
@@ -211,13 +304,15 @@ impl MemberItems {
                 .execute(&mut *tx)
                 .await?;
             }
-            // Claims have no texts, hence no content key to destroy.
-            if item_type != "claim" {
-                erased += 1;
+            // Claims have no texts, hence no content key to destroy; a retried create may
+            // have indexed an item twice.
+            if item_type != "claim" && !erased.contains(&(item_type, item_id)) {
+                erased.push((item_type, item_id));
             }
         }
-        sqlx::query("DELETE FROM member_items WHERE owner = $1")
-            .bind(&owner)
+        let slots: Vec<&str> = entries.iter().map(|e| e.slot.as_str()).collect();
+        sqlx::query("DELETE FROM member_index WHERE slot = ANY($1)")
+            .bind(&slots)
             .execute(&mut *tx)
             .await?;
         sqlx::query("DELETE FROM identities WHERE member_id = $1")
@@ -225,6 +320,58 @@ impl MemberItems {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(erased)
+        Ok(erased.len())
+    }
+
+    /// Moves the entries of the index's first form (`member_items`, keyed by a stable owner
+    /// hash) into slots, finding each item's member through its author record; empties the
+    /// old table. Runs when the command API starts; once the old table is empty it does
+    /// nothing.
+    pub async fn adopt_legacy(&self) -> anyhow::Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        // One replica adopts; the others wait here and then find the old table empty.
+        sqlx::query("LOCK TABLE member_items IN EXCLUSIVE MODE")
+            .execute(&mut *tx)
+            .await?;
+        let legacy: i64 = sqlx::query_scalar("SELECT count(*) FROM member_items")
+            .fetch_one(&mut *tx)
+            .await?;
+        if legacy == 0 {
+            return Ok(0);
+        }
+        let authors: Vec<(String, String, String, String)> =
+            sqlx::query_as("SELECT item_type, item_id, nonce, ciphertext FROM item_authors")
+                .fetch_all(&mut *tx)
+                .await?;
+        let mut adopted = 0;
+        for (item_type, item_id, nonce, ciphertext) in authors {
+            let item = Uuid::parse_str(&item_id)?;
+            let member = self.key.item_author_key().open(
+                &item_type,
+                item,
+                "author",
+                &Sealed { nonce, ciphertext },
+            )?;
+            let member = MemberId(Uuid::parse_str(&member)?);
+            let entry = self.key.index_key(member).seal(
+                "index",
+                Uuid::nil(),
+                "item",
+                &format!("{item_type}:{item_id}"),
+            );
+            let slot = self.free_slot(&mut tx, member).await?;
+            sqlx::query("INSERT INTO member_index (slot, nonce, ciphertext) VALUES ($1, $2, $3)")
+                .bind(slot)
+                .bind(&entry.nonce)
+                .bind(&entry.ciphertext)
+                .execute(&mut *tx)
+                .await?;
+            adopted += 1;
+        }
+        sqlx::query("DELETE FROM member_items")
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(adopted)
     }
 }

@@ -11,6 +11,7 @@ use cqrs_es::{AggregateContext, AggregateError, EventStore};
 use serde_json::json;
 use ward_domain::author::AuthorKey;
 use ward_domain::member::{JobCategory, Member, MemberCommand, MemberError, MemberId, Role};
+use ward_platform::config::WardConfig;
 use ward_platform::http::{ApiError, CorrelationId};
 
 use crate::app::{AppState, Store};
@@ -27,6 +28,9 @@ pub struct Actor {
     pub moderator: bool,
     /// The member's job category.
     pub job_category: JobCategory,
+    /// How many UTC days have begun since the member registered; unknown for members who
+    /// registered before the day was recorded.
+    pub age_in_days: Option<u64>,
 }
 
 impl Actor {
@@ -95,6 +99,7 @@ impl FromRequestParts<AppState> for Actor {
             moderator: member.has_role(Role::Moderator),
             // A registered member always has one.
             job_category: member.job_category().unwrap_or(JobCategory::Other),
+            age_in_days: member.age_in_days(now()),
         })
     }
 }
@@ -117,7 +122,60 @@ pub async fn register(
     member: MemberId,
     job_category: JobCategory,
 ) -> Result<usize, AggregateError<MemberError>> {
-    run(store, key, member, MemberCommand::Register { job_category }).await
+    let command = MemberCommand::Register {
+        job_category,
+        now: now(),
+    };
+    run(store, key, member, command).await
+}
+
+/// The most `command_api.report_weight_min_age_days` may be.
+const MAX_REPORT_WEIGHT_MIN_AGE_DAYS: u32 = 365;
+
+/// `command_api.report_weight_min_age_days`, checked at start: 0 to 365.
+pub fn report_weight_min_age_days(config: &WardConfig) -> anyhow::Result<u64> {
+    let days = config.command_api.report_weight_min_age_days;
+    anyhow::ensure!(
+        days <= MAX_REPORT_WEIGHT_MIN_AGE_DAYS,
+        "command_api.report_weight_min_age_days is {days}; it must be 0 to \
+         {MAX_REPORT_WEIGHT_MIN_AGE_DAYS}"
+    );
+    Ok(u64::from(days))
+}
+
+/// Whether `actor`'s reports count towards hiding an item automatically: their account is at
+/// least `command_api.report_weight_min_age_days` old, or they hold a verified claim at any
+/// hospital. Read from write-side state only; the answer reaches the moderation aggregate as
+/// a bare yes/no ([`ward_domain::moderation::Report::counts`]).
+pub(crate) async fn reports_count(state: &AppState, actor: &Actor) -> Result<bool, ApiError> {
+    let old_enough = actor
+        .age_in_days
+        .is_some_and(|age| age >= state.report_weight_min_age_days);
+    if old_enough {
+        return Ok(true);
+    }
+    verified_anywhere(state, actor.member).await
+}
+
+/// Whether `member` holds a verified claim at some hospital (from their private index of
+/// claims and each claim's aggregate).
+async fn verified_anywhere(state: &AppState, member: MemberId) -> Result<bool, ApiError> {
+    let claims = state
+        .member_items
+        .claims_of(member)
+        .await
+        .map_err(ApiError::internal)?;
+    for claim in claims {
+        let mut context = state
+            .claims
+            .load_aggregate(&claim.to_string())
+            .await
+            .map_err(ApiError::internal)?;
+        if context.aggregate().is_verified() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 #[utoipa::path(
@@ -288,14 +346,21 @@ pub async fn change(
     let command = MemberCommand::ChangeJobCategory {
         job_category: change.job_category,
     };
-    let version = run(
-        &state.members,
-        &state.post_services.author_key,
-        actor.member,
-        command,
-    )
-    .await
-    .map_err(crate::execute::api_error)?;
+    let changed = async {
+        run(
+            &state.members,
+            &state.post_services.author_key,
+            actor.member,
+            command,
+        )
+        .await
+        .map_err(crate::execute::api_error)
+    };
+    let limit = state.rate_limits.profile;
+    let version = state
+        .rate_limiter
+        .within("profile", actor.member, limit, changed)
+        .await?;
     Ok(axum::Json(json!({"version": version})))
 }
 

@@ -1,6 +1,6 @@
 //! Reports and moderation: members report posts, comments and reviews; enough distinct
-//! reporters hide an item automatically; moderators hide and restore. Moderators are never
-//! named in events.
+//! reporters whose reports count (verified members, or accounts old enough) hide an item
+//! automatically; moderators hide and restore. Moderators are never named in events.
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -20,7 +20,7 @@ use ward_platform::http::{ApiError, ApiJson, CorrelationId};
 use crate::app::AppState;
 use crate::execute::{api_error, execute};
 use crate::idempotency::{created_before, Answer};
-use crate::members::Actor;
+use crate::members::{reports_count, Actor};
 use crate::openapi::{
     Changed, Created, ErrorBody, IdempotencyKey, Internal, MalformedJson,
     MalformedJsonOrIdempotencyKey, PayloadTooLarge, Unauthenticated, UnsupportedMediaType,
@@ -91,7 +91,7 @@ async fn target_exists(state: &AppState, report: &NewReport) -> Result<bool, Api
     request_body = NewReport,
     security(("session_cookie" = [])),
     responses(
-        (status = 201, description = "Reported: the moderation case's id (`<kind>:<target id>`) and version.", body = Created),
+        (status = 201, description = "Reported: the moderation case's id (`<kind>:<target id>`) and version. Every report reaches moderators; only those by verified members or accounts older than `report_weight_min_age_days` count towards automatic hiding.", body = Created),
         (status = 400, response = MalformedJsonOrIdempotencyKey),
         (status = 401, response = Unauthenticated),
         (status = 403, description = "The member is suspended (`member_suspended`).", body = ErrorBody),
@@ -118,45 +118,51 @@ pub async fn report(
             "there is no such item to report",
         ));
     }
+    // Fresh, unverified accounts are recorded but do not hide anything (no sybil hiding).
+    let counts = reports_count(&state, &actor).await?;
     let request = serde_json::to_vec(&report).map_err(ApiError::internal)?;
     let (state, correlation) = (&state, &correlation);
     state
         .idempotency
-        .run(actor.member, &headers, &request, |_, claimed| async move {
-            state
-                .rate_limiter
-                .check("report", actor.member, state.rate_limits.reports)
-                .await?;
-            let id = aggregate_id(report.kind, report.target_id);
-            let command = ModerationCommand::Report(Report {
-                kind: report.kind,
-                target_id: report.target_id,
-                reporter: actor.member,
-                reason: report.reason,
-                note: report.note,
-            });
-            let version = match execute(
-                &*state.moderation,
-                &state.moderation_services,
-                &id,
-                command,
-                correlation,
-            )
-            .await
-            {
-                Ok(version) => version,
-                Err(error) => {
-                    created_before(&*state.moderation, &id, claimed, error, |e| {
-                        *e == ModerationError::AlreadyReported
+        .run(actor.member, &headers, &request, |_, claimed| {
+            state.rate_limiter.within(
+                "report",
+                actor.member,
+                state.rate_limits.reports,
+                async move {
+                    let id = aggregate_id(report.kind, report.target_id);
+                    let command = ModerationCommand::Report(Report {
+                        kind: report.kind,
+                        target_id: report.target_id,
+                        reporter: actor.member,
+                        reason: report.reason,
+                        note: report.note,
+                        counts,
+                    });
+                    let version = match execute(
+                        &*state.moderation,
+                        &state.moderation_services,
+                        &id,
+                        command,
+                        correlation,
+                    )
+                    .await
+                    {
+                        Ok(version) => version,
+                        Err(error) => {
+                            created_before(&*state.moderation, &id, claimed, error, |e| {
+                                *e == ModerationError::AlreadyReported
+                            })
+                            .await?
+                        }
+                    };
+                    Ok(Answer {
+                        status: StatusCode::CREATED.as_u16(),
+                        body: json!({"id": id, "version": version}),
+                        location: None,
                     })
-                    .await?
-                }
-            };
-            Ok(Answer {
-                status: StatusCode::CREATED.as_u16(),
-                body: json!({"id": id, "version": version}),
-                location: None,
-            })
+                },
+            )
         })
         .await
 }

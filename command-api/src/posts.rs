@@ -134,50 +134,51 @@ pub async fn create(
     let (state, correlation) = (&state, &correlation);
     state
         .idempotency
-        .run(member, &headers, &request, |id, claimed| async move {
+        .run(member, &headers, &request, |id, claimed| {
             state
                 .rate_limiter
-                .check("post", member, state.rate_limits.posts)
-                .await?;
-            let (content_key, indexed) = state
-                .member_items
-                .record_new(member, Post::TYPE, id)
-                .await?;
-            let command = PostCommand::Create(CreatePost {
-                post_id: id,
-                author: member,
-                board: new.board,
-                title: new.title,
-                body: new.body,
-                content_key,
-                badge,
-            });
-            let version = match execute::<Post, _>(
-                &*state.posts,
-                &state.post_services,
-                &id.to_string(),
-                command,
-                correlation,
-            )
-            .await
-            {
-                Ok(version) => version,
-                Err(error) => {
-                    state.member_items.forget(indexed).await?;
-                    if !matches!(error, AggregateError::UserError(PostError::AlreadyExists)) {
-                        state.content_keys.discard(Post::TYPE, id).await?;
-                    }
-                    created_before(&*state.posts, &id.to_string(), claimed, error, |e| {
-                        *e == PostError::AlreadyExists
+                .within("post", member, state.rate_limits.posts, async move {
+                    let (content_key, indexed) = state
+                        .member_items
+                        .record_new(member, Post::TYPE, id)
+                        .await?;
+                    let command = PostCommand::Create(CreatePost {
+                        post_id: id,
+                        author: member,
+                        board: new.board,
+                        title: new.title,
+                        body: new.body,
+                        content_key,
+                        badge,
+                    });
+                    let version = match execute::<Post, _>(
+                        &*state.posts,
+                        &state.post_services,
+                        &id.to_string(),
+                        command,
+                        correlation,
+                    )
+                    .await
+                    {
+                        Ok(version) => version,
+                        Err(error) => {
+                            state.member_items.forget(indexed).await?;
+                            if !matches!(error, AggregateError::UserError(PostError::AlreadyExists))
+                            {
+                                state.content_keys.discard(Post::TYPE, id).await?;
+                            }
+                            created_before(&*state.posts, &id.to_string(), claimed, error, |e| {
+                                *e == PostError::AlreadyExists
+                            })
+                            .await?
+                        }
+                    };
+                    Ok(Answer {
+                        status: StatusCode::CREATED.as_u16(),
+                        body: json!({"id": id, "version": version}),
+                        location: Some(format!("/api/v1/posts/{id}")),
                     })
-                    .await?
-                }
-            };
-            Ok(Answer {
-                status: StatusCode::CREATED.as_u16(),
-                body: json!({"id": id, "version": version}),
-                location: Some(format!("/api/v1/posts/{id}")),
-            })
+                })
         })
         .await
 }
@@ -231,7 +232,12 @@ pub async fn edit(
         body: edit.body,
         content_key,
     });
-    run(&state, &correlation, id, command).await
+    let limit = state.rate_limits.edits;
+    let edited = run(&state, &correlation, id, command);
+    state
+        .rate_limiter
+        .within("edit", actor.member, limit, edited)
+        .await
 }
 
 /// `DELETE /api/v1/posts/{id}`: the author or a moderator deletes a post; its content key
@@ -297,16 +303,16 @@ pub async fn like(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = post_id(&id)?;
-    run(
-        &state,
-        &correlation,
-        id,
-        PostCommand::Like(Vote {
-            post_id: id,
-            member: actor.member,
-        }),
-    )
-    .await
+    let command = PostCommand::Like(Vote {
+        post_id: id,
+        member: actor.member,
+    });
+    let voted = run(&state, &correlation, id, command);
+    let limit = state.rate_limits.likes;
+    state
+        .rate_limiter
+        .within("like", actor.member, limit, voted)
+        .await
 }
 
 /// `DELETE /api/v1/posts/{id}/like`.
@@ -336,16 +342,16 @@ pub async fn unlike(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = post_id(&id)?;
-    run(
-        &state,
-        &correlation,
-        id,
-        PostCommand::Unlike(Vote {
-            post_id: id,
-            member: actor.member,
-        }),
-    )
-    .await
+    let command = PostCommand::Unlike(Vote {
+        post_id: id,
+        member: actor.member,
+    });
+    let voted = run(&state, &correlation, id, command);
+    let limit = state.rate_limits.likes;
+    state
+        .rate_limiter
+        .within("like", actor.member, limit, voted)
+        .await
 }
 
 /// Upcasters for events stored in older versions (see `ward_domain::post::upcast_fields`).

@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Json;
-use cqrs_es::{Aggregate, AggregateContext, EventStore};
+use cqrs_es::{Aggregate, AggregateContext, AggregateError, EventStore};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::ToSchema;
@@ -46,12 +46,23 @@ pub struct ReviewBody {
 }
 
 /// The insider proof of `actor` for `hospital`: their verified claim, read from the claim
-/// aggregate (write-side state), or 403.
+/// aggregate (write-side state), or 403 `not_insider`.
 pub(crate) async fn insider(
     state: &AppState,
     actor: &Actor,
     hospital: Uuid,
 ) -> Result<InsiderProof, ApiError> {
+    insider_proof(state, actor, hospital)
+        .await?
+        .ok_or_else(|| api_error(AggregateError::UserError(ReviewError::NotInsider)))
+}
+
+/// What `actor`'s claim to `hospital` says, if it is verified.
+async fn insider_proof(
+    state: &AppState,
+    actor: &Actor,
+    hospital: Uuid,
+) -> Result<Option<InsiderProof>, ApiError> {
     let claim = state
         .post_services
         .author_key
@@ -62,16 +73,33 @@ pub(crate) async fn insider(
         .await
         .map_err(ApiError::internal)?;
     let claim = context.aggregate();
-    match (claim.is_verified(), claim.job_category(), claim.tenure()) {
-        (true, Some(job_category), Some(tenure)) => Ok(InsiderProof {
-            job_category,
-            tenure,
-        }),
-        _ => Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "not_insider",
-            "only verified staff of this hospital may review it",
-        )),
+    Ok(
+        match (claim.is_verified(), claim.job_category(), claim.tenure()) {
+            (true, Some(job_category), Some(tenure)) => Some(InsiderProof {
+                job_category,
+                tenure,
+            }),
+            _ => None,
+        },
+    )
+}
+
+/// Whether `actor` is, now, a verified insider of the hospital that `review` is about — the
+/// standing an edit needs, as writing did. False when there is no such review; the aggregate
+/// then refuses for that reason first.
+async fn insider_of_reviewed(
+    state: &AppState,
+    actor: &Actor,
+    review: Uuid,
+) -> Result<bool, ApiError> {
+    let mut context = state
+        .reviews
+        .load_aggregate(&review.to_string())
+        .await
+        .map_err(ApiError::internal)?;
+    match context.aggregate().hospital_id() {
+        Some(hospital) => Ok(insider_proof(state, actor, hospital).await?.is_some()),
+        None => Ok(false),
     }
 }
 
@@ -117,56 +145,60 @@ pub async fn write(
     let (state, correlation) = (&state, &correlation);
     state
         .idempotency
-        .run(actor.member, &headers, &request, |_, claimed| async move {
-            state
-                .rate_limiter
-                .check("review", actor.member, state.rate_limits.reviews)
-                .await?;
-            let id = state
-                .post_services
-                .author_key
-                .derive_id("review", hospital, actor.member);
-            let (content_key, indexed) = state
-                .member_items
-                .record_new(actor.member, Review::TYPE, id)
-                .await?;
-            let command = ReviewCommand::Write(WriteReview {
-                review_id: id,
-                hospital_id: hospital,
-                author: actor.member,
-                insider,
-                ratings: review.ratings,
-                title: review.title,
-                pros: review.pros,
-                cons: review.cons,
-                advice: review.advice,
-                would_recommend: review.would_recommend,
-                content_key,
-            });
-            // A refused review keeps the key: it may belong to an earlier, live review.
-            let version = match execute(
-                &*state.reviews,
-                &state.review_services,
-                &id.to_string(),
-                command,
-                correlation,
-            )
-            .await
-            {
-                Ok(version) => version,
-                Err(error) => {
-                    state.member_items.forget(indexed).await?;
-                    created_before(&*state.reviews, &id.to_string(), claimed, error, |e| {
-                        *e == ReviewError::AlreadyWritten
+        .run(actor.member, &headers, &request, |_, claimed| {
+            state.rate_limiter.within(
+                "review",
+                actor.member,
+                state.rate_limits.reviews,
+                async move {
+                    let id =
+                        state
+                            .post_services
+                            .author_key
+                            .derive_id("review", hospital, actor.member);
+                    let (content_key, indexed) = state
+                        .member_items
+                        .record_new(actor.member, Review::TYPE, id)
+                        .await?;
+                    let command = ReviewCommand::Write(WriteReview {
+                        review_id: id,
+                        hospital_id: hospital,
+                        author: actor.member,
+                        insider,
+                        ratings: review.ratings,
+                        title: review.title,
+                        pros: review.pros,
+                        cons: review.cons,
+                        advice: review.advice,
+                        would_recommend: review.would_recommend,
+                        content_key,
+                    });
+                    // A refused review keeps the key: it may belong to an earlier, live review.
+                    let version = match execute(
+                        &*state.reviews,
+                        &state.review_services,
+                        &id.to_string(),
+                        command,
+                        correlation,
+                    )
+                    .await
+                    {
+                        Ok(version) => version,
+                        Err(error) => {
+                            state.member_items.forget(indexed).await?;
+                            created_before(&*state.reviews, &id.to_string(), claimed, error, |e| {
+                                *e == ReviewError::AlreadyWritten
+                            })
+                            .await?
+                        }
+                    };
+                    Ok(Answer {
+                        status: StatusCode::CREATED.as_u16(),
+                        body: json!({"id": id, "version": version}),
+                        location: Some(format!("/api/v1/reviews/{id}")),
                     })
-                    .await?
-                }
-            };
-            Ok(Answer {
-                status: StatusCode::CREATED.as_u16(),
-                body: json!({"id": id, "version": version}),
-                location: Some(format!("/api/v1/reviews/{id}")),
-            })
+                },
+            )
         })
         .await
 }
@@ -189,7 +221,8 @@ async fn run(
     Ok(Json(json!({"id": id, "version": version})))
 }
 
-/// `PATCH /api/v1/reviews/{id}`: the author changes the review.
+/// `PATCH /api/v1/reviews/{id}`: the author changes the review, while still a verified
+/// insider of its hospital (the standing writing it needed).
 #[utoipa::path(
     patch,
     path = "/api/v1/reviews/{id}",
@@ -204,7 +237,7 @@ async fn run(
         (status = 200, description = "Changed: the review's id and new version.", body = Changed),
         (status = 400, response = MalformedJson),
         (status = 401, response = Unauthenticated),
-        (status = 403, description = "The member is suspended (`member_suspended`), or only its author may edit a review (`not_author`).", body = ErrorBody),
+        (status = 403, description = "The member is suspended (`member_suspended`), or only its author may edit a review (`not_author`), or the author is no longer verified staff of the hospital, e.g. their claim was revoked (`not_insider`).", body = ErrorBody),
         (status = 404, description = "There is no such review (`review_not_found`).", body = ErrorBody),
         (status = 409, description = "The review is deleted (`review_deleted`), or someone changed it at the same moment (`conflict`).", body = ErrorBody),
         (status = 413, response = PayloadTooLarge),
@@ -226,6 +259,7 @@ pub async fn edit(
     let command = ReviewCommand::Edit(EditReview {
         review_id: id,
         actor: actor.member,
+        insider: insider_of_reviewed(&state, &actor, id).await?,
         ratings: review.ratings,
         title: review.title,
         pros: review.pros,
@@ -234,7 +268,12 @@ pub async fn edit(
         would_recommend: review.would_recommend,
         content_key,
     });
-    run(&state, &correlation, id, command).await
+    let limit = state.rate_limits.edits;
+    let edited = run(&state, &correlation, id, command);
+    state
+        .rate_limiter
+        .within("edit", actor.member, limit, edited)
+        .await
 }
 
 /// `DELETE /api/v1/reviews/{id}`: the author or a moderator deletes the review; its content

@@ -144,8 +144,13 @@ pub struct CommandApiConfig {
     /// Per-member limits per command kind.
     pub rate_limits: RateLimits,
     /// Distinct reporters that hide an item automatically until a moderator looks at it;
-    /// 0 turns automatic hiding off.
+    /// 0 turns automatic hiding off. Only reports that count are counted (below).
     pub auto_hide_reports: u32,
+    /// A report counts towards `auto_hide_reports` when its reporter holds a verified claim
+    /// at any hospital, or registered this many UTC days before today (0 to 365; 0 lets every
+    /// account count). Other reports still reach moderators, so that a handful of fresh
+    /// accounts cannot hide anyone's post.
+    pub report_weight_min_age_days: u32,
 }
 
 /// How many commands of one kind a member may send per window.
@@ -172,6 +177,14 @@ pub struct RateLimits {
     pub reports: Limit,
     /// Work-email codes sent: 5 per hour.
     pub email_codes: Limit,
+    /// Affiliation claims submitted: 5 per day.
+    pub claims: Limit,
+    /// Likes and unlikes of posts: 60 per 10 minutes.
+    pub likes: Limit,
+    /// Edits of posts, comments and reviews: 30 per 10 minutes.
+    pub edits: Limit,
+    /// Changes of the member's own profile (`PATCH /me`): 10 per hour.
+    pub profile: Limit,
 }
 
 impl Default for RateLimits {
@@ -195,6 +208,22 @@ impl Default for RateLimits {
             },
             email_codes: Limit {
                 count: 5,
+                window_secs: 3_600,
+            },
+            claims: Limit {
+                count: 5,
+                window_secs: 86_400,
+            },
+            likes: Limit {
+                count: 60,
+                window_secs: 600,
+            },
+            edits: Limit {
+                count: 30,
+                window_secs: 600,
+            },
+            profile: Limit {
+                count: 10,
                 window_secs: 3_600,
             },
         }
@@ -232,6 +261,7 @@ impl Default for CommandApiConfig {
             relay: true,
             rate_limits: RateLimits::default(),
             auto_hide_reports: 5,
+            report_weight_min_age_days: 7,
         }
     }
 }
@@ -382,6 +412,12 @@ pub struct ProjectorConfig {
     /// (dealt by hand, not by a group) and its own broker connection, so the broker serves
     /// their fetches in parallel (1 to 16).
     pub rebuild_consumers: usize,
+    /// Deletions and erasures (a withdrawn member's items) reach the public read models
+    /// together, at the end of each epoch of this many seconds (aligned to the clock), so a
+    /// reader comparing pages cannot tell a withdrawal's items from other deletions of the
+    /// same epoch. Longer epochs hide better and take longer to remove a text; 0 removes at
+    /// once (tests). 0 to 86 400.
+    pub removal_epoch_secs: u64,
 }
 
 impl Default for ProjectorConfig {
@@ -394,6 +430,7 @@ impl Default for ProjectorConfig {
             fetch_wait_ms: 10,
             watermark_check_ms: 1000,
             rebuild_consumers: 3,
+            removal_epoch_secs: 600,
         }
     }
 }

@@ -66,6 +66,78 @@ impl Projection for AnyProjection {
     }
 }
 
+impl AnyProjection {
+    /// Applies the deletions and erasures held back in the epoch that ends (none in the
+    /// member read model, which only its member reads).
+    pub async fn release_removals(&self) -> anyhow::Result<usize> {
+        match self {
+            Self::Board(p) => p.release_removals().await,
+            Self::Hospital(p) => p.release_removals().await,
+            Self::Member(_) => Ok(0),
+        }
+    }
+
+    /// The same projection, holding removals back until the end of each epoch.
+    fn in_removal_epochs(self) -> Self {
+        match self {
+            Self::Board(p) => Self::Board(p.in_removal_epochs()),
+            Self::Hospital(p) => Self::Hospital(p.in_removal_epochs()),
+            Self::Member(p) => Self::Member(p),
+        }
+    }
+}
+
+/// `projector.removal_epoch_secs`, checked; `None` for 0 (removals at once).
+pub fn removal_epoch(config: &WardConfig) -> anyhow::Result<Option<Duration>> {
+    let secs = config.projector.removal_epoch_secs;
+    anyhow::ensure!(
+        secs <= 86_400,
+        "projector.removal_epoch_secs is {secs}; it must be 0 to 86400"
+    );
+    Ok((secs > 0).then(|| Duration::from_secs(secs)))
+}
+
+/// Ends removal epochs of `projection` at every multiple of `epoch` (Unix time) until
+/// shutdown: applies what was held back, then invalidates the query cache. Every replica
+/// does so; the first to come takes everything, the others find nothing.
+async fn end_epochs(
+    projection: Arc<AnyProjection>,
+    epoch: Duration,
+    mut redis: redis::aio::ConnectionManager,
+    prefix: String,
+    shutdown: CancellationToken,
+) {
+    let length = epoch.as_millis().max(1);
+    loop {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis();
+        let rest = u64::try_from(length - now % length).unwrap_or(u64::MAX);
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_millis(rest)) => {}
+        }
+        match projection.release_removals().await {
+            Ok(0) => {}
+            Ok(released) => {
+                tracing::info!(
+                    projection = projection.name(),
+                    released,
+                    "removal epoch ended"
+                );
+                let invalidated =
+                    ward_platform::cache::invalidate(&mut redis, &prefix, projection.name()).await;
+                if let Err(error) = invalidated {
+                    tracing::warn!(%error, "invalidating the query cache after an epoch failed");
+                }
+            }
+            // Held back removals stay; the next epoch applies them.
+            Err(error) => tracing::warn!(%error, "ending a removal epoch failed"),
+        }
+    }
+}
+
 /// The live read-model database of projection `name`.
 pub fn database<'a>(config: &'a WardConfig, name: &str) -> anyhow::Result<&'a DatabaseConfig> {
     Ok(match name {
@@ -180,6 +252,7 @@ pub async fn run(
         &PROJECTIONS,
     )?;
     let watermark_check = watermark_check(config)?;
+    let removal_epoch = removal_epoch(config)?;
     migrate(config).await?;
     // Content keys live in the event store; in production this is a read-only role.
     let event_store = config.event_store.connect_postgres().await?;
@@ -195,7 +268,7 @@ pub async fn run(
         batch_size: config.projector.batch_size,
         fetch_wait_ms: config.projector.fetch_wait_ms,
         watermark_check,
-        cache: Some((redis, config.redis.key_prefix.clone())),
+        cache: Some((redis.clone(), config.redis.key_prefix.clone())),
         notices: Some((
             redis_client(&config.redis)?,
             kafka::appended_channel(&config.redis.key_prefix),
@@ -207,8 +280,22 @@ pub async fn run(
         let (projection, check) =
             build(config, name, database(config, name)?, &event_store).await?;
         ops = ops.check(projection.name(), check);
+        let projection = match removal_epoch {
+            Some(epoch) => {
+                let projection = Arc::new(projection.in_removal_epochs());
+                tokio::spawn(end_epochs(
+                    projection.clone(),
+                    epoch,
+                    redis.clone(),
+                    config.redis.key_prefix.clone(),
+                    shutdown.clone(),
+                ));
+                projection
+            }
+            None => Arc::new(projection),
+        };
         consumers.push(consumer::spawn(
-            Arc::new(projection),
+            projection,
             settings.clone(),
             metrics.clone(),
             shutdown.clone(),

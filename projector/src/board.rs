@@ -52,16 +52,100 @@ const SWEEP_CHUNK: i64 = 1000;
 pub struct BoardProjection {
     pool: PgPool,
     keys: ContentKeys,
+    /// Whether deletions and erasures wait for the end of a removal epoch.
+    in_epochs: bool,
 }
 
 impl BoardProjection {
-    /// A projection writing to `pool`, reading content keys from the event store `keys`.
+    /// A projection writing to `pool`, reading content keys from the event store `keys`;
+    /// deletions and erasures apply at once.
     pub fn new(pool: PgPool, keys: PgPool) -> Self {
         Self {
             pool,
             keys: ContentKeys::new(keys),
+            in_epochs: false,
         }
     }
+
+    /// The same, holding deletions and erasures back until [`Self::release_removals`].
+    pub fn in_removal_epochs(self) -> Self {
+        Self {
+            in_epochs: true,
+            ..self
+        }
+    }
+
+    /// Applies every removal held back so far, in one transaction: the end of an epoch.
+    /// Returns how many posts and comments it removed.
+    pub async fn release_removals(&self) -> anyhow::Result<usize> {
+        let mut tx = self.pool.begin().await?;
+        let mut released = 0;
+        for kind in [Removal::Post, Removal::Comment] {
+            let ids: Vec<Uuid> =
+                sqlx::query_scalar("DELETE FROM board_removals WHERE kind = $1 RETURNING id")
+                    .bind(kind.name())
+                    .fetch_all(&mut *tx)
+                    .await?;
+            released += ids.len();
+            remove_now(&mut tx, kind, &ids).await?;
+        }
+        tx.commit().await?;
+        Ok(released)
+    }
+
+    /// Removes posts or comments from what readers see, as their deletion does: at once, or
+    /// at the end of the current removal epoch.
+    async fn remove(&self, tx: &mut Tx<'_>, kind: Removal, ids: &[Uuid]) -> anyhow::Result<()> {
+        if !self.in_epochs {
+            return remove_now(tx, kind, ids).await;
+        }
+        sqlx::query(
+            "INSERT INTO board_removals (kind, id) SELECT $1, unnest($2::uuid[]) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(kind.name())
+        .bind(ids)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+}
+
+/// What a removal takes away.
+#[derive(Debug, Clone, Copy)]
+enum Removal {
+    Post,
+    Comment,
+}
+
+impl Removal {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Post => "post",
+            Self::Comment => "comment",
+        }
+    }
+}
+
+/// Deletes posts or comments as readers see them: an author's deletion, a moderator's and a
+/// withdrawal's erasure look the same (texts and badges gone, a comment no longer counted).
+async fn remove_now(tx: &mut Tx<'_>, kind: Removal, ids: &[Uuid]) -> anyhow::Result<()> {
+    let sql = match kind {
+        Removal::Post => {
+            "UPDATE board_posts SET state = 'deleted', title = NULL, body = NULL, \
+             badge_job_category = NULL, badge_hospital_id = NULL WHERE id = ANY($1)"
+        }
+        Removal::Comment => {
+            "WITH gone AS ( \
+               UPDATE board_comments SET state = 'deleted', body = NULL \
+               WHERE id = ANY($1) AND state <> 'deleted' RETURNING post_id) \
+             UPDATE board_posts p SET comment_count = p.comment_count - g.removed \
+             FROM (SELECT post_id, count(*) AS removed FROM gone GROUP BY post_id) g \
+             WHERE p.id = g.post_id"
+        }
+    };
+    sqlx::query(sql).bind(ids).execute(&mut **tx).await?;
+    Ok(())
 }
 
 type Tx<'a> = Transaction<'a, Postgres>;
@@ -178,8 +262,9 @@ impl BoardProjection {
                     | (.., Some(Opened::Unreadable)) => {
                         return Ok(Err("the content does not open with its key".to_owned()))
                     }
+                    // Gone before it was ever shown: as deleted (docs/privacy.md).
                     (Opened::Erased, ..) | (_, Opened::Erased, _) | (.., Some(Opened::Erased)) => {
-                        ("erased", None, None, None)
+                        ("deleted", None, None, None)
                     }
                     (Opened::Text(title), Opened::Text(body), Some(Opened::Text(badge))) => {
                         match serde_json::from_str::<Badge>(&badge) {
@@ -219,7 +304,7 @@ impl BoardProjection {
             let key = ring.get(&self.keys, "comment", *comment_id).await?;
             let (state, body) = match open(key.as_ref(), "comment", *comment_id, "body", body) {
                 Opened::Text(body) => ("published", Some(body)),
-                Opened::Erased => ("erased", None),
+                Opened::Erased => ("deleted", None),
                 Opened::Unreadable => {
                     return Ok(Err("the comment does not open with its key".to_owned()))
                 }
@@ -254,15 +339,7 @@ impl BoardProjection {
         match event {
             // Handled above.
             PostEvent::PostCreated { .. } | PostEvent::CommentAdded { .. } => {}
-            PostEvent::PostDeleted { .. } => {
-                sqlx::query(
-                    "UPDATE board_posts SET state = 'deleted', title = NULL, body = NULL, \
-                     badge_job_category = NULL, badge_hospital_id = NULL WHERE id = $1",
-                )
-                .bind(post_id)
-                .execute(&mut **tx)
-                .await?;
-            }
+            PostEvent::PostDeleted { .. } => self.remove(tx, Removal::Post, &[post_id]).await?,
             PostEvent::PostEdited { title, body } => {
                 let key = ring.get(&self.keys, "post", post_id).await?;
                 let opened = |field, text| open(key.as_ref(), "post", post_id, field, text);
@@ -314,18 +391,7 @@ impl BoardProjection {
                 }
             }
             PostEvent::CommentDeleted { comment_id, .. } => {
-                sqlx::query(
-                    "UPDATE board_comments SET state = 'deleted', body = NULL WHERE id = $1",
-                )
-                .bind(comment_id)
-                .execute(&mut **tx)
-                .await?;
-                sqlx::query(
-                    "UPDATE board_posts SET comment_count = comment_count - 1 WHERE id = $1",
-                )
-                .bind(post_id)
-                .execute(&mut **tx)
-                .await?;
+                self.remove(tx, Removal::Comment, &[comment_id]).await?;
             }
             PostEvent::AnswerAccepted { comment_id } => {
                 sqlx::query("UPDATE board_posts SET accepted_comment = $2 WHERE id = $1")
@@ -340,12 +406,13 @@ impl BoardProjection {
 
     /// A withdrawal destroyed the member's content keys before it was recorded; the log does
     /// not say which items were theirs (that would link them), so the sweep looks for
-    /// published posts and comments whose key is gone and erases them.
+    /// published posts and comments whose key is gone and removes them as deletions are
+    /// removed: in the same epoch as other deletions, looking the same.
     async fn member_event(&self, tx: &mut Tx<'_>, envelope: &Envelope) -> anyhow::Result<Verdict> {
         match store::event::<MemberEvent>(envelope) {
             Ok(MemberEvent::MemberWithdrew {}) => {
-                self.sweep(tx, "post").await?;
-                self.sweep(tx, "comment").await?;
+                self.sweep(tx, Removal::Post).await?;
+                self.sweep(tx, Removal::Comment).await?;
                 Ok(Ok(()))
             }
             Ok(_) => Ok(Ok(())),
@@ -353,18 +420,16 @@ impl BoardProjection {
         }
     }
 
-    async fn sweep(&self, tx: &mut Tx<'_>, kind: &str) -> anyhow::Result<()> {
-        let (select, erase) = match kind {
-            "post" => (
+    async fn sweep(&self, tx: &mut Tx<'_>, kind: Removal) -> anyhow::Result<()> {
+        let select = match kind {
+            Removal::Post => {
                 "SELECT id FROM board_posts WHERE state = 'published' AND sealed AND id > $1 \
-                 ORDER BY id LIMIT $2",
-                "UPDATE board_posts SET state = 'erased', title = NULL, body = NULL, \
-                 badge_job_category = NULL, badge_hospital_id = NULL WHERE id = ANY($1)",
-            ),
-            _ => (
-                "SELECT id FROM board_comments WHERE state = 'published' AND id > $1 ORDER BY id LIMIT $2",
-                "UPDATE board_comments SET state = 'erased', body = NULL WHERE id = ANY($1)",
-            ),
+                 ORDER BY id LIMIT $2"
+            }
+            Removal::Comment => {
+                "SELECT id FROM board_comments WHERE state = 'published' AND id > $1 \
+                 ORDER BY id LIMIT $2"
+            }
         };
         let mut after = Uuid::nil();
         loop {
@@ -377,11 +442,11 @@ impl BoardProjection {
                 return Ok(());
             };
             after = *last;
-            let present = self.keys.present(kind, &ids).await?;
+            let present = self.keys.present(kind.name(), &ids).await?;
             let gone: Vec<Uuid> = ids.into_iter().filter(|id| !present.contains(id)).collect();
             if !gone.is_empty() {
-                tracing::info!(kind, erased = gone.len(), "erasure sweep");
-                sqlx::query(erase).bind(&gone).execute(&mut **tx).await?;
+                tracing::info!(kind = kind.name(), erased = gone.len(), "erasure sweep");
+                self.remove(tx, kind, &gone).await?;
             }
         }
     }
@@ -461,7 +526,9 @@ impl Fresh {
                    WHERE c.seq > p.version), \
                  advanced AS ( \
                    UPDATE board_posts p SET version = f.last, comment_count = p.comment_count + f.added \
-                   FROM (SELECT post_id, max(seq) AS last, count(*) AS added FROM fresh GROUP BY post_id) f \
+                   FROM (SELECT post_id, max(seq) AS last, \
+                           count(*) FILTER (WHERE state = 'published') AS added \
+                         FROM fresh GROUP BY post_id) f \
                    WHERE p.id = f.post_id) \
                  INSERT INTO board_comments (id, post_id, parent_id, handle, body, state, created_at, seq) \
                  SELECT id, post_id, parent_id, handle, body, state, created_at, seq FROM fresh \

@@ -9,10 +9,12 @@
 //! query API joins and counts at read time. Every row remembers the sequence it last applied (its
 //! version guard), which makes applying any record twice a no-op.
 
+use std::collections::HashMap;
+
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
-use sqlx::{MySql, MySqlPool, PgPool, QueryBuilder, Transaction};
+use sqlx::{MySql, MySqlPool, PgPool, Transaction};
 use uuid::Uuid;
 use ward_domain::affiliation::ClaimEvent;
 use ward_domain::hospital::{HospitalEvent, HospitalProfile};
@@ -41,16 +43,90 @@ const SWEEP_CHUNK: i64 = 1000;
 pub struct HospitalProjection {
     pool: MySqlPool,
     keys: ContentKeys,
+    removals: Removals,
 }
 
 impl HospitalProjection {
-    /// A projection writing to `pool`, reading content keys from the event store `keys`.
+    /// A projection writing to `pool`, reading content keys from the event store `keys`;
+    /// deletions and erasures apply at once.
     pub fn new(pool: MySqlPool, keys: PgPool) -> Self {
         Self {
             pool,
             keys: ContentKeys::new(keys),
+            removals: Removals { in_epochs: false },
         }
     }
+
+    /// The same, holding deletions and erasures back until [`Self::release_removals`].
+    pub fn in_removal_epochs(self) -> Self {
+        Self {
+            removals: Removals { in_epochs: true },
+            ..self
+        }
+    }
+
+    /// Applies every removal held back so far, in one transaction: the end of an epoch.
+    /// Returns how many reviews it removed. A review written anew after its removal was
+    /// held back (same id, later version) stays.
+    pub async fn release_removals(&self) -> anyhow::Result<usize> {
+        let mut tx = self.pool.begin().await?;
+        let held: Vec<(String, i64)> =
+            sqlx::query_as("SELECT id, version FROM review_removals FOR UPDATE")
+                .fetch_all(&mut *tx)
+                .await?;
+        for (id, version) in &held {
+            remove_now(&mut tx, id, *version).await?;
+        }
+        sqlx::query("DELETE FROM review_removals")
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(held.len())
+    }
+}
+
+/// How reviews leave what readers see.
+#[derive(Debug, Clone, Copy)]
+struct Removals {
+    /// Whether they wait for the end of a removal epoch.
+    in_epochs: bool,
+}
+
+impl Removals {
+    /// Removes the review `id` as of its `version`, as its deletion does: at once, or at the
+    /// end of the current removal epoch.
+    async fn remove(self, tx: &mut Tx<'_>, id: &str, version: i64) -> anyhow::Result<()> {
+        if !self.in_epochs {
+            return remove_now(tx, id, version).await;
+        }
+        sqlx::query(
+            "INSERT INTO review_removals (id, version) VALUES (?, ?) \
+             ON DUPLICATE KEY UPDATE version = GREATEST(version, VALUES(version))",
+        )
+        .bind(id)
+        .bind(version)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+}
+
+/// Deletes a review as readers see it, unless it was written anew after `version`: an
+/// author's deletion, a moderator's and a withdrawal's erasure look the same (texts, ratings
+/// and helpful marks gone, not counted).
+async fn remove_now(tx: &mut Tx<'_>, id: &str, version: i64) -> anyhow::Result<()> {
+    sqlx::query(
+        "UPDATE reviews SET state = 'deleted', overall = NULL, work_environment = NULL, \
+         pay_benefits = NULL, management = NULL, care_quality = NULL, \
+         work_life_balance = NULL, title = NULL, pros = NULL, cons = NULL, advice = NULL, \
+         would_recommend = NULL, helpful_count = 0 \
+         WHERE id = ? AND version <= ?",
+    )
+    .bind(id)
+    .bind(version)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 impl Projection for HospitalProjection {
@@ -79,13 +155,14 @@ impl Projection for HospitalProjection {
                     withdrawals |= envelope.event_type == WITHDRAWAL;
                 }
                 Ok(envelope) => {
-                    rejects.check(record, apply_event(&mut tx, &self.keys, envelope).await?)
+                    let verdict = apply_event(&mut tx, &self.keys, self.removals, envelope);
+                    rejects.check(record, verdict.await?)
                 }
                 Err(reason) => rejects.push(record, reason),
             }
         }
         if withdrawals {
-            sweep(&mut tx, &self.keys).await?;
+            sweep(&mut tx, &self.keys, self.removals).await?;
         }
         store::mysql::finish(&mut tx, group, batch, &rejects).await?;
         tx.commit().await.context("committing a hospital batch")?;
@@ -100,6 +177,7 @@ type Tx<'c> = Transaction<'c, MySql>;
 async fn apply_event(
     tx: &mut Tx<'_>,
     keys: &ContentKeys,
+    removals: Removals,
     envelope: Envelope,
 ) -> anyhow::Result<Verdict> {
     match envelope.aggregate_type.as_str() {
@@ -112,7 +190,7 @@ async fn apply_event(
             Err(reason) => Ok(Err(reason)),
         },
         "review" => match parse(envelope) {
-            Ok((at, event)) => Ok(Ok(apply_review(tx, keys, at, event).await?)),
+            Ok((at, event)) => Ok(Ok(apply_review(tx, keys, removals, at, event).await?)),
             Err(reason) => Ok(Err(reason)),
         },
         "moderation" => match moderation_target(&envelope.aggregate_id) {
@@ -317,6 +395,7 @@ fn open_texts(
 async fn apply_review(
     tx: &mut Tx<'_>,
     keys: &ContentKeys,
+    removals: Removals,
     at: At,
     event: ReviewEvent,
 ) -> anyhow::Result<()> {
@@ -376,6 +455,10 @@ async fn apply_review(
             .bind(at.sequence)
             .execute(&mut **tx)
             .await?;
+            if texts.is_none() {
+                // Gone before it was ever shown: as deleted (docs/privacy.md).
+                remove_now(tx, &id, at.sequence).await?;
+            }
         }
         ReviewEvent::ReviewEdited {
             ratings,
@@ -386,22 +469,26 @@ async fn apply_review(
             would_recommend,
         } => {
             let key = keys.get("review", at.id).await?;
-            let texts = open_texts(key.as_ref(), at.id, &title, &pros, &cons, advice.as_ref());
-            edit_review(tx, &id, at.sequence, &ratings, texts, would_recommend).await?;
+            // Texts that no longer open were deleted or erased: a later event or the sweep
+            // removes the review.
+            if let Some(texts) =
+                open_texts(key.as_ref(), at.id, &title, &pros, &cons, advice.as_ref())
+            {
+                edit_review(tx, &id, at.sequence, &ratings, texts, would_recommend).await?;
+            }
         }
         ReviewEvent::ReviewDeleted { .. } => {
-            sqlx::query(
-                "UPDATE reviews SET state = 'deleted', overall = NULL, work_environment = NULL, \
-                 pay_benefits = NULL, management = NULL, care_quality = NULL, \
-                 work_life_balance = NULL, title = NULL, pros = NULL, cons = NULL, advice = NULL, \
-                 would_recommend = NULL, helpful_count = 0, version = ? \
-                 WHERE id = ? AND version < ?",
-            )
-            .bind(at.sequence)
-            .bind(&id)
-            .bind(at.sequence)
-            .execute(&mut **tx)
-            .await?;
+            let advanced =
+                sqlx::query("UPDATE reviews SET version = ? WHERE id = ? AND version < ?")
+                    .bind(at.sequence)
+                    .bind(&id)
+                    .bind(at.sequence)
+                    .execute(&mut **tx)
+                    .await?
+                    .rows_affected();
+            if advanced > 0 {
+                removals.remove(tx, &id, at.sequence).await?;
+            }
         }
         ReviewEvent::ReviewMarkedHelpful { .. } => {
             sqlx::query(
@@ -418,36 +505,31 @@ async fn apply_review(
     Ok(())
 }
 
-/// Applies an edit; texts that no longer open leave the review erased, its ratings counted.
+/// Applies an edit to a review that is not deleted.
 async fn edit_review(
     tx: &mut Tx<'_>,
     id: &str,
     sequence: i64,
     ratings: &Ratings,
-    texts: Option<Texts>,
+    texts: Texts,
     would_recommend: bool,
 ) -> sqlx::Result<()> {
     sqlx::query(
-        "UPDATE reviews SET state = ?, overall = ?, work_environment = ?, pay_benefits = ?, \
+        "UPDATE reviews SET overall = ?, work_environment = ?, pay_benefits = ?, \
          management = ?, care_quality = ?, work_life_balance = ?, title = ?, pros = ?, cons = ?, \
          advice = ?, would_recommend = ?, version = ? \
          WHERE id = ? AND version < ? AND state <> 'deleted'",
     )
-    .bind(if texts.is_some() {
-        "published"
-    } else {
-        "erased"
-    })
     .bind(ratings.overall)
     .bind(ratings.work_environment)
     .bind(ratings.pay_benefits)
     .bind(ratings.management)
     .bind(ratings.care_quality)
     .bind(ratings.work_life_balance)
-    .bind(texts.as_ref().map(|t| &t.title))
-    .bind(texts.as_ref().map(|t| &t.pros))
-    .bind(texts.as_ref().map(|t| &t.cons))
-    .bind(texts.as_ref().and_then(|t| t.advice.as_ref()))
+    .bind(texts.title)
+    .bind(texts.pros)
+    .bind(texts.cons)
+    .bind(texts.advice)
     .bind(would_recommend)
     .bind(sequence)
     .bind(id)
@@ -457,44 +539,41 @@ async fn edit_review(
     Ok(())
 }
 
-/// Erases every published review whose content key is gone: texts become NULL, ratings keep
-/// counting. Runs once per batch that holds a withdrawal: a withdrawal destroyed the member's
-/// content keys before it was recorded, and the log does not say which reviews were theirs
-/// (that would link them).
-async fn sweep(tx: &mut Tx<'_>, keys: &ContentKeys) -> anyhow::Result<()> {
+/// Removes every published review whose content key is gone, as a deletion removes it (and
+/// in the same epoch). Runs once per batch that holds a withdrawal: a withdrawal destroyed
+/// the member's content keys before it was recorded, and the log does not say which reviews
+/// were theirs (that would link them).
+async fn sweep(tx: &mut Tx<'_>, keys: &ContentKeys, removals: Removals) -> anyhow::Result<()> {
     let mut after = String::new();
     loop {
-        let ids: Vec<String> = sqlx::query_scalar(
-            "SELECT id FROM reviews WHERE state = 'published' AND id > ? ORDER BY id LIMIT ?",
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT id, version FROM reviews WHERE state = 'published' AND id > ? \
+             ORDER BY id LIMIT ?",
         )
         .bind(&after)
         .bind(SWEEP_CHUNK)
         .fetch_all(&mut **tx)
         .await?;
-        let Some(last) = ids.last() else {
+        let Some((last, _)) = rows.last() else {
             return Ok(());
         };
         after.clone_from(last);
-        let ids: Vec<Uuid> = ids
+        let versions: HashMap<Uuid, i64> = rows
             .iter()
-            .filter_map(|id| Uuid::parse_str(id).ok())
+            .filter_map(|(id, version)| Some((Uuid::parse_str(id).ok()?, *version)))
             .collect();
+        let ids: Vec<Uuid> = versions.keys().copied().collect();
         let present = keys.present("review", &ids).await?;
-        let gone: Vec<Uuid> = ids.into_iter().filter(|id| !present.contains(id)).collect();
-        if gone.is_empty() {
-            continue;
+        let gone: Vec<(&Uuid, &i64)> = versions
+            .iter()
+            .filter(|(id, _)| !present.contains(id))
+            .collect();
+        if !gone.is_empty() {
+            tracing::info!(erased = gone.len(), "erasure sweep of reviews");
         }
-        tracing::info!(erased = gone.len(), "erasure sweep of reviews");
-        let mut erase = QueryBuilder::new(
-            "UPDATE reviews SET state = 'erased', title = NULL, pros = NULL, cons = NULL, \
-             advice = NULL WHERE state = 'published' AND id IN (",
-        );
-        let mut list = erase.separated(", ");
-        for id in &gone {
-            list.push_bind(id.to_string());
+        for (id, version) in gone {
+            removals.remove(tx, &id.to_string(), *version).await?;
         }
-        erase.push(")");
-        erase.build().execute(&mut **tx).await?;
     }
 }
 
@@ -843,7 +922,7 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread")]
-    async fn a_withdrawal_erases_the_reviews_whose_key_is_gone() -> Result {
+    async fn a_withdrawal_removes_the_reviews_whose_key_is_gone_as_deletions_are() -> Result {
         with_databases(|projection, keys| async move {
             let hospital = Uuid::new_v4();
             let (kept, gone) = (Uuid::new_v4(), Uuid::new_v4());
@@ -865,7 +944,7 @@ mod tests {
             projection.apply("g", &[withdrawal]).await?;
             let mut expected = [
                 format!("review (\"{kept}\", \"published\", Some(4), Some(\"제목\"), 0, 1)"),
-                format!("review (\"{gone}\", \"erased\", Some(4), None, 0, 1)"),
+                format!("review (\"{gone}\", \"deleted\", None, None, 0, 1)"),
             ];
             expected.sort();
             assert_eq!(snapshot(&projection.pool).await?, expected);
@@ -875,7 +954,7 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread")]
-    async fn a_review_written_anew_starts_over_and_a_replay_shows_the_old_one_erased() -> Result {
+    async fn a_review_written_anew_starts_over_and_a_replay_shows_the_old_one_deleted() -> Result {
         with_databases(|projection, keys| async move {
             let (hospital, review) = (Uuid::new_v4(), Uuid::new_v4());
             let id = review.to_string();
@@ -937,10 +1016,8 @@ mod tests {
             projection.apply("g", &log[..1]).await?;
             assert_eq!(
                 snapshot(&projection.pool).await?,
-                [format!(
-                    "review (\"{id}\", \"erased\", Some(4), None, 0, 1)"
-                )],
-                "erased, ratings kept"
+                [format!("review (\"{id}\", \"deleted\", None, None, 0, 1)")],
+                "erased exactly as deleted: no texts, no ratings"
             );
             projection.apply("g", &log).await?;
             assert_eq!(snapshot(&projection.pool).await?, live);

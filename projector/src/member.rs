@@ -11,7 +11,10 @@
 //!
 //! Idempotence: `aggregate_versions` remembers the last sequence applied per post, review
 //! and claim aggregate, and an event at or below it is skipped; notifications are also
-//! unique per (event, recipient); `notification_reads` keeps the greatest mark.
+//! unique per (event, recipient); `notification_reads` keeps the greatest mark. Only
+//! `aggregate_versions`, keyed by a hash of the aggregate and owned by nobody, holds a
+//! sequence: in a member's own rows one would name the item, joined with the public log's
+//! per-aggregate event counts (migrations 0010 and 0011 dropped those columns).
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -172,11 +175,11 @@ struct Apply<'a> {
     key: &'a AuthorKey,
 }
 
-/// Where an event sits: its envelope's id, aggregate sequence and time (to the minute).
+/// Where an event sits: its envelope's id and time (to the minute). Its aggregate sequence
+/// is checked once, in `aggregate_versions`, and written nowhere else.
 #[derive(Debug, Clone, Copy)]
 struct At {
     event_id: Uuid,
-    sequence: i64,
     time: DateTime<Utc>,
 }
 
@@ -187,11 +190,10 @@ impl Apply<'_> {
     async fn event(&mut self, envelope: Envelope) -> anyhow::Result<Verdict> {
         let at = At {
             event_id: envelope.event_id,
-            sequence: envelope.sequence,
             time: to_the_minute(envelope.occurred_at),
         };
         if envelope.aggregate_type == "member" {
-            return self.member(&envelope, at).await;
+            return self.member(&envelope).await;
         }
         let Ok(aggregate) = Uuid::parse_str(&envelope.aggregate_id) else {
             return Ok(Err(format!(
@@ -199,7 +201,7 @@ impl Apply<'_> {
                 envelope.aggregate_type
             )));
         };
-        if !self.advance(aggregate, at.sequence).await? {
+        if !self.advance(aggregate, envelope.sequence).await? {
             return Ok(Ok(()));
         }
         match envelope.aggregate_type.as_str() {
@@ -456,7 +458,7 @@ impl Apply<'_> {
     }
 
     /// Member events, addressed by pseudonym: the owner of the member's rows.
-    async fn member(&mut self, envelope: &Envelope, at: At) -> anyhow::Result<Verdict> {
+    async fn member(&mut self, envelope: &Envelope) -> anyhow::Result<Verdict> {
         let owner = envelope.aggregate_id.as_str();
         match envelope.event_type.as_str() {
             "MemberWithdrew" => {
@@ -484,14 +486,13 @@ impl Apply<'_> {
                 let Some(up_to) = up_to else {
                     return Ok(Err("NotificationsRead: up_to is out of range".to_owned()));
                 };
+                // The greatest mark wins, so a redelivery changes nothing.
                 sqlx::query(
-                    "INSERT INTO notification_reads (owner, read_up_to, version) VALUES (?, ?, ?) \
-                     ON DUPLICATE KEY UPDATE read_up_to = GREATEST(read_up_to, VALUES(read_up_to)), \
-                     version = GREATEST(version, VALUES(version))",
+                    "INSERT INTO notification_reads (owner, read_up_to) VALUES (?, ?) \
+                     ON DUPLICATE KEY UPDATE read_up_to = GREATEST(read_up_to, VALUES(read_up_to))",
                 )
                 .bind(owner)
                 .bind(up_to)
-                .bind(at.sequence)
                 .execute(&mut *self.tx)
                 .await?;
             }
@@ -559,11 +560,11 @@ impl Apply<'_> {
         let sealed = seal_entry(&self.key.index_key(member), &key, &entry.payload)?;
         sqlx::query(
             "INSERT INTO entries \
-             (entry_key, owner, kind, state, created_at, updated_at, version, nonce, ciphertext) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             (entry_key, owner, kind, state, created_at, updated_at, nonce, ciphertext) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
              ON DUPLICATE KEY UPDATE owner = VALUES(owner), kind = VALUES(kind), \
              state = VALUES(state), created_at = VALUES(created_at), \
-             updated_at = VALUES(updated_at), version = VALUES(version), \
+             updated_at = VALUES(updated_at), \
              nonce = VALUES(nonce), ciphertext = VALUES(ciphertext)",
         )
         .bind(&key)
@@ -572,7 +573,6 @@ impl Apply<'_> {
         .bind(entry.state)
         .bind(at.time)
         .bind(at.time)
-        .bind(at.sequence)
         .bind(&sealed.nonce)
         .bind(&sealed.ciphertext)
         .execute(&mut *self.tx)
@@ -580,16 +580,14 @@ impl Apply<'_> {
         Ok(())
     }
 
-    /// Changes an item's entry's state (or only its time and version when `state` is
-    /// `None`); an item with no entry (author unknown) is left alone.
+    /// Changes an item's entry's state (or only its time when `state` is `None`); an item
+    /// with no entry (author unknown) is left alone.
     async fn touch(&mut self, item: Uuid, at: At, state: Option<&str>) -> anyhow::Result<()> {
         sqlx::query(
-            "UPDATE entries SET state = COALESCE(?, state), updated_at = ?, version = ? \
-             WHERE entry_key = ?",
+            "UPDATE entries SET state = COALESCE(?, state), updated_at = ? WHERE entry_key = ?",
         )
         .bind(state)
         .bind(at.time)
-        .bind(at.sequence)
         .bind(entry_key(self.key, item))
         .execute(&mut *self.tx)
         .await?;
@@ -608,12 +606,11 @@ impl Apply<'_> {
         let key = entry_key(self.key, item);
         let sealed = seal_entry(&self.key.index_key(member), &key, payload)?;
         sqlx::query(
-            "UPDATE entries SET state = ?, updated_at = ?, version = ?, nonce = ?, ciphertext = ? \
+            "UPDATE entries SET state = ?, updated_at = ?, nonce = ?, ciphertext = ? \
              WHERE entry_key = ?",
         )
         .bind(state)
         .bind(at.time)
-        .bind(at.sequence)
         .bind(&sealed.nonce)
         .bind(&sealed.ciphertext)
         .bind(&key)

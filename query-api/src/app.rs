@@ -9,10 +9,12 @@ use tokio_util::sync::CancellationToken;
 use ward_platform::config::{self, WardConfig};
 use ward_platform::http::{correlate, ApiError};
 use ward_platform::ops::{connect_redis, redis_check, sql_check, Ops};
+use ward_platform::session::SessionStore;
 use ward_platform::shutdown;
 
 use crate::board;
 use crate::cache::Cache;
+use crate::consistency::{self, Waits};
 use crate::hospital;
 use crate::pages;
 
@@ -35,6 +37,13 @@ pub async fn run(
         ops.registry(),
     );
     ops = ops.check("redis", redis_check(redis.clone()));
+    // One ration of read-your-writes waits for every service of the process.
+    let waits = Waits::new(
+        SessionStore::new(redis.clone(), config),
+        &config.command_api.session_cookie,
+        consistency::TOTAL,
+        consistency::PER_MEMBER,
+    );
     let mut api = Router::new();
     let (mut board_state, mut hospital_state, mut me_state) = (None, None, None);
     for service in &services {
@@ -45,7 +54,8 @@ pub async fn run(
                 let state = board::BoardState {
                     pool,
                     cache: cache.clone(),
-                    k_anonymity: i64::from(config.query_api.k_anonymity),
+                    k_anonymity: config.query_api.k_anonymity,
+                    waits: waits.clone(),
                 };
                 api = api.merge(board::router(state.clone()));
                 board_state = Some(state);
@@ -58,8 +68,9 @@ pub async fn run(
                 let state = crate::me::MeState {
                     pool,
                     key,
-                    sessions: ward_platform::session::SessionStore::new(redis.clone(), config),
+                    sessions: SessionStore::new(redis.clone(), config),
                     session_cookie: config.command_api.session_cookie.clone(),
+                    waits: waits.clone(),
                 };
                 api = api.merge(crate::me::router(state.clone()));
                 me_state = Some(state);
@@ -72,6 +83,7 @@ pub async fn run(
                     cache: cache.clone(),
                     k_anonymity: config.query_api.k_anonymity,
                     min_reviews: config.query_api.min_reviews,
+                    waits: waits.clone(),
                 };
                 api = api.merge(hospital::router(state.clone()));
                 hospital_state = Some(state);

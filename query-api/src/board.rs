@@ -1,9 +1,10 @@
 //! The board service: boards, a board's posts (new, hot, top), a post with its comments and
 //! replies, search, and the public moderation log, read from the board read model.
 //!
-//! Badges obey k-anonymity at read time: a post names its author's hospital only while that
-//! hospital has at least K verified members; below, it shows region and kind if all
-//! hospitals of that region and kind together have K, else only the job category.
+//! Badges obey k-anonymity at read time ([`crate::anonymity`]): a post names its author's
+//! hospital only while that hospital has at least K verified members; below, it shows region
+//! and kind if the hospitals of that region and kind that are below K too have K verified
+//! members together, else only the job category.
 
 use std::collections::HashMap;
 
@@ -19,9 +20,10 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 use ward_platform::http::{ApiError, ApiQuery, ErrorBody};
 
+use crate::anonymity::{self, Place};
 use crate::cache::Cache;
-use crate::consistency::{Freshness, Wanted};
-use crate::cursor;
+use crate::consistency::{Freshness, Waits, Wanted};
+use crate::cursor::{self, Time};
 
 /// Boards that exist (the same list as the domain's `Board`).
 const BOARDS: [&str; 2] = ["free", "qna"];
@@ -42,7 +44,15 @@ pub struct BoardState {
     /// The query cache.
     pub cache: Cache,
     /// Verified members a hospital (or a region and kind) needs before a badge names it.
-    pub k_anonymity: i64,
+    pub k_anonymity: u32,
+    /// Who may wait for a version, and how many at once.
+    pub waits: Waits,
+}
+
+impl axum::extract::FromRef<BoardState> for Waits {
+    fn from_ref(state: &BoardState) -> Self {
+        state.waits.clone()
+    }
 }
 
 /// The board service's routes.
@@ -63,7 +73,8 @@ pub struct Badge {
     pub job_category: Option<String>,
     /// The author's hospital, while it has at least K verified members.
     pub hospital: Option<HospitalName>,
-    /// Region and kind, when the hospital is below K but its region and kind are not.
+    /// Region and kind, when the hospital is below K but the hospitals of its region and
+    /// kind that are below K too have K verified members together.
     pub region: Option<Region>,
 }
 
@@ -287,31 +298,35 @@ impl BoardState {
     /// The badges of `rows`' authors as readers may see them.
     async fn badges(&self, rows: &[PostRow]) -> Result<HashMap<Uuid, Badge>, ApiError> {
         let hospitals: Vec<Uuid> = rows.iter().filter_map(|r| r.badge_hospital_id).collect();
+        // Each hospital's verified members, and those of the hospitals of its region and
+        // kind that are below K (themselves included when below K): the group a region badge
+        // hides its author in.
         let groups: Vec<(Uuid, String, String, String, i64, i64)> = if hospitals.is_empty() {
             Vec::new()
         } else {
             sqlx::query_as(
                 "SELECT h.id, h.name, h.sido, h.kind, \
                  (SELECT count(*) FROM board_claims c WHERE c.hospital_id = h.id AND c.verified), \
-                 (SELECT count(*) FROM board_claims c JOIN board_hospitals g ON g.id = c.hospital_id \
-                  WHERE c.verified AND g.sido = h.sido AND g.kind = h.kind) \
+                 (SELECT coalesce(sum(f.members), 0)::bigint FROM ( \
+                   SELECT count(*) AS members FROM board_claims c \
+                   JOIN board_hospitals g ON g.id = c.hospital_id \
+                   WHERE c.verified AND g.sido = h.sido AND g.kind = h.kind \
+                   GROUP BY c.hospital_id HAVING count(*) < $2) f) \
                  FROM board_hospitals h WHERE h.id = ANY($1)",
             )
             .bind(&hospitals)
+            .bind(i64::from(self.k_anonymity))
             .fetch_all(&self.pool)
             .await
             .map_err(ApiError::internal)?
         };
-        let k = self.k_anonymity;
         let places: HashMap<Uuid, (Option<HospitalName>, Option<Region>)> = groups
             .into_iter()
-            .map(|(id, name, sido, kind, members, group)| {
-                let place = if members >= k {
-                    (Some(HospitalName { id, name }), None)
-                } else if group >= k {
-                    (None, Some(Region { sido, kind }))
-                } else {
-                    (None, None)
+            .map(|(id, name, sido, kind, members, fallback)| {
+                let place = match anonymity::place(members, fallback, self.k_anonymity) {
+                    Place::Hospital => (Some(HospitalName { id, name }), None),
+                    Place::Region => (None, Some(Region { sido, kind })),
+                    Place::Hidden => (None, None),
                 };
                 (id, place)
             })
@@ -408,7 +423,7 @@ pub async fn boards(
         ("sort" = Option<String>, Query, description = "`new` (default), `hot` or `top`."),
         ("limit" = Option<i64>, Query, description = "1 to 100, default 20."),
         ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page."),
-        ("Ward-Min-Version" = Option<String>, Header, description = "`post:<id>:<version>`: wait until the read model shows it."),
+        ("Ward-Min-Version" = Option<String>, Header, description = "`post:<id>:<version>`: wait until the read model shows it (signed-in members only, 2 s at most; others are told at once)."),
     ),
     responses(
         (status = 200, description = "A page of posts.", body = PostPage),
@@ -480,9 +495,9 @@ pub async fn list(
 
 /// Where a page of a listing starts, per order.
 enum Keyset {
-    New(Option<(DateTime<Utc>, Uuid)>),
+    New(Option<(Time, Uuid)>),
     Hot(Option<(f64, Uuid)>),
-    Top(Option<(i32, DateTime<Utc>, Uuid)>),
+    Top(Option<(i32, Time, Uuid)>),
 }
 
 type PostQuery<'q> = sqlx::query::QueryAs<'q, sqlx::Postgres, PostRow, sqlx::postgres::PgArguments>;
@@ -571,7 +586,7 @@ pub async fn search(
         board_exists(board)?;
     }
     let limit = cursor::limit(params.limit)?;
-    let after: Option<(DateTime<Utc>, Uuid)> = cursor::decode(params.cursor.as_deref())?;
+    let after: Option<(Time, Uuid)> = cursor::decode(params.cursor.as_deref())?;
     let what = format!(
         "search:{}:{limit}:{}:{q}",
         params.board.as_deref().unwrap_or(""),
@@ -621,7 +636,7 @@ struct CommentRow {
 #[utoipa::path(get, path = "/api/v1/posts/{id}", tag = "boards",
     params(
         ("id" = Uuid, Path, description = "The post."),
-        ("Ward-Min-Version" = Option<String>, Header, description = "`post:<id>:<version>`: wait until the read model shows it."),
+        ("Ward-Min-Version" = Option<String>, Header, description = "`post:<id>:<version>`: wait until the read model shows it (signed-in members only, 2 s at most; others are told at once)."),
     ),
     responses(
         (status = 200, description = "The post.", body = PostDetail),
@@ -758,7 +773,7 @@ pub async fn moderation_log(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let limit = cursor::limit(params.limit)?;
-    let after: Option<(DateTime<Utc>, Uuid, i64)> = cursor::decode(params.cursor.as_deref())?;
+    let after: Option<(Time, Uuid, i64)> = cursor::decode(params.cursor.as_deref())?;
     let what = format!("log:{limit}:{}", params.cursor.as_deref().unwrap_or(""));
     let load = async {
         let entries: Vec<LogEntry> = sqlx::query_as(

@@ -144,8 +144,11 @@ impl Cache {
 
     /// The answer to `what` (a key naming the request completely) from `service`'s read
     /// model: from Redis if cached at the current version, else from `load`, then cached.
-    /// A request that waited for a version (`freshness` not [`Freshness::Any`]) always loads.
-    /// Redis failing never fails the request; it only makes it slower.
+    /// An answer that must reflect the version a request asked for ([`Freshness::Consistent`])
+    /// always loads: a cached one may predate the commit. A `stale` answer promises nothing,
+    /// so it is served like any other (a request naming versions that never come costs no
+    /// more than an ordinary read). Redis failing never fails the request; it only makes it
+    /// slower.
     pub async fn answer<T, F>(
         &self,
         service: &'static str,
@@ -157,7 +160,7 @@ impl Cache {
         T: Serialize,
         F: Future<Output = Result<T, ApiError>>,
     {
-        if freshness != Freshness::Any {
+        if freshness == Freshness::Consistent {
             self.count(service, "bypass");
             return Answer::json(&load.await?);
         }

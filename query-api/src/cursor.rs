@@ -1,10 +1,14 @@
 //! Keyset pagination cursors: the sort key of the last item of a page, encoded so clients
 //! treat it as opaque (and cannot page by anything but the index).
+//!
+//! Opaque is not tamper-proof: a client can decode a cursor, change it and send it back. So
+//! whatever a cursor carries is checked like any input before it reaches a database — times
+//! through [`Time`], which takes only the years the read models can store.
 
 use axum::http::StatusCode;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -29,13 +33,42 @@ pub fn decode<K: DeserializeOwned>(text: Option<&str>) -> Result<Option<K>, ApiE
         .then(|| URL_SAFE_NO_PAD.decode(text).ok())
         .flatten()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok());
-    key.map(Some).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "cursor_invalid",
-            "the cursor is not one this API gave out",
-        )
-    })
+    key.map(Some).ok_or_else(invalid)
+}
+
+/// 400 `cursor_invalid`: the cursor is not one this API gave out for this listing.
+pub fn invalid() -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "cursor_invalid",
+        "the cursor is not one this API gave out",
+    )
+}
+
+/// A time in a cursor. Only years 1000 to 9999 decode — the range of MariaDB's `DATETIME`,
+/// and well inside PostgreSQL's — so a tampered time is a 400 `cursor_invalid` like any
+/// other foreign cursor, never a database error. It binds to queries as the time itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[serde(try_from = "DateTime<Utc>", into = "DateTime<Utc>")]
+#[sqlx(transparent)]
+pub struct Time(DateTime<Utc>);
+
+impl TryFrom<DateTime<Utc>> for Time {
+    type Error = &'static str;
+
+    fn try_from(time: DateTime<Utc>) -> Result<Self, Self::Error> {
+        if (1000..=9999).contains(&time.year()) {
+            Ok(Self(time))
+        } else {
+            Err("a cursor's time lies outside the years 1000 to 9999")
+        }
+    }
+}
+
+impl From<Time> for DateTime<Utc> {
+    fn from(time: Time) -> Self {
+        time.0
+    }
 }
 
 /// Checks a `limit` parameter (default 20, at most 100): 422 `limit_out_of_range`.
@@ -97,6 +130,31 @@ mod tests {
         assert!(decode::<Cursor>(Some("not-a-cursor")).is_err());
         assert!(decode::<Cursor>(Some(&URL_SAFE_NO_PAD.encode(b"{\"t\":1}"))).is_err());
         assert!(decode::<Cursor>(Some(&"a".repeat(500))).is_err());
+    }
+
+    #[test]
+    fn times_outside_the_storable_years_are_not_cursors() -> Result<(), ApiError> {
+        let now = Utc::now();
+        let key = (now, Uuid::nil());
+        let decoded: Option<(Time, Uuid)> = decode(Some(&encode(&key)))?;
+        assert_eq!(decoded.map(|(t, _)| DateTime::<Utc>::from(t)), Some(now));
+        for time in [
+            "+99999-01-01T00:00:00Z",
+            "-0001-01-01T00:00:00Z",
+            "0000-01-01T00:00:00Z",
+            "0999-12-31T23:59:59Z",
+            "+10000-01-01T00:00:00Z",
+            "0000-00-00T00:00:00Z",
+        ] {
+            let tampered = URL_SAFE_NO_PAD.encode(format!("[\"{time}\",\"{}\"]", Uuid::nil()));
+            let refused = decode::<(Time, Uuid)>(Some(&tampered)).err();
+            assert_eq!(
+                refused.map(|e| e.code().to_owned()).as_deref(),
+                Some("cursor_invalid"),
+                "{time}"
+            );
+        }
+        Ok(())
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! Hospitals, their rating summaries and their reviews, read from the hospital read model
 //! (MariaDB / MySQL 8). Documented in `docs/read-models/hospital.md`.
 //!
-//! Two privacy rules shape the answers:
+//! Three privacy rules shape the answers ([`crate::anonymity`]):
 //! - **k-anonymity**: a review names its author's job category and tenure only while its
 //!   hospital has at least `query_api.k_anonymity` verified members; below that, the label is
 //!   `null`, and filtering by it is refused (a filter would reveal what the label hides).
+//! - **bands, not counts**: a hospital's verified members are published as a band
+//!   (`{"min": 5, "max": 9}`), never as the exact number a crawler could difference.
 //! - **minimum reviews**: a hospital's averages, star distribution and recommendation rate
 //!   are shown only from `query_api.min_reviews` counted reviews on.
 //!
@@ -12,7 +14,7 @@
 //! moderation; an erased review (its author withdrew) counts with its ratings, texts gone.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
@@ -23,9 +25,10 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use ward_platform::http::{ApiError, ApiQuery, ErrorBody};
 
+use crate::anonymity::{self, Band};
 use crate::cache::Cache;
-use crate::consistency::{Freshness, Wanted};
-use crate::cursor;
+use crate::consistency::{Freshness, Waits, Wanted};
+use crate::cursor::{self, Time};
 
 /// What the hospital handlers use.
 #[derive(Clone)]
@@ -38,6 +41,14 @@ pub struct HospitalState {
     pub k_anonymity: u32,
     /// Counted reviews a hospital needs before its rating aggregates are shown.
     pub min_reviews: u32,
+    /// Who may wait for a version, and how many at once.
+    pub waits: Waits,
+}
+
+impl axum::extract::FromRef<HospitalState> for Waits {
+    fn from_ref(state: &HospitalState) -> Self {
+        state.waits.clone()
+    }
 }
 
 /// The hospital service's routes.
@@ -112,7 +123,7 @@ impl HospitalState {
 
     /// Whether reviews of a hospital with `verified` members may show their authors' labels.
     fn labelled(&self, verified: i64) -> bool {
-        verified >= i64::from(self.k_anonymity)
+        anonymity::named(verified, self.k_anonymity)
     }
 }
 
@@ -171,7 +182,7 @@ pub struct Search {
 }
 
 /// A hospital in search results.
-#[derive(Debug, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct HospitalSummary {
     /// The hospital's id.
     pub id: String,
@@ -187,8 +198,38 @@ pub struct HospitalSummary {
     pub address: String,
     /// Reviews counted (neither deleted nor hidden).
     pub review_count: i64,
-    /// Members whose affiliation with the hospital is verified.
-    pub verified_members: i64,
+    /// How many members' affiliation with the hospital is verified, as a band of counts:
+    /// `[0, K)`, then `[K, 2K)`, `[2K, 4K)`, … (K is the k-anonymity threshold).
+    pub verified_members: Band,
+}
+
+/// A hospital as the search reads it, with its exact count of verified members.
+#[derive(sqlx::FromRow)]
+struct SummaryRow {
+    id: String,
+    name: String,
+    kind: String,
+    sido: String,
+    sigungu: String,
+    address: String,
+    review_count: i64,
+    verified_members: i64,
+}
+
+impl SummaryRow {
+    /// The public view: the count as its band under `k`.
+    fn summary(self, k: u32) -> HospitalSummary {
+        HospitalSummary {
+            id: self.id,
+            name: self.name,
+            kind: self.kind,
+            sido: self.sido,
+            sigungu: self.sigungu,
+            address: self.address,
+            review_count: self.review_count,
+            verified_members: Band::of(self.verified_members, k),
+        }
+    }
 }
 
 /// One page of search results.
@@ -279,13 +320,7 @@ pub async fn search(
                         .fetch_optional(&state.pool)
                         .await
                         .map_err(ApiError::internal)?;
-                let name = name.ok_or_else(|| {
-                    ApiError::new(
-                        StatusCode::BAD_REQUEST,
-                        "cursor_invalid",
-                        "the cursor is not one this API gave out",
-                    )
-                })?;
+                let name = name.ok_or_else(cursor::invalid)?;
                 Some((name, id.to_string()))
             }
         };
@@ -320,12 +355,16 @@ pub async fn search(
         query
             .push(" ORDER BY h.name, h.id LIMIT ")
             .push_bind(limit + 1);
-        let hospitals: Vec<HospitalSummary> = query
+        let rows: Vec<SummaryRow> = query
             .build_query_as()
             .fetch_all(&state.pool)
             .await
             .map_err(ApiError::internal)?;
-        let (hospitals, next_cursor) = cursor::page(hospitals, limit, |h| h.id.clone());
+        let (rows, next_cursor) = cursor::page(rows, limit, |h| h.id.clone());
+        let hospitals = rows
+            .into_iter()
+            .map(|row| row.summary(state.k_anonymity))
+            .collect();
         Ok(HospitalPage {
             hospitals,
             next_cursor,
@@ -399,8 +438,9 @@ pub struct HospitalProfile {
     pub closed: bool,
     /// Reviews counted (neither deleted nor hidden).
     pub review_count: i64,
-    /// Members whose affiliation with the hospital is verified.
-    pub verified_members: i64,
+    /// How many members' affiliation with the hospital is verified, as a band of counts:
+    /// `[0, K)`, then `[K, 2K)`, `[2K, 4K)`, … (K is the k-anonymity threshold).
+    pub verified_members: Band,
     /// Average ratings; `null` below the minimum number of reviews.
     pub averages: Option<Averages>,
     /// Overall stars given; `null` below the minimum number of reviews.
@@ -478,7 +518,7 @@ impl Totals {
     tag = "hospitals",
     params(
         ("id" = Uuid, Path, description = "The hospital's id."),
-        ("Ward-Min-Version" = Option<String>, Header, description = "`review:<id>:<version>`: wait (2 s at most) until the read model shows that review version."),
+        ("Ward-Min-Version" = Option<String>, Header, description = "`review:<id>:<version>`: wait until the read model shows that review version (signed-in members only, 2 s at most; others are told at once)."),
     ),
     responses(
         (status = 200, description = "The hospital; `ward-consistency` says whether a requested version was reached.", body = HospitalProfile),
@@ -539,7 +579,7 @@ pub async fn profile(
             institution_code: row.institution_code,
             closed: row.closed,
             review_count: totals.reviews,
-            verified_members: row.verified_members,
+            verified_members: Band::of(row.verified_members, state.k_anonymity),
             averages: enough.then(|| totals.averages()),
             distribution: enough.then(|| totals.distribution()),
             would_recommend_percent: enough.then(|| rounded(totals.recommend, totals.reviews, 100)),
@@ -728,8 +768,8 @@ pub struct ReviewFilter {
 /// Where a page of reviews starts: after the item with this sort key.
 #[derive(Debug, Clone, Serialize)]
 enum After {
-    New(DateTime<Utc>, Uuid),
-    Helpful(i64, DateTime<Utc>, Uuid),
+    New(Time, Uuid),
+    Helpful(i64, Time, Uuid),
 }
 
 /// `GET /api/v1/hospitals/{id}/reviews`: counted reviews, newest or most helpful first.
@@ -741,7 +781,7 @@ enum After {
     params(
         ("id" = Uuid, Path, description = "The hospital's id."),
         ReviewFilter,
-        ("Ward-Min-Version" = Option<String>, Header, description = "`review:<id>:<version>`: wait (2 s at most) until the read model shows that review version."),
+        ("Ward-Min-Version" = Option<String>, Header, description = "`review:<id>:<version>`: wait until the read model shows that review version (signed-in members only, 2 s at most; others are told at once)."),
     ),
     responses(
         (status = 200, description = "A page of reviews (deleted and hidden ones are left out).", body = ReviewPage),
@@ -877,7 +917,7 @@ pub async fn reviews(
     tag = "hospitals",
     params(
         ("id" = Uuid, Path, description = "The review's id."),
-        ("Ward-Min-Version" = Option<String>, Header, description = "`review:<id>:<version>`: wait (2 s at most) until the read model shows that review version."),
+        ("Ward-Min-Version" = Option<String>, Header, description = "`review:<id>:<version>`: wait until the read model shows that review version (signed-in members only, 2 s at most; others are told at once)."),
     ),
     responses(
         (status = 200, description = "The review; a deleted or hidden one with its `state` and without content.", body = ReviewDetail),

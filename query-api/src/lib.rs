@@ -2,10 +2,11 @@
 //! the event store, so it scales out freely under the read-heavy anonymous traffic.
 //!
 //! # Layout
+//! - [`anonymity`]: k-anonymity in one place: named hospitals, region fallbacks, count bands.
 //! - [`app`]: start-up, the `query_api.services` switch and [`run`].
 //! - [`board`]: boards, posts with their comments, search, the moderation log.
 //! - [`cache`]: cache-aside in Redis with versioned keys, `ETag` and `304`.
-//! - [`consistency`]: read-your-writes with `Ward-Min-Version`.
+//! - [`consistency`]: read-your-writes with `Ward-Min-Version`, and who may wait for it.
 //! - [`cursor`]: opaque keyset-pagination cursors.
 //! - [`hospital`]: hospital search, profiles with rating summaries, reviews (k-anonymity).
 //! - [`me`]: the signed-in member's affiliations, activity and notifications (the `member`
@@ -14,6 +15,7 @@
 //! - [`pages`]: the web pages (the `web` service), HTML rendered from the other services'
 //!   answers.
 
+pub mod anonymity;
 pub mod app;
 pub mod board;
 pub mod cache;

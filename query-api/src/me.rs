@@ -25,8 +25,8 @@ use ward_platform::http::{ApiError, ApiQuery, ErrorBody};
 use ward_platform::session::{Member, SessionSource, SessionStore};
 
 use crate::cache::Answer;
-use crate::consistency::{Freshness, Wanted};
-use crate::cursor;
+use crate::consistency::{Freshness, Waits, Wanted};
+use crate::cursor::{self, Time};
 
 /// The associated-data kinds the member projector seals payloads under, and the label of
 /// its entry and aggregate keys (`projector/src/member.rs`).
@@ -45,6 +45,14 @@ pub struct MeState {
     pub sessions: SessionStore,
     /// The session cookie's name (`command_api.session_cookie`).
     pub session_cookie: String,
+    /// Who may wait for a version, and how many at once.
+    pub waits: Waits,
+}
+
+impl axum::extract::FromRef<MeState> for Waits {
+    fn from_ref(state: &MeState) -> Self {
+        state.waits.clone()
+    }
 }
 
 impl SessionSource for MeState {
@@ -411,7 +419,7 @@ pub async fn activity(
     };
     let limit = cursor::limit(query.limit)?;
     // Within a minute, by the entry's keyed hash: an order that a rebuild reproduces.
-    let after: Option<(DateTime<Utc>, String)> = cursor::decode(query.cursor.as_deref())?;
+    let after: Option<(Time, String)> = cursor::decode(query.cursor.as_deref())?;
     let freshness = state.freshness(wanted).await?;
     let me = state.me(session.member_id);
     let rows: Vec<EntryRow> = sqlx::query_as(
@@ -541,7 +549,7 @@ pub async fn notifications(
 ) -> Result<Response, ApiError> {
     let limit = cursor::limit(query.limit)?;
     // Within a minute, by the keyed dedupe hash: an order that a rebuild reproduces.
-    let after: Option<(DateTime<Utc>, String)> = cursor::decode(query.cursor.as_deref())?;
+    let after: Option<(Time, String)> = cursor::decode(query.cursor.as_deref())?;
     let freshness = state.freshness(wanted).await?;
     let me = state.me(session.member_id);
     let read_up_to: DateTime<Utc> =

@@ -18,8 +18,11 @@ use crate::{board, hospital, me};
         description = "Ward's read side: read-only, cacheable. Anonymous answers carry `ETag` \
                        and `Cache-Control`; send `If-None-Match` for a `304`. Send \
                        `Ward-Min-Version: <kind>:<id>:<version>` (the version a command \
-                       answered) to read your own write: the answer waits up to 2 s and says \
-                       in `Ward-Consistency` whether it is `consistent` or `stale`. Errors are \
+                       answered) to read your own write: the answer says in \
+                       `Ward-Consistency` whether it is `consistent` or `stale`; with a \
+                       session, it waits up to 2 s for the version (a few requests at once). \
+                       Hospitals' verified members are published as bands \
+                       (`{\"min\": 5, \"max\": 9}`), never exact counts. Errors are \
                        `{\"error\": code, \"message\": text, \"details\"?: any}`; codes are \
                        stable, messages are for people."
     ),

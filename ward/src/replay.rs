@@ -5,7 +5,9 @@
 //! The log holds no member identities (no event carries one), so neither does the output.
 //! Texts members wrote are sealed in the log; they stay sealed unless `--open-texts` is given,
 //! and then open only while their content keys exist: deleted items and withdrawn members'
-//! items stay erased (`{"erased": true}`).
+//! items stay erased (`{"erased": true}`). An opened post badge shows its job category only,
+//! never its hospital: the public page names a badge's hospital only while k-anonymity allows,
+//! which the log cannot know, so the replay never does.
 
 use std::io::Write;
 use std::time::Duration;
@@ -17,6 +19,7 @@ use rdkafka::message::Message;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use serde_json::Value;
 use uuid::Uuid;
+use ward_domain::post::Badge;
 use ward_domain::sealed::{EventText, Sealed};
 use ward_platform::config::WardConfig;
 use ward_platform::kafka::{self, Envelope};
@@ -249,9 +252,50 @@ async fn open_payload(keys: &ContentKeys, envelope: &mut Envelope) -> anyhow::Re
         }
         let key = key.as_ref().and_then(Option::as_ref);
         *value = match open(key, kind, id, field, &EventText::Sealed(sealed)) {
+            Opened::Text(text) if field == "badge" => without_hospital(&text),
             Opened::Text(text) => Value::String(text),
-            Opened::Erased | Opened::Unreadable => serde_json::json!({"erased": true}),
+            Opened::Erased | Opened::Unreadable => erased(),
         };
     }
     Ok(())
+}
+
+fn erased() -> Value {
+    serde_json::json!({"erased": true})
+}
+
+/// An opened post badge (`{"job_category": …, "hospital_id": …}`) with its job category only,
+/// in the same form (JSON text); a badge that does not parse is erased rather than shown.
+fn without_hospital(badge: &str) -> Value {
+    match serde_json::from_str::<Badge>(badge) {
+        Ok(badge) => {
+            let shown = Badge {
+                hospital_id: None,
+                ..badge
+            };
+            serde_json::to_string(&shown).map_or_else(|_| erased(), Value::String)
+        }
+        Err(_) => erased(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_badge_keeps_its_job_category_and_loses_its_hospital() {
+        let hospital = Uuid::new_v4();
+        let badge = format!(r#"{{"job_category":"pharmacist","hospital_id":"{hospital}"}}"#);
+        let shown = without_hospital(&badge);
+        assert_eq!(
+            shown,
+            Value::String(r#"{"job_category":"pharmacist"}"#.to_owned())
+        );
+        assert_eq!(
+            without_hospital(r#"{"job_category":"nurse"}"#),
+            Value::String(r#"{"job_category":"nurse"}"#.to_owned())
+        );
+        assert_eq!(without_hospital("not a badge"), erased());
+    }
 }

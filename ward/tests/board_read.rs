@@ -452,11 +452,13 @@ async fn cached_answers_are_fresh_after_each_commit_and_revalidate_with_etags() 
     let client = reqwest::Client::new();
     let board = queries.url("/api/v1/boards/free/posts");
 
-    // Read-your-writes: the first read after the command waits for its version.
+    // Read-your-writes: the author's first read after the command waits for its version
+    // (only signed-in members are kept waiting: `adversary_reader.rs`).
     let (second, v2) = post(&api, &author, "free", "둘째 글", None).await?;
     let response = client
         .get(&board)
         .header("ward-min-version", format!("post:{second}:{v2}"))
+        .header("cookie", format!("ward_session={author}"))
         .send()
         .await?;
     assert_eq!(response.headers()["ward-consistency"], "consistent");
@@ -502,6 +504,7 @@ async fn cached_answers_are_fresh_after_each_commit_and_revalidate_with_etags() 
     let response = client
         .get(&board)
         .header("ward-min-version", format!("post:{third}:99"))
+        .header("cookie", format!("ward_session={author}"))
         .send()
         .await?;
     assert_eq!(response.headers()["ward-consistency"], "stale");
@@ -542,15 +545,16 @@ async fn a_withdrawal_erases_the_members_posts_and_comments_in_the_board() -> Re
     commands
         .ok(Some(&leaving), Method::DELETE, "/api/v1/me", None)
         .await?;
+    // Erased exactly as a deletion removes (docs/privacy.md).
     let erased = eventually(Duration::from_secs(10), "the post erased", || async {
         let post = queries.get(&format!("/api/v1/posts/{theirs}")).await?;
-        Ok((post["state"] == "erased").then_some(post))
+        Ok((post["state"] == "deleted").then_some(post))
     })
     .await?;
     assert_eq!(erased["title"], Value::Null);
     let thread = queries.get(&format!("/api/v1/posts/{mine}")).await?;
     assert_eq!(thread["state"], "published");
-    assert_eq!(thread["comments"][0]["state"], "erased");
+    assert_eq!(thread["comments"][0]["state"], "deleted");
     assert_eq!(thread["comments"][0]["body"], Value::Null);
     let board = queries.get("/api/v1/boards/free/posts").await?;
     assert!(!board.to_string().contains("떠날 사람"), "{board}");

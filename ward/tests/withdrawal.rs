@@ -26,7 +26,7 @@ async fn a_withdrawn_members_posts_and_comments_can_no_longer_be_read_anywhere()
 
     let events = stack.events_db().await?;
     let index: Vec<String> =
-        sqlx::query_scalar("SELECT owner || nonce || ciphertext FROM member_items")
+        sqlx::query_scalar("SELECT slot || nonce || ciphertext FROM member_index")
             .fetch_all(&events)
             .await?;
     assert_eq!(index.len(), 3, "two posts and a comment are indexed");
@@ -64,7 +64,7 @@ async fn a_withdrawn_members_posts_and_comments_can_no_longer_be_read_anywhere()
         keys.contains(&kept.to_string()),
         "other members' content stays"
     );
-    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM member_items")
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM member_index")
         .fetch_one(&events)
         .await?;
     assert_eq!(left, 1, "only the stayer's row is left");
@@ -130,5 +130,49 @@ async fn a_suspended_member_may_still_withdraw_and_a_visitor_may_not() -> Result
         .send()
         .await?;
     assert_eq!(withdrawn.status(), 200);
+    stack.finish().await
+}
+
+/// An index of the first form (`member_items`, with a stable owner column) is moved into
+/// unlinkable slots when the command API starts (ADR 0012), and withdrawal still finds
+/// everything it named.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_index_of_the_first_form_is_moved_into_slots_on_start() -> Result {
+    let stack = Stack::new().await?;
+    let running = stack.command_api().await?;
+    let client = reqwest::Client::new();
+    let leaver = stack.session().await?;
+    for title in ["옛 색인의 글", "옛 색인의 둘째 글"] {
+        create_post(&client, &running, &leaver, title).await?;
+    }
+    running.stop().await?;
+    // As the first form held them: one row per item under one owner value.
+    let events = stack.events_db().await?;
+    sqlx::query("DELETE FROM member_index")
+        .execute(&events)
+        .await?;
+    sqlx::query(
+        "INSERT INTO member_items (owner, nonce, ciphertext) \
+         SELECT 'one-owner', 'n', 'c' FROM item_authors",
+    )
+    .execute(&events)
+    .await?;
+
+    let running = stack.command_api().await?;
+    let (index, legacy): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM member_index), (SELECT count(*) FROM member_items)",
+    )
+    .fetch_one(&events)
+    .await?;
+    assert_eq!((index, legacy), (2, 0));
+    let withdrawn: Value = client
+        .delete(running.url("/api/v1/me"))
+        .header("cookie", format!("ward_session={leaver}"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(withdrawn["erased_items"], 2);
+    running.stop().await?;
     stack.finish().await
 }

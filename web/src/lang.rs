@@ -108,6 +108,18 @@ impl Lang {
             })
     }
 
+    /// How many members a hospital has verified, given as the band `[min, max]` the API
+    /// publishes (never an exact count): the lowest band, `[0, K)`, reads "fewer than K".
+    pub fn verified_members(self, min: i64, max: i64) -> String {
+        let below = max.saturating_add(1);
+        match (self, min) {
+            (Self::Ko, 0) => format!("인증 회원 {below}명 미만"),
+            (Self::En, 0) => format!("fewer than {below} verified members"),
+            (Self::Ko, _) => format!("인증 회원 {min}–{max}명"),
+            (Self::En, _) => format!("{min}–{max} verified members"),
+        }
+    }
+
     /// The reader-facing message of an API error code, when the interface has its own.
     pub fn error_message(self, code: &str) -> Option<&'static str> {
         ERRORS
@@ -210,7 +222,6 @@ texts! {
     no_hospitals: "찾는 병원이 없습니다.", "No hospital matches.";
     reviews: "리뷰", "Reviews";
     reviews_count: "리뷰", "reviews";
-    verified_members: "인증 회원", "verified staff";
     closed: "폐업", "Closed";
     rating_summary: "평점 요약", "Ratings";
     overall: "총점", "Overall";
@@ -561,5 +572,16 @@ mod tests {
         assert_eq!(Lang::Ko.label("nurse"), "간호사");
         assert_eq!(Lang::En.label("nurse"), "Nurse");
         assert_eq!(Lang::En.label("unheard_of"), "unheard_of");
+    }
+
+    #[test]
+    fn verified_members_read_as_bands_in_both_languages() {
+        assert_eq!(Lang::Ko.verified_members(0, 4), "인증 회원 5명 미만");
+        assert_eq!(
+            Lang::En.verified_members(0, 4),
+            "fewer than 5 verified members"
+        );
+        assert_eq!(Lang::Ko.verified_members(5, 9), "인증 회원 5–9명");
+        assert_eq!(Lang::En.verified_members(10, 19), "10–19 verified members");
     }
 }

@@ -3,7 +3,7 @@ use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{ClaimCommand, ClaimError, ClaimEvent, Tenure, CLAIM_TTL_SECS};
+use super::{ClaimCommand, ClaimError, ClaimEvent, Tenure, VerificationMethod, CLAIM_TTL_SECS};
 use crate::member::JobCategory;
 
 /// Where a claim stands.
@@ -143,12 +143,14 @@ impl AffiliationClaim {
                 tenure,
                 now,
             } => self.submit(hospital_id, job_category, tenure, now),
-            ClaimCommand::Verify { method, now } => {
-                self.open()?;
-                Ok(ClaimEvent::ClaimVerified {
-                    method,
-                    verified_at: now,
-                })
+            ClaimCommand::Verify { method, now } => self.verify(method, now),
+            ClaimCommand::Approve { by_claimant, now } => {
+                if by_claimant {
+                    // Checked after the state, so that a closed claim still says why first.
+                    self.open()?;
+                    return Err(ClaimError::OwnClaim);
+                }
+                self.verify(VerificationMethod::Moderator, now)
             }
             ClaimCommand::Reject { reason } => {
                 self.open()?;
@@ -166,6 +168,14 @@ impl AffiliationClaim {
                 status => Err(ClaimError::NotVerified(status)),
             },
         }
+    }
+
+    fn verify(&self, method: VerificationMethod, now: u64) -> Result<ClaimEvent, ClaimError> {
+        self.open()?;
+        Ok(ClaimEvent::ClaimVerified {
+            method,
+            verified_at: now,
+        })
     }
 
     /// The claim, if it was ever submitted.
@@ -281,10 +291,18 @@ mod tests {
     }
 
     /// The commands that need an open claim.
-    fn deciding() -> [ClaimCommand; 3] {
+    fn deciding() -> [ClaimCommand; 5] {
         [
             ClaimCommand::Verify {
                 method: VerificationMethod::Moderator,
+                now: NOW + 60,
+            },
+            ClaimCommand::Approve {
+                by_claimant: false,
+                now: NOW + 60,
+            },
+            ClaimCommand::Approve {
+                by_claimant: true,
                 now: NOW + 60,
             },
             ClaimCommand::Reject {
@@ -379,6 +397,33 @@ mod tests {
                     verified_at: NOW + 300,
                 }]);
         }
+    }
+
+    #[test]
+    fn a_moderator_approves_someone_elses_open_claim() {
+        ClaimTest::with(())
+            .given(vec![submitted()])
+            .when(ClaimCommand::Approve {
+                by_claimant: false,
+                now: NOW + 300,
+            })
+            .then_expect_events(vec![ClaimEvent::ClaimVerified {
+                method: VerificationMethod::Moderator,
+                verified_at: NOW + 300,
+            }]);
+    }
+
+    #[test]
+    fn a_moderator_cannot_approve_their_own_claim_which_stays_open() {
+        let given = vec![submitted()];
+        ClaimTest::with(())
+            .given(given.clone())
+            .when(ClaimCommand::Approve {
+                by_claimant: true,
+                now: NOW + 300,
+            })
+            .then_expect_error(ClaimError::OwnClaim);
+        assert!(state(given).is_open());
     }
 
     #[test]
@@ -549,6 +594,7 @@ mod tests {
                 "claim_hospital_mismatch",
                 Refusal::Invalid,
             ),
+            (ClaimError::OwnClaim, "own_claim", Refusal::Forbidden),
         ] {
             assert_eq!(error.code(), code);
             assert_eq!(error.refusal(), refusal, "{code}");

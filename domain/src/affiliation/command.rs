@@ -20,10 +20,19 @@ pub enum ClaimCommand {
         /// The time now, Unix seconds.
         now: u64,
     },
-    /// Accept an open claim (the email-code flow, or a moderator).
+    /// Accept an open claim (the email-code flow, or an operator through the CLI).
     Verify {
         /// How it was verified.
         method: VerificationMethod,
+        /// The time now, Unix seconds.
+        now: u64,
+    },
+    /// A moderator accepts an open claim, as [`VerificationMethod::Moderator`]. Never their
+    /// own: nobody vouches for themselves.
+    Approve {
+        /// Whether the moderator is the claimant. The command side knows (the claim's id
+        /// derives from the claimant and the hospital); the claim's events never say who.
+        by_claimant: bool,
         /// The time now, Unix seconds.
         now: u64,
     },

@@ -29,6 +29,9 @@ pub enum ClaimError {
         /// When it may expire, Unix seconds.
         expires_at: u64,
     },
+    /// A moderator asked to approve their own claim.
+    #[error("moderators cannot approve their own claim; another moderator decides it")]
+    OwnClaim,
     /// The hospital is not the one the claim was opened for (the id derives from it).
     #[error("this affiliation claim is for hospital {claimed}, not {requested}")]
     HospitalMismatch {
@@ -48,6 +51,7 @@ impl BrokenRule for ClaimError {
             ClaimError::NotOpen(_) => "claim_not_open",
             ClaimError::NotVerified(_) => "claim_not_verified",
             ClaimError::NotExpired { .. } => "claim_not_expired",
+            ClaimError::OwnClaim => "own_claim",
             ClaimError::HospitalMismatch { .. } => "claim_hospital_mismatch",
         }
         .to_owned()
@@ -56,6 +60,7 @@ impl BrokenRule for ClaimError {
     fn refusal(&self) -> Refusal {
         match self {
             ClaimError::NotFound => Refusal::NotFound,
+            ClaimError::OwnClaim => Refusal::Forbidden,
             ClaimError::HospitalMismatch { .. } => Refusal::Invalid,
             ClaimError::AlreadyOpen
             | ClaimError::AlreadyVerified
@@ -78,7 +83,10 @@ impl BrokenRule for ClaimError {
                 details.insert("claimed", claimed.to_string());
                 details.insert("requested", requested.to_string());
             }
-            ClaimError::NotFound | ClaimError::AlreadyOpen | ClaimError::AlreadyVerified => {}
+            ClaimError::NotFound
+            | ClaimError::AlreadyOpen
+            | ClaimError::AlreadyVerified
+            | ClaimError::OwnClaim => {}
         }
         details
     }

@@ -17,6 +17,10 @@ pub struct Member {
     withdrawn: bool,
     /// Set by `MemberRegistered` and `JobCategoryChanged`.
     job_category: Option<JobCategory>,
+    /// The UTC day of registration (days since 1970-01-01); unknown for members who
+    /// registered before it was recorded.
+    #[serde(default)]
+    registered_on: Option<u64>,
     /// End of the last suspension (Unix seconds, exclusive); cleared by `SuspensionLifted`.
     suspended_until: Option<u64>,
     /// Roles held.
@@ -48,9 +52,13 @@ impl Aggregate for Member {
 
     fn apply(&mut self, event: MemberEvent) {
         match event {
-            MemberEvent::MemberRegistered { job_category } => {
+            MemberEvent::MemberRegistered {
+                job_category,
+                registered_on,
+            } => {
                 self.registered = true;
                 self.job_category = Some(job_category);
+                self.registered_on = registered_on;
             }
             MemberEvent::JobCategoryChanged { job_category } => {
                 self.job_category = Some(job_category);
@@ -107,6 +115,14 @@ impl Member {
         self.job_category
     }
 
+    /// How many UTC days have begun since the day the member registered, at `now` (Unix
+    /// seconds): 0 on that day, 7 from the seventh midnight after it. `None` when the day is
+    /// unknown (registered before it was recorded) or the member withdrew.
+    pub fn age_in_days(&self, now: u64) -> Option<u64> {
+        let registered_on = self.registered_on.filter(|_| self.is_registered())?;
+        Some((now / DAY_SECS).saturating_sub(registered_on))
+    }
+
     /// Up to when the member has seen their notifications (Unix seconds; 0 if never).
     pub fn notifications_read_up_to(&self) -> u64 {
         self.notifications_read_up_to
@@ -120,8 +136,11 @@ impl Member {
             MemberCommand::Register { .. } if self.registered => {
                 Err(MemberError::AlreadyRegistered)
             }
-            MemberCommand::Register { job_category } => {
-                Ok(Some(MemberEvent::MemberRegistered { job_category }))
+            MemberCommand::Register { job_category, now } => {
+                Ok(Some(MemberEvent::MemberRegistered {
+                    job_category,
+                    registered_on: Some(now / DAY_SECS),
+                }))
             }
             _ if !self.registered => Err(MemberError::NotFound),
             MemberCommand::ChangeJobCategory { job_category } => {
@@ -175,6 +194,7 @@ mod tests {
     fn registered() -> MemberEvent {
         MemberEvent::MemberRegistered {
             job_category: JobCategory::Nurse,
+            registered_on: Some(NOW / DAY_SECS),
         }
     }
 
@@ -195,6 +215,7 @@ mod tests {
         vec![
             MemberCommand::Register {
                 job_category: JobCategory::Doctor,
+                now: NOW,
             },
             MemberCommand::ChangeJobCategory {
                 job_category: JobCategory::Doctor,
@@ -226,6 +247,7 @@ mod tests {
             .given_no_previous_events()
             .when(MemberCommand::Register {
                 job_category: JobCategory::Nurse,
+                now: NOW,
             })
             .then_expect_events(vec![registered()]);
     }
@@ -236,6 +258,7 @@ mod tests {
             .given(vec![registered()])
             .when(MemberCommand::Register {
                 job_category: JobCategory::Doctor,
+                now: NOW,
             })
             .then_expect_error(MemberError::AlreadyRegistered);
     }
@@ -263,6 +286,44 @@ mod tests {
                 .when(command)
                 .then_expect_error(MemberError::Withdrawn);
         }
+    }
+
+    #[test]
+    fn registration_records_the_day_only() {
+        let noon = 20_000 * DAY_SECS + 12 * 3600 + 34;
+        MemberTest::with(())
+            .given_no_previous_events()
+            .when(MemberCommand::Register {
+                job_category: JobCategory::Nurse,
+                now: noon,
+            })
+            .then_expect_events(vec![MemberEvent::MemberRegistered {
+                job_category: JobCategory::Nurse,
+                registered_on: Some(20_000),
+            }]);
+    }
+
+    #[test]
+    fn an_accounts_age_counts_the_utc_days_begun_since_its_registration_day() {
+        let day = NOW / DAY_SECS;
+        let member = state(vec![registered()]);
+        assert_eq!(member.age_in_days(NOW), Some(0));
+        assert_eq!(member.age_in_days(day * DAY_SECS + DAY_SECS - 1), Some(0));
+        assert_eq!(member.age_in_days((day + 7) * DAY_SECS), Some(7));
+        // A clock behind the registration day does not make the account older.
+        assert_eq!(member.age_in_days((day - 1) * DAY_SECS), Some(0));
+    }
+
+    #[test]
+    fn an_account_of_unknown_or_ended_age_has_none() -> serde_json::Result<()> {
+        // Version 1 registrations did not record the day.
+        let stored = serde_json::json!({"MemberRegistered": {"job_category": "nurse"}});
+        let version_1: MemberEvent = serde_json::from_value(stored)?;
+        assert_eq!(state(vec![version_1]).age_in_days(NOW), None);
+        assert_eq!(Member::default().age_in_days(NOW), None);
+        let withdrawn = state(vec![registered(), MemberEvent::MemberWithdrew {}]);
+        assert_eq!(withdrawn.age_in_days(NOW + 30 * DAY_SECS), None);
+        Ok(())
     }
 
     #[test]
@@ -576,6 +637,7 @@ mod tests {
         for command in [
             MemberCommand::Register {
                 job_category: JobCategory::Doctor,
+                now: NOW,
             },
             MemberCommand::ChangeJobCategory {
                 job_category: JobCategory::Nurse,
@@ -600,7 +662,11 @@ mod tests {
         let types: BTreeSet<String> = history.iter().map(DomainEvent::event_type).collect();
         assert_eq!(types.len(), 8, "every member event type: {types:?}");
         for event in &history {
-            assert_eq!(event.event_version(), "1");
+            let version = match event {
+                MemberEvent::MemberRegistered { .. } => "2",
+                _ => "1",
+            };
+            assert_eq!(event.event_version(), version);
             let json = serde_json::to_string(event).unwrap_or_else(|e| unreachable!("{e}"));
             for secret in [
                 member.0.hyphenated().to_string(),

@@ -8,6 +8,8 @@ pub enum MemberCommand {
     Register {
         /// The job category the member chose.
         job_category: JobCategory,
+        /// The time now, Unix seconds; only its UTC day is recorded.
+        now: u64,
     },
     /// Change the job category; the current one records nothing.
     ChangeJobCategory {

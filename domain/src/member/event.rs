@@ -78,10 +78,15 @@ impl Role {
 /// pseudonym. Documented field by field in `docs/events.md`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum MemberEvent {
-    /// The member signed in for the first time (version 1).
+    /// The member signed in for the first time (version 2: `registered_on`).
     MemberRegistered {
         /// The job category the member chose.
         job_category: JobCategory,
+        /// The UTC day of registration, in days since 1970-01-01: how old the account is,
+        /// for rules that trust older accounts more (reports), and no finer than a day.
+        /// Absent in version 1, which reads as unknown.
+        #[serde(default)]
+        registered_on: Option<u64>,
     },
     /// The member changed their job category (version 1).
     JobCategoryChanged {
@@ -130,6 +135,10 @@ impl DomainEvent for MemberEvent {
     }
 
     fn event_version(&self) -> String {
-        "1".to_owned()
+        match self {
+            MemberEvent::MemberRegistered { .. } => "2",
+            _ => "1",
+        }
+        .to_owned()
     }
 }

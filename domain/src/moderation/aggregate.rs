@@ -37,7 +37,10 @@ impl ModerationServices {
 pub struct Moderation {
     /// Everyone who reported the item, by per-item reference.
     reporters: BTreeSet<AuthorRef>,
-    /// How many reports gave each reason.
+    /// How many of them count towards automatic hiding.
+    #[serde(default)]
+    counting: u32,
+    /// How many counting reports gave each reason.
     reasons: BTreeMap<ReportReason, u32>,
     hidden: bool,
     /// Whether reports may no longer hide the item: they did once already, or a moderator
@@ -83,9 +86,11 @@ impl Aggregate for Moderation {
             ModerationEvent::ReportFiled {
                 reason,
                 reporter_ref,
+                counts,
                 ..
             } => {
-                if self.reporters.insert(reporter_ref) {
+                if self.reporters.insert(reporter_ref) && counts {
+                    self.counting = self.counting.saturating_add(1);
                     let count = self.reasons.entry(reason).or_default();
                     *count = count.saturating_add(1);
                 }
@@ -129,14 +134,15 @@ impl Moderation {
             target_id: command.target_id,
             reason: command.reason,
             reporter_ref,
+            counts: command.counts,
         })
     }
 
-    /// The automatic hide due now, if any: when distinct reporters reach the threshold while
-    /// the item is visible, reports have not hidden it before and no moderator restored it.
+    /// The automatic hide due now, if any: when distinct counting reporters reach the
+    /// threshold while the item is visible, reports have not hidden it before and no
+    /// moderator restored it.
     fn auto_hide(&self, threshold: u32) -> Option<ModerationEvent> {
-        let reached =
-            threshold > 0 && u32::try_from(self.reporters.len()).unwrap_or(u32::MAX) >= threshold;
+        let reached = threshold > 0 && self.counting >= threshold;
         (reached && !self.hidden && !self.auto_hide_spent).then(|| ModerationEvent::TargetHidden {
             cause: HiddenCause::Automatic,
             reason: self.most_common_reason(),
@@ -144,8 +150,8 @@ impl Moderation {
         })
     }
 
-    /// The reason reporters gave most often; on a tie, the more serious one (the earlier in
-    /// [`ReportReason::ALL`]).
+    /// The reason counting reporters gave most often; on a tie, the more serious one (the
+    /// earlier in [`ReportReason::ALL`]).
     fn most_common_reason(&self) -> ReportReason {
         // `max_by_key` keeps the last of equal maxima; reversed, that is the earliest in `ALL`.
         ReportReason::ALL

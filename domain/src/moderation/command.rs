@@ -29,6 +29,11 @@ pub struct Report {
     /// A note to moderators, as typed. Checked, but not recorded in the event (see
     /// `docs/events-review-moderation.md`).
     pub note: Option<String>,
+    /// Whether the report counts towards automatic hiding. The command side decides it from
+    /// the reporter's write-side state (a verified claim at any hospital, or an account older
+    /// than `command_api.report_weight_min_age_days`), so that a handful of fresh accounts
+    /// cannot hide anything; a report that does not count still reaches moderators.
+    pub counts: bool,
 }
 
 /// A moderator hides an item. The command side checked the role; the event does not name the

@@ -94,7 +94,7 @@ pub enum HiddenCause {
 /// `"{kind}:{target_id}"`. Documented field by field in `docs/events-review-moderation.md`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ModerationEvent {
-    /// A member reported the item (version 1). The report's note is not recorded.
+    /// A member reported the item (version 2: `counts`). The report's note is not recorded.
     ReportFiled {
         /// What kind of item.
         kind: TargetKind,
@@ -105,6 +105,14 @@ pub enum ModerationEvent {
         /// `author_ref("report", target_id, member)`: one per member and item, unlinkable
         /// elsewhere.
         reporter_ref: AuthorRef,
+        /// Whether the report counts towards automatic hiding: the reporter held a verified
+        /// claim or an account older than the configured minimum age. A bare yes/no, never
+        /// why; every report of every such member carries the same value, and `reporter_ref`
+        /// stays per item, so it links no two reports and names nobody. What it does tell a
+        /// reader of the log: a `false` report came from a new, unverified account. Version 1
+        /// reports (all of which counted) read as `true`.
+        #[serde(default = "counted")]
+        counts: bool,
     },
     /// The item was hidden from the public (version 1).
     TargetHidden {
@@ -133,6 +141,15 @@ impl DomainEvent for ModerationEvent {
     }
 
     fn event_version(&self) -> String {
-        "1".to_owned()
+        match self {
+            ModerationEvent::ReportFiled { .. } => "2",
+            _ => "1",
+        }
+        .to_owned()
     }
+}
+
+/// What a version 1 `ReportFiled`, which had no `counts`, reads as: every report counted.
+fn counted() -> bool {
+    true
 }

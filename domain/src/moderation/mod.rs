@@ -1,6 +1,10 @@
 //! The `Moderation` aggregate: everything that happens to one reported or moderated item — a
 //! post, a comment or a review — reports by members, automatic hiding when enough distinct
-//! members reported it, and a moderator's hiding and restoring.
+//! members whose reports count reported it, and a moderator's hiding and restoring.
+//!
+//! Which reports count is the command side's decision (a verified claim at any hospital, or
+//! an account older than a configured age), passed as a bare yes/no in [`Report::counts`]:
+//! the aggregate never learns who the reporter is or why.
 //!
 //! The aggregate id is `"{kind}:{target_id}"` ([`aggregate_id`]), so every report of one item
 //! meets in one place, and "one report per member per item" holds from the aggregate's own

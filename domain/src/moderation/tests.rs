@@ -33,6 +33,15 @@ fn report(target_id: Uuid, reporter: MemberId, reason: ReportReason) -> Report {
         reporter,
         reason,
         note: None,
+        counts: true,
+    }
+}
+
+/// A report by a member whose reports do not count (a new, unverified account).
+fn uncounted_report(target_id: Uuid, reporter: MemberId, reason: ReportReason) -> Report {
+    Report {
+        counts: false,
+        ..report(target_id, reporter, reason)
     }
 }
 
@@ -43,6 +52,7 @@ fn filed(report: &Report) -> ModerationEvent {
         target_id: report.target_id,
         reason: report.reason,
         reporter_ref: key().author_ref("report", report.target_id, report.reporter),
+        counts: report.counts,
     }
 }
 
@@ -367,6 +377,110 @@ fn a_threshold_of_zero_turns_automatic_hiding_off_and_one_hides_at_once() {
 }
 
 #[test]
+fn reports_that_do_not_count_are_recorded_but_never_hide_an_item() {
+    let target = Uuid::new_v4();
+    let mut history = vec![];
+    for _ in 0..8 {
+        let command = uncounted_report(target, MemberId(Uuid::new_v4()), Spam);
+        let events = run(
+            with_threshold(3),
+            history.clone(),
+            ModerationCommand::Report(command.clone()),
+        );
+        assert_eq!(events, Ok(vec![filed(&command)]), "recorded, nothing more");
+        history.extend(events.unwrap_or_default());
+    }
+    // Counting reports still hide it, at the threshold of counting ones alone.
+    let history = report_one_by_one(&with_threshold(3), history, target, 3);
+    assert_eq!(automatic_hides(&history), vec![8 + 3]);
+}
+
+#[test]
+fn an_uncounted_reporter_cannot_report_twice_either() {
+    let command = uncounted_report(Uuid::new_v4(), MemberId(Uuid::new_v4()), Spam);
+    refused(
+        ModerationCommand::Report(command.clone()),
+        vec![filed(&command)],
+        ModerationError::AlreadyReported,
+    );
+}
+
+#[test]
+fn only_counting_reports_choose_the_automatic_reason() {
+    let target = Uuid::new_v4();
+    let mut given: Vec<ModerationEvent> = (0..4)
+        .map(|_| filed(&uncounted_report(target, MemberId(Uuid::new_v4()), Spam)))
+        .collect();
+    given.extend(reports(target, &[FalseInformation]));
+    let last = report(target, MemberId(Uuid::new_v4()), FalseInformation);
+    let events = run(
+        with_threshold(2),
+        given,
+        ModerationCommand::Report(last.clone()),
+    );
+    assert_eq!(
+        events,
+        Ok(vec![
+            filed(&last),
+            ModerationEvent::TargetHidden {
+                cause: HiddenCause::Automatic,
+                reason: FalseInformation,
+                note: None,
+            }
+        ])
+    );
+}
+
+#[test]
+fn a_version_1_report_counted_as_every_report_then_did() -> serde_json::Result<()> {
+    let reporter_ref = key().author_ref("report", Uuid::nil(), MemberId(Uuid::nil()));
+    let stored = serde_json::json!({"ReportFiled": {
+        "kind": "post", "target_id": Uuid::nil(), "reason": "spam", "reporter_ref": reporter_ref
+    }});
+    let event: ModerationEvent = serde_json::from_value(stored)?;
+    assert!(
+        matches!(event, ModerationEvent::ReportFiled { counts: true, .. }),
+        "{event:?}"
+    );
+    Ok(())
+}
+
+#[test]
+fn whether_a_report_counts_is_the_same_bare_flag_for_every_reporter() -> serde_json::Result<()> {
+    // Two members' reports of one item, and one member's reports of two items: apart from the
+    // per-item reference, the events differ in nothing but what the member chose.
+    let (one, two) = (Uuid::new_v4(), Uuid::new_v4());
+    let (alice, bob) = (MemberId(Uuid::new_v4()), MemberId(Uuid::new_v4()));
+    let fields = |report: &Report| -> serde_json::Result<serde_json::Value> {
+        let mut json = serde_json::to_value(filed(report))?;
+        json["ReportFiled"]["reporter_ref"] = serde_json::Value::Null;
+        json["ReportFiled"]["target_id"] = serde_json::Value::Null;
+        Ok(json)
+    };
+    for make in [report, uncounted_report] {
+        let reports = [
+            make(one, alice, Spam),
+            make(one, bob, Spam),
+            make(two, alice, Spam),
+        ];
+        let first = fields(&reports[0])?;
+        for report in &reports {
+            assert_eq!(fields(report)?, first);
+        }
+        let keys: Vec<String> = first["ReportFiled"]
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default();
+        assert_eq!(
+            keys,
+            ["counts", "kind", "reason", "reporter_ref", "target_id"],
+            "no new field"
+        );
+    }
+    Ok(())
+}
+
+#[test]
 fn a_moderator_hides_a_visible_item_with_a_public_note() {
     let target = Uuid::new_v4();
     ModerationTest::with(services())
@@ -495,15 +609,20 @@ fn events_have_types_versions_and_snake_case_values() -> serde_json::Result<()> 
     let json = serde_json::to_value(&hidden)?;
     assert_eq!(json["TargetHidden"]["cause"], "automatic");
     assert_eq!(json["TargetHidden"]["reason"], "personal_information");
-    for (event, event_type) in [
-        (filed(&command), "ReportFiled"),
-        (hidden, "TargetHidden"),
-        (restored(), "TargetRestored"),
+    assert_eq!(json_counts(&command)?, serde_json::json!(true));
+    for (event, event_type, version) in [
+        (filed(&command), "ReportFiled", "2"),
+        (hidden, "TargetHidden", "1"),
+        (restored(), "TargetRestored", "1"),
     ] {
         assert_eq!(event.event_type(), event_type);
-        assert_eq!(event.event_version(), "1");
+        assert_eq!(event.event_version(), version);
     }
     Ok(())
+}
+
+fn json_counts(command: &Report) -> serde_json::Result<serde_json::Value> {
+    Ok(serde_json::to_value(filed(command))?["ReportFiled"]["counts"].clone())
 }
 
 #[test]

@@ -25,6 +25,9 @@ pub struct ReviewServices {
 pub struct Review {
     /// Set by `ReviewWritten`.
     author_ref: Option<AuthorRef>,
+    /// The hospital reviewed; set by `ReviewWritten`.
+    #[serde(default)]
+    hospital_id: Option<Uuid>,
     deleted: bool,
     /// Who marked the current review helpful; a new review after a deletion starts empty.
     helpful: BTreeSet<AuthorRef>,
@@ -56,8 +59,13 @@ impl Aggregate for Review {
 
     fn apply(&mut self, event: ReviewEvent) {
         match event {
-            ReviewEvent::ReviewWritten { author_ref, .. } => {
+            ReviewEvent::ReviewWritten {
+                author_ref,
+                hospital_id,
+                ..
+            } => {
                 self.author_ref = Some(author_ref);
+                self.hospital_id = Some(hospital_id);
                 self.deleted = false;
                 self.helpful.clear();
             }
@@ -110,6 +118,12 @@ impl Review {
     /// Whether the review exists and is not deleted (it can be reported).
     pub fn is_live(&self) -> bool {
         self.live().is_ok()
+    }
+
+    /// The hospital reviewed, once a review was written: where an editing author must still
+    /// be an insider.
+    pub fn hospital_id(&self) -> Option<Uuid> {
+        self.hospital_id
     }
 
     /// Whether a review was written and not deleted, or why not.
@@ -165,6 +179,9 @@ impl Review {
         self.live()?;
         if !self.is_author(key, command.review_id, command.actor) {
             return Err(ReviewError::NotAuthor);
+        }
+        if !command.insider {
+            return Err(ReviewError::NotInsider);
         }
         let Content {
             ratings,

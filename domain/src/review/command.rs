@@ -63,6 +63,11 @@ pub struct EditReview {
     pub review_id: Uuid,
     /// Who asks; must be the author.
     pub actor: MemberId,
+    /// Whether the actor is, now, a verified insider of the review's hospital — the standing
+    /// writing needed. The command side read it from the claim aggregate; an author whose
+    /// claim was revoked (or is open again) may no longer change what the review says,
+    /// though they may still delete it.
+    pub insider: bool,
     /// New ratings.
     pub ratings: Ratings,
     /// New title.

@@ -34,6 +34,9 @@ pub enum ReviewError {
     /// The review was deleted.
     #[error("this review was deleted")]
     Deleted,
+    /// The member is not (or no longer) a verified insider of the review's hospital.
+    #[error("only verified staff of this hospital may review it")]
+    NotInsider,
     /// Only the author (or, to delete, a moderator) may do this.
     #[error("only the author may do this")]
     NotAuthor,
@@ -55,6 +58,7 @@ impl BrokenRule for ReviewError {
             ReviewError::NotFound => "review_not_found".to_owned(),
             ReviewError::Deleted => "review_deleted".to_owned(),
             ReviewError::NotAuthor => "not_author".to_owned(),
+            ReviewError::NotInsider => "not_insider".to_owned(),
             ReviewError::OwnHelpful => "review_own_helpful".to_owned(),
             ReviewError::AlreadyHelpful => "review_already_helpful".to_owned(),
         }
@@ -63,7 +67,9 @@ impl BrokenRule for ReviewError {
     fn refusal(&self) -> Refusal {
         match self {
             ReviewError::NotFound => Refusal::NotFound,
-            ReviewError::NotAuthor | ReviewError::OwnHelpful => Refusal::Forbidden,
+            ReviewError::NotAuthor | ReviewError::NotInsider | ReviewError::OwnHelpful => {
+                Refusal::Forbidden
+            }
             ReviewError::AlreadyWritten | ReviewError::Deleted | ReviewError::AlreadyHelpful => {
                 Refusal::Conflict
             }

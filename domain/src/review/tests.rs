@@ -82,6 +82,7 @@ fn edit(command: &WriteReview, actor: MemberId) -> EditReview {
     EditReview {
         review_id: command.review_id,
         actor,
+        insider: true,
         ratings: Ratings {
             overall: 2,
             ..ratings()
@@ -555,6 +556,54 @@ fn only_the_author_edits_a_live_review() {
 }
 
 #[test]
+fn an_author_who_is_no_longer_an_insider_cannot_edit() {
+    let command = write();
+    let given = vec![written(&command)];
+    let lapsed = EditReview {
+        insider: false,
+        ..edit(&command, command.author)
+    };
+    refused(
+        ReviewCommand::Edit(lapsed.clone()),
+        given.clone(),
+        ReviewError::NotInsider,
+    );
+    // Someone else is told they are not the author, whatever their standing; a deleted or
+    // missing review says so first.
+    let stranger = EditReview {
+        actor: MemberId(Uuid::new_v4()),
+        ..lapsed.clone()
+    };
+    refused(
+        ReviewCommand::Edit(stranger),
+        given.clone(),
+        ReviewError::NotAuthor,
+    );
+    refused(
+        ReviewCommand::Edit(lapsed.clone()),
+        vec![],
+        ReviewError::NotFound,
+    );
+    let mut gone = given.clone();
+    gone.push(deleted_by_author());
+    refused(ReviewCommand::Edit(lapsed), gone, ReviewError::Deleted);
+    // Deleting needs no standing: the author may still take the review down.
+    ReviewTest::with(services())
+        .given(given)
+        .when(delete(&command, command.author, false))
+        .then_expect_events(vec![deleted_by_author()]);
+}
+
+#[test]
+fn a_review_knows_its_hospital() {
+    let command = write();
+    let mut review = Review::default();
+    assert_eq!(review.hospital_id(), None);
+    cqrs_es::Aggregate::apply(&mut review, written(&command));
+    assert_eq!(review.hospital_id(), Some(command.hospital_id));
+}
+
+#[test]
 fn the_author_deletes_their_review() {
     let command = write();
     ReviewTest::with(services())
@@ -659,6 +708,7 @@ fn every_error_has_a_stable_code_and_kind() {
         (ReviewError::NotFound, "review_not_found", Refusal::NotFound),
         (ReviewError::Deleted, "review_deleted", Refusal::Conflict),
         (ReviewError::NotAuthor, "not_author", Refusal::Forbidden),
+        (ReviewError::NotInsider, "not_insider", Refusal::Forbidden),
         (
             ReviewError::OwnHelpful,
             "review_own_helpful",

@@ -69,7 +69,7 @@ pub async fn home(State(pages): State<Pages>, viewer: Viewer) -> Response {
                         limit: Some(HOME_POSTS),
                         cursor: None,
                     }),
-                    Wanted(None),
+                    Wanted::default(),
                     HeaderMap::new(),
                 )
                 .await,
@@ -129,7 +129,7 @@ pub async fn listing(
                     limit: None,
                     cursor: params.cursor,
                 }),
-                wanted(params.v.as_deref()),
+                wanted(&pages, &viewer, params.v.as_deref()),
                 HeaderMap::new(),
             )
             .await,
@@ -270,13 +270,16 @@ pub async fn post(
 ) -> Response {
     let result = async {
         let params: VersionQuery = query(&uri)?;
-        let page = post_detail(&pages, id, wanted(params.v.as_deref())).await?;
+        let page = post_detail(&pages, id, wanted(&pages, &viewer, params.v.as_deref())).await?;
         let post = page.value;
         let mine = match &viewer.session {
             Some(session) => {
                 // "Is it mine?" is the member model's to say: after the reader's own write,
                 // wait for it there too, or their new post would lack its edit button.
-                pages.me.freshness(wanted(params.v.as_deref())).await?;
+                pages
+                    .me
+                    .freshness(wanted(&pages, &viewer, params.v.as_deref()))
+                    .await?;
                 let mut items = vec![post.id];
                 for comment in &post.comments {
                     items.push(comment.id);
@@ -361,7 +364,7 @@ pub async fn edit_post(
 ) -> Response {
     let result = async {
         let session = viewer.member()?;
-        let post = post_detail(&pages, id, Wanted(None)).await?.value;
+        let post = post_detail(&pages, id, Wanted::default()).await?.value;
         if !pages
             .me
             .owned(session.member_id, &[post.id])

@@ -59,7 +59,7 @@ pub async fn search(State(pages): State<Pages>, viewer: Viewer, uri: Uri) -> Res
             hospital::search(
                 State(pages.hospital.clone()),
                 ApiQuery(params),
-                Wanted(None),
+                Wanted::default(),
                 HeaderMap::new(),
             )
             .await,
@@ -142,6 +142,12 @@ impl HospitalView<'_> {
     fn is_mine(&self, id: &str) -> bool {
         self.mine.contains(id)
     }
+
+    /// The band of verified members, in the page's language.
+    fn verified_members(&self) -> String {
+        let band = self.h.verified_members;
+        self.chrome.lang.verified_members(band.min, band.max)
+    }
 }
 
 /// The hospital page's query: the review filter plus `v`.
@@ -168,7 +174,7 @@ pub async fn hospital(
         let nonempty = |v: Option<String>| v.filter(|v| !v.is_empty());
         let (job_category, tenure) = (nonempty(params.job_category), nonempty(params.tenure));
         let sort = nonempty(params.sort).unwrap_or_else(|| "new".to_owned());
-        let wait = wanted(params.v.as_deref());
+        let wait = wanted(&pages, &viewer, params.v.as_deref());
         let profile = profile_of(&pages, &id, wait.clone()).await?;
         let h = profile.value;
         let page = decode::<ReviewPage>(
@@ -191,7 +197,10 @@ pub async fn hospital(
         let (mut verified_here, mut reviewed, mut mine) = (false, false, HashSet::new());
         if let Some(session) = &viewer.session {
             // After the reader's own review, the member model must know it too.
-            pages.me.freshness(wanted(params.v.as_deref())).await?;
+            pages
+                .me
+                .freshness(wanted(&pages, &viewer, params.v.as_deref()))
+                .await?;
             let hospital_id = Uuid::parse_str(&h.id).map_err(ApiError::internal)?;
             verified_here = super::me::verified(&pages, session)
                 .await?
@@ -223,7 +232,7 @@ pub async fn hospital(
         });
         Ok(HospitalView {
             chrome: &viewer.chrome,
-            labelled: h.verified_members >= i64::from(pages.hospital.k_anonymity),
+            labelled: h.verified_members.named(pages.hospital.k_anonymity),
             h,
             reviews: page.value.reviews,
             next_url,
@@ -243,7 +252,7 @@ pub async fn hospital(
 
 /// The hospital a form is about; 404 when there is none.
 async fn hospital_named(pages: &Pages, id: &str) -> Result<HospitalProfile, ApiError> {
-    Ok(profile_of(pages, id, Wanted(None)).await?.value)
+    Ok(profile_of(pages, id, Wanted::default()).await?.value)
 }
 
 /// The hospital `id` as the API shows it, once the read model reached `wait`.

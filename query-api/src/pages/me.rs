@@ -46,7 +46,7 @@ pub async fn verified(
     session: &Session,
 ) -> Result<Vec<(Uuid, String, String)>, ApiError> {
     let mut found = Vec::new();
-    for a in affiliations(pages, session, Wanted(None))
+    for a in affiliations(pages, session, Wanted::default())
         .await?
         .value
         .affiliations
@@ -74,7 +74,7 @@ async fn activity(
             limit: Some(limit),
             cursor: None,
         }),
-        Wanted(None),
+        Wanted::default(),
         HeaderMap::new(),
     )
     .await;
@@ -110,7 +110,12 @@ pub async fn my_page(State(pages): State<Pages>, viewer: Viewer, uri: Uri) -> Re
     let result = async {
         let session = viewer.member()?;
         let params: MeQuery = query(&uri)?;
-        let found = affiliations(&pages, session, wanted(params.v.as_deref())).await?;
+        let found = affiliations(
+            &pages,
+            session,
+            wanted(&pages, &viewer, params.v.as_deref()),
+        )
+        .await?;
         let mut named = Vec::new();
         for a in found.value.affiliations {
             let name = super::hospital::name_of(&pages, a.hospital_id).await?;
@@ -125,7 +130,7 @@ pub async fn my_page(State(pages): State<Pages>, viewer: Viewer, uri: Uri) -> Re
                     limit: Some(RECENT),
                     cursor: None,
                 }),
-                Wanted(None),
+                Wanted::default(),
                 HeaderMap::new(),
             )
             .await,
@@ -174,7 +179,12 @@ pub async fn claim(
         let params: ClaimQuery = query(&uri)?;
         let not_found = || ApiError::not_found("claim_not_found", "you have no such claim");
         let id = Uuid::parse_str(&id).map_err(|_| not_found())?;
-        let found = affiliations(&pages, session, wanted(params.v.as_deref())).await?;
+        let found = affiliations(
+            &pages,
+            session,
+            wanted(&pages, &viewer, params.v.as_deref()),
+        )
+        .await?;
         let claim = found
             .value
             .affiliations

@@ -160,9 +160,11 @@ pub async fn decode<T: DeserializeOwned>(
     Ok(Decoded { value, stale })
 }
 
-/// The `?v=kind:id:version` a form's redirect carries, as a wait.
-pub fn wanted(v: Option<&str>) -> Wanted {
-    Wanted(v.and_then(MinVersion::parse))
+/// The `?v=kind:id:version` a form's redirect carries, as a wait for `viewer` (who may wait
+/// only if signed in, like a `Ward-Min-Version` header's sender).
+pub fn wanted(pages: &Pages, viewer: &Viewer, v: Option<&str>) -> Wanted {
+    let member = viewer.session.as_ref().map(|s| s.member_id);
+    Wanted::new(v.and_then(MinVersion::parse), &pages.me.waits, member)
 }
 
 /// A page's query parameters; malformed ones are a 400 `invalid_query`.

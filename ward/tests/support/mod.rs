@@ -210,6 +210,8 @@ impl Stack {
         };
         config.command_api.rate_limits.posts = generous;
         config.command_api.rate_limits.comments = generous;
+        // Deletions apply at once; the epoch tests set their own.
+        config.projector.removal_epoch_secs = 0;
         ward::migrate(&config).await?;
         kafka::create_topics(&config.kafka).await?;
         Ok(Self { config, broker, id })
@@ -666,6 +668,21 @@ pub async fn insider(
     hospital: Uuid,
     job_category: &str,
 ) -> Result<String> {
+    Ok(
+        insider_with_claim(stack, commands, moderator, hospital, job_category)
+            .await?
+            .0,
+    )
+}
+
+/// Like [`insider`]: the session cookie and the id of the approved claim.
+pub async fn insider_with_claim(
+    stack: &Stack,
+    commands: &Http,
+    moderator: &str,
+    hospital: Uuid,
+    job_category: &str,
+) -> Result<(String, Uuid)> {
     let (_, cookie) = stack.member(&[]).await?;
     let claim = serde_json::json!({"job_category": job_category, "tenure": "current"});
     let answer = commands
@@ -675,7 +692,7 @@ pub async fn insider(
             claim,
         )
         .await?;
-    let id = answer["id"].as_str().unwrap_or_default();
+    let id: Uuid = answer["id"].as_str().unwrap_or_default().parse()?;
     commands
         .post(
             moderator,
@@ -683,7 +700,7 @@ pub async fn insider(
             serde_json::json!({}),
         )
         .await?;
-    Ok(cookie)
+    Ok((cookie, id))
 }
 
 /// The local OpenID Connect provider (`infra/dev-idp`, Node and oidc-provider) as a child
@@ -860,4 +877,59 @@ fn html_unescape(text: &str) -> String {
         .replace("&lt;", "<")
         .replace("&gt;", ">")
         .replace("&amp;", "&")
+}
+
+/// The code in the newest mail to `address` in `dir`.
+pub fn code_for(dir: &std::path::Path, address: &str) -> Result<String> {
+    let mut mails: Vec<(std::time::SystemTime, String)> = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let text = std::fs::read_to_string(&path)?;
+        // Mail programs compare addresses without regard to case or quotes.
+        let plain = |s: &str| s.to_lowercase().replace('"', "");
+        if plain(&text).contains(&plain(address)) {
+            mails.push((std::fs::metadata(&path)?.modified()?, text));
+        }
+    }
+    mails.sort();
+    let (_, mail) = mails
+        .last()
+        .ok_or_else(|| anyhow::anyhow!("no mail to {address}"))?;
+    // The body is base64 (it is Korean); decode it as a mail program would.
+    let mail = mail.replace("\r\n", "\n");
+    let (headers, body) = mail.split_once("\n\n").unwrap_or((&mail, ""));
+    let body = if headers.contains("Content-Transfer-Encoding: base64") {
+        let compact: String = body.chars().filter(|c| !c.is_whitespace()).collect();
+        String::from_utf8(base64::engine::general_purpose::STANDARD.decode(compact)?)?
+    } else {
+        body.to_owned()
+    };
+    let code = regex::Regex::new(r"\b(\d{6})\b")?
+        .captures(&body)
+        .and_then(|c| c.get(1))
+        .map(|m| m.as_str().to_owned())
+        .ok_or_else(|| anyhow::anyhow!("no code in {body}"))?;
+    Ok(code)
+}
+
+/// A stack with `pepper` whose mail goes to files in the returned folder.
+pub async fn mailing_stack(pepper: &str) -> Result<(Stack, tempfile::TempDir)> {
+    let mail = tempfile::tempdir()?;
+    let mut stack = Stack::new().await?;
+    stack.config.command_api.identity_pepper = Some(pepper.into());
+    stack.config.command_api.mail = Some(ward_platform::config::MailConfig {
+        from: "Ward <no-reply@ward.test>".to_owned(),
+        smtp_url: None,
+        file_dir: Some(mail.path().display().to_string()),
+    });
+    Ok((stack, mail))
+}
+
+/// A review that keeps every rule, titled `title`.
+pub fn review_body(title: &str) -> serde_json::Value {
+    serde_json::json!({
+        "ratings": {"overall": 4, "work_environment": 4, "pay_benefits": 3, "management": 3, "care_quality": 5, "work_life_balance": 3},
+        "title": title, "pros": "교육이 체계적이고 동료들이 친절합니다.",
+        "cons": "야간 근무가 많아서 피곤한 편입니다.", "would_recommend": true
+    })
 }
