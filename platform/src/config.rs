@@ -353,6 +353,12 @@ pub struct QueryApiConfig {
     /// Seconds a cached anonymous answer lives in Redis at most (it is invalidated earlier,
     /// whenever a projector commits a change to its read model).
     pub cache_ttl_secs: u64,
+    /// Most requests one process keeps waiting for a member's own write at once
+    /// (`Ward-Min-Version`); past it requests answer at once, `stale` if need be.
+    pub max_waits: usize,
+    /// Most such requests one member keeps waiting at once (a page waits for two services in
+    /// turn).
+    pub max_waits_per_member: usize,
 }
 
 impl Default for QueryApiConfig {
@@ -363,6 +369,8 @@ impl Default for QueryApiConfig {
             k_anonymity: 5,
             min_reviews: 3,
             cache_ttl_secs: 300,
+            max_waits: 32,
+            max_waits_per_member: 2,
         }
     }
 }

@@ -14,7 +14,7 @@ use ward_platform::shutdown;
 
 use crate::board;
 use crate::cache::Cache;
-use crate::consistency::{self, Waits};
+use crate::consistency::Waits;
 use crate::hospital;
 use crate::pages;
 
@@ -41,8 +41,8 @@ pub async fn run(
     let waits = Waits::new(
         SessionStore::new(redis.clone(), config),
         &config.command_api.session_cookie,
-        consistency::TOTAL,
-        consistency::PER_MEMBER,
+        config.query_api.max_waits,
+        config.query_api.max_waits_per_member,
     );
     let mut api = Router::new();
     let (mut board_state, mut hospital_state, mut me_state) = (None, None, None);

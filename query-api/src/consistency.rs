@@ -11,8 +11,9 @@
 //!   a reader without one has no write of their own to wait for. An anonymous request is
 //!   checked once instead — `consistent` if the read model has the version, else `stale` at
 //!   once — which costs what any uncached read costs.
-//! - **A member waits for [`PER_MEMBER`] requests at once, a process for [`TOTAL`]**. Past
-//!   either cap a request is checked once, like an anonymous one, and answers at once.
+//! - **A member waits for `query_api.max_waits_per_member` requests at once (default 2), a
+//!   process for `query_api.max_waits` (default 32)**. Past either cap a request is checked
+//!   once, like an anonymous one, and answers at once.
 //! - A `stale` answer promises nothing, so it comes from the cache like any other; only a
 //!   `consistent` one is loaded from the read model itself.
 //!
@@ -36,10 +37,6 @@ use ward_platform::session::{cookie, SessionStore};
 pub const MIN_VERSION: &str = "ward-min-version";
 /// How long a request waits for the read model at most.
 pub const WAIT: Duration = Duration::from_secs(2);
-/// Most requests one process keeps waiting at once.
-pub const TOTAL: usize = 32;
-/// Most requests one member keeps waiting at once (a page waits for two services in turn).
-pub const PER_MEMBER: usize = 2;
 /// The first pause between two looks at the read model; each pause doubles up to [`MAX_POLL`].
 const POLL: Duration = Duration::from_millis(10);
 /// The longest pause between two looks at the read model.

@@ -380,16 +380,17 @@ async fn timed_wait(
 
 /// Well under the 2 s a request may wait for its version.
 const AT_ONCE: Duration = Duration::from_millis(1000);
-/// The most requests one query process keeps waiting at once.
-const PROCESS_CAP: usize = ward_query_api::consistency::TOTAL;
-/// The most requests one member keeps waiting at once.
-const PER_MEMBER: usize = ward_query_api::consistency::PER_MEMBER;
-/// Members sending two waiting requests each: more requests than the cap.
-const MEMBERS: usize = PROCESS_CAP / 2 + 4;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn waits_for_a_version_are_bounded_per_reader_and_per_process() -> Result {
     let stack = Stack::new().await?;
+    // The caps as configured (the defaults); more members sending two requests each than
+    // the process lets wait.
+    let (process_cap, per_member) = (
+        stack.config.query_api.max_waits,
+        stack.config.query_api.max_waits_per_member,
+    );
+    let crowd = process_cap / 2 + 4;
     let queries = stack.query_api().await?;
     let listing = queries.url("/api/v1/boards/free/posts");
     // A version that never comes: nothing is ever projected here.
@@ -409,7 +410,7 @@ async fn waits_for_a_version_are_bounded_per_reader_and_per_process() -> Result 
         "a member waited {took:?}"
     );
     let mut own = tokio::task::JoinSet::new();
-    for _ in 0..PER_MEMBER + 2 {
+    for _ in 0..per_member + 2 {
         own.spawn(timed_wait(listing.clone(), never(), Some(member.clone())));
     }
     let own = own.join_all().await;
@@ -419,13 +420,13 @@ async fn waits_for_a_version_are_bounded_per_reader_and_per_process() -> Result 
         .count();
     assert!(
         at_once >= 2,
-        "one member kept more than {PER_MEMBER} requests waiting: {own:?}"
+        "one member kept more than {per_member} requests waiting: {own:?}"
     );
 
     // Many members together, two requests each: past the process's cap, the rest answer
     // at once, stale, whoever sends them.
     let mut members = Vec::new();
-    for _ in 0..MEMBERS {
+    for _ in 0..crowd {
         members.push(stack.member(&[]).await?.1);
     }
     let newcomer = stack.member(&[]).await?.1;
@@ -447,7 +448,7 @@ async fn waits_for_a_version_are_bounded_per_reader_and_per_process() -> Result 
         }
     }
     assert!(
-        waited <= PROCESS_CAP,
+        waited <= process_cap,
         "{waited} of {} requests waited at once",
         answers.len()
     );
