@@ -14,6 +14,7 @@
 //! - [`claims`]: affiliation claims; [`reviews`]: hospital reviews.
 //! - [`moderation`]: reports, automatic hiding, moderators' hide and restore.
 //! - [`hospitals`]: the hospital catalogue import from the public hospital list.
+//! - [`labels`]: what a badge or review label may show, decided when it is written.
 //! - [`member_items`]: the private member -> items index behind withdrawal.
 //! - [`members`]: registration and the `Actor` every command acts as.
 //! - [`outbox`]: the relay from the outbox table to Kafka, with its single-leader lock.
@@ -34,6 +35,7 @@ pub mod execute;
 pub mod forms;
 pub mod hospitals;
 pub mod idempotency;
+pub mod labels;
 pub mod member_items;
 pub mod members;
 pub mod moderation;

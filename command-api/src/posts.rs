@@ -11,13 +11,15 @@ use serde_json::{json, Value};
 use utoipa::ToSchema;
 use uuid::Uuid;
 use ward_domain::post::{
-    upcast_fields, Badge, CreatePost, DeletePost, EditPost, Post, PostCommand, PostError, Vote,
+    upcast_fields, Badge, BadgeRegion, CreatePost, DeletePost, EditPost, Post, PostCommand,
+    PostError, Vote,
 };
 use ward_platform::http::{ApiError, ApiJson, CorrelationId};
 
 use crate::app::AppState;
 use crate::execute::{api_error, execute};
 use crate::idempotency::{created_before, Answer};
+use crate::labels::Place;
 use crate::members::Actor;
 use crate::openapi::{
     Changed, Created, ErrorBody, IdempotencyKey, Internal, MalformedJson,
@@ -58,8 +60,10 @@ pub struct NewPost {
     body: String,
     /// What the post shows about its author (only at creation): absent for nothing, `{}`
     /// for the member's job category, `{"hospital_id": …}` for a hospital where the member's
-    /// claim is verified, with that claim's job category. Readers see the hospital only while
-    /// it has enough verified members; otherwise region and kind, or the job category only.
+    /// claim is verified, with that claim's job category. The post shows the hospital only if
+    /// K members of that job category are verified there now; otherwise its region and kind,
+    /// if enough of them are at hospitals of that region and kind below K; otherwise the job
+    /// category only. Decided once: it never changes afterwards.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     badge: Option<BadgeChoice>,
 }
@@ -73,7 +77,10 @@ pub struct BadgeChoice {
     hospital_id: Option<Uuid>,
 }
 
-/// The badge `actor` chose, checked against their verified claim (403 `not_insider`).
+/// The badge `actor` chose, checked against their verified claim (403 `not_insider`), with
+/// what it may show decided now, from the verified-member counts of the claim's job category
+/// ([`crate::labels`]): the hospital, its region and kind, or nothing. The event holds only
+/// that, so no count crossing K later changes what the post says.
 async fn badge(
     state: &AppState,
     actor: &Actor,
@@ -86,12 +93,19 @@ async fn badge(
         return Ok(Some(Badge {
             job_category: actor.job_category,
             hospital_id: None,
+            region: None,
         }));
     };
     let proof = insider(state, actor, hospital).await?;
+    let (hospital_id, region) = match state.labels.place(hospital, proof.job_category).await? {
+        Place::Hospital => (Some(hospital), None),
+        Place::Region { sido, kind } => (None, Some(BadgeRegion { sido, kind })),
+        Place::Nowhere => (None, None),
+    };
     Ok(Some(Badge {
         job_category: proof.job_category,
-        hospital_id: Some(hospital),
+        hospital_id,
+        region,
     }))
 }
 
@@ -302,17 +316,7 @@ pub async fn like(
     correlation: CorrelationId,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let id = post_id(&id)?;
-    let command = PostCommand::Like(Vote {
-        post_id: id,
-        member: actor.member,
-    });
-    let voted = run(&state, &correlation, id, command);
-    let limit = state.rate_limits.likes;
-    state
-        .rate_limiter
-        .within("like", actor.member, limit, voted)
-        .await
+    vote(&state, &actor, &correlation, &id, PostCommand::Like).await
 }
 
 /// `DELETE /api/v1/posts/{id}/like`.
@@ -341,12 +345,27 @@ pub async fn unlike(
     correlation: CorrelationId,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let id = post_id(&id)?;
-    let command = PostCommand::Unlike(Vote {
-        post_id: id,
-        member: actor.member,
-    });
-    let voted = run(&state, &correlation, id, command);
+    vote(&state, &actor, &correlation, &id, PostCommand::Unlike).await
+}
+
+/// Likes or unlikes the post `id` as `actor`, within the member's like rate limit.
+async fn vote(
+    state: &AppState,
+    actor: &Actor,
+    correlation: &CorrelationId,
+    id: &str,
+    command: fn(Vote) -> PostCommand,
+) -> Result<Json<Value>, ApiError> {
+    let id = post_id(id)?;
+    let voted = run(
+        state,
+        correlation,
+        id,
+        command(Vote {
+            post_id: id,
+            member: actor.member,
+        }),
+    );
     let limit = state.rate_limits.likes;
     state
         .rate_limiter

@@ -105,6 +105,8 @@ async fn insider_of_reviewed(
 
 /// `POST /api/v1/hospitals/{id}/reviews`: a verified insider reviews the hospital (one
 /// review per member and hospital). Honours `Idempotency-Key` and the review rate limit.
+/// The review shows its author's job category and tenure only if at least K members with
+/// both are verified at the hospital now ([`crate::labels`]); that is decided here, once.
 #[utoipa::path(
     post,
     path = "/api/v1/hospitals/{id}/reviews",
@@ -156,6 +158,11 @@ pub async fn write(
                             .post_services
                             .author_key
                             .derive_id("review", hospital, actor.member);
+                    // The label is decided now, from the counts now, once (docs/privacy.md).
+                    let label_shown = state
+                        .labels
+                        .label_shown(hospital, insider.job_category, insider.tenure)
+                        .await?;
                     let (content_key, indexed) = state
                         .member_items
                         .record_new(actor.member, Review::TYPE, id)
@@ -165,6 +172,7 @@ pub async fn write(
                         hospital_id: hospital,
                         author: actor.member,
                         insider,
+                        label_shown,
                         ratings: review.ratings,
                         title: review.title,
                         pros: review.pros,

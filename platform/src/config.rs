@@ -345,8 +345,12 @@ pub struct QueryApiConfig {
     /// `hospital`, `member`), so each can scale on its own, and `web`, the HTML pages, which
     /// need the other three beside them.
     pub services: String,
-    /// A post or review names its author's hospital only while the hospital has at least
-    /// this many verified members (k-anonymity); below, it shows region and kind, or less.
+    /// K of k-anonymity, decided when an item is written (the command API reads it too): a
+    /// post's badge names its author's hospital only if at least K members of the author's
+    /// job category are verified there, else its region and kind if the below-K hospitals of
+    /// that region and kind have K such members together, else the job category only; a
+    /// review shows its author's job category and tenure only if K members with both are
+    /// verified at the hospital. Hospitals publish verified members as bands from K.
     pub k_anonymity: u32,
     /// A hospital's rating aggregates are shown only from this many reviews on.
     pub min_reviews: u32,

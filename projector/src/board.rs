@@ -1,7 +1,10 @@
 //! The board read model in PostgreSQL (`ward_board`): posts with their badges, counts,
 //! comments and replies, accepted answers, hot order and search; the moderation state of
-//! posts and comments and the public moderation log; and, only to decide what a badge may
-//! show, hospitals and which claims are verified. `docs/read-models/board.md` describes it.
+//! posts and comments and the public moderation log; hospitals (the names badges show) and
+//! which claims are verified. `docs/read-models/board.md` describes it.
+//!
+//! A badge is stored as the post's event shows it: what was decided when the post was
+//! written ([`Badge::shown`]), never a hospital that readers do not see.
 //!
 //! Idempotence: every row remembers the sequence of the last event applied to it; an event
 //! of a post is applied only after moving the post's `version` forward, so a repeated or
@@ -133,7 +136,8 @@ async fn remove_now(tx: &mut Tx<'_>, kind: Removal, ids: &[Uuid]) -> anyhow::Res
     let sql = match kind {
         Removal::Post => {
             "UPDATE board_posts SET state = 'deleted', title = NULL, body = NULL, \
-             badge_job_category = NULL, badge_hospital_id = NULL WHERE id = ANY($1)"
+             badge_job_category = NULL, badge_hospital_id = NULL, badge_sido = NULL, \
+             badge_kind = NULL WHERE id = ANY($1)"
         }
         Removal::Comment => {
             "WITH gone AS ( \
@@ -230,16 +234,13 @@ impl BoardProjection {
             Err(reason) => return Ok(Err(reason)),
         };
         let sequence = envelope.sequence;
-        let event = match PostEvent::from_fields(
-            &envelope.event_type,
-            &envelope.event_version,
-            envelope.payload,
-        ) {
+        let version = envelope.event_version;
+        let event = match PostEvent::from_fields(&envelope.event_type, &version, envelope.payload) {
             Ok(event) => event,
             Err(error) => {
                 return Ok(Err(format!(
-                    "{} version {}: {error}",
-                    envelope.event_type, envelope.event_version
+                    "{} version {version}: {error}",
+                    envelope.event_type
                 )))
             }
         };
@@ -267,7 +268,7 @@ impl BoardProjection {
                         ("deleted", None, None, None)
                     }
                     (Opened::Text(title), Opened::Text(body), Some(Opened::Text(badge))) => {
-                        match serde_json::from_str::<Badge>(&badge) {
+                        match Badge::shown(&version, &badge) {
                             Ok(badge) => ("published", Some(title), Some(body), Some(badge)),
                             Err(error) => return Ok(Err(format!("the badge is not one: {error}"))),
                         }
@@ -284,12 +285,15 @@ impl BoardProjection {
             posts.created_at.push(minute(envelope.occurred_at));
             posts.version.push(sequence);
             posts.state.push(state);
-            posts
-                .badge_job_category
-                .push(badge.map(|b| name(&b.job_category)));
-            posts
-                .badge_hospital_id
-                .push(badge.and_then(|b| b.hospital_id));
+            let (job_category, hospital_id, region) = match badge {
+                Some(b) => (Some(name(&b.job_category)), b.hospital_id, b.region),
+                None => (None, None, None),
+            };
+            let (sido, kind) = region.map(|r| (r.sido, r.kind)).unzip();
+            posts.badge_job_category.push(job_category);
+            posts.badge_hospital_id.push(hospital_id);
+            posts.badge_sido.push(sido);
+            posts.badge_kind.push(kind);
             posts.sealed.push(sealed);
             return Ok(Ok(()));
         }
@@ -470,6 +474,8 @@ struct NewPosts {
     state: Vec<&'static str>,
     badge_job_category: Vec<Option<String>>,
     badge_hospital_id: Vec<Option<Uuid>>,
+    badge_sido: Vec<Option<String>>,
+    badge_kind: Vec<Option<String>>,
     sealed: Vec<bool>,
 }
 
@@ -493,9 +499,10 @@ impl Fresh {
             // A redelivered creation finds the row there and changes nothing.
             sqlx::query(
                 "INSERT INTO board_posts (id, board, title, body, created_at, version, state, \
-                 badge_job_category, badge_hospital_id, sealed) \
+                 badge_job_category, badge_hospital_id, badge_sido, badge_kind, sealed) \
                  SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], \
-                   $5::timestamptz[], $6::bigint[], $7::text[], $8::text[], $9::uuid[], $10::bool[]) \
+                   $5::timestamptz[], $6::bigint[], $7::text[], $8::text[], $9::uuid[], \
+                   $10::text[], $11::text[], $12::bool[]) \
                  ON CONFLICT (id) DO NOTHING",
             )
             .bind(posts.id)
@@ -507,6 +514,8 @@ impl Fresh {
             .bind(posts.state)
             .bind(posts.badge_job_category)
             .bind(posts.badge_hospital_id)
+            .bind(posts.badge_sido)
+            .bind(posts.badge_kind)
             .bind(posts.sealed)
             .execute(&mut **tx)
             .await
@@ -756,6 +765,68 @@ mod tests {
             handle: Handle::Anonymous(1),
             commenter_ref: AuthorRef("cd".repeat(32)),
         })
+    }
+
+    /// The record of a post created with `badge` (its JSON, sealed) as event `version`.
+    async fn badged(pool: &PgPool, post: Uuid, badge: &str, version: &str) -> Result<Record> {
+        let key = key(pool, "post", post).await?;
+        let event = PostEvent::PostCreated {
+            board: Board::Free,
+            title: EventText::Sealed(key.seal("post", post, "title", "배지 글")),
+            body: EventText::Sealed(key.seal("post", post, "body", "본문")),
+            author_ref: AuthorRef("ab".repeat(32)),
+            badge: Some(EventText::Sealed(key.seal("post", post, "badge", badge))),
+        };
+        let mut record = record("post", &post.to_string(), 1, &event)?;
+        let mut envelope: Envelope =
+            serde_json::from_slice(record.value.as_deref().unwrap_or_default())?;
+        envelope.event_version = version.to_owned();
+        record.value = Some(serde_json::to_vec(&envelope)?);
+        Ok(record)
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn badges_are_stored_as_shown_and_a_version_3_badge_as_its_job_category_only() -> Result {
+        with_database(|projection, pool| async move {
+            let hospital = Uuid::new_v4();
+            let named = format!(r#"{{"job_category":"nurse","hospital_id":"{hospital}"}}"#);
+            let regional = r#"{"job_category":"doctor","region":{"sido":"부산","kind":"general"}}"#;
+            let posts = [Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4()];
+            let mut batch = vec![
+                badged(&pool, posts[0], &named, "4").await?,
+                badged(&pool, posts[1], regional, "4").await?,
+                // Decided at read time: whether it could show its hospital is not known.
+                badged(&pool, posts[2], &named, "3").await?,
+            ];
+            for (offset, record) in (0..).zip(batch.iter_mut()) {
+                record.offset = offset;
+            }
+            projection.apply("g", &batch).await?;
+            type Row = (Option<String>, Option<Uuid>, Option<String>, Option<String>);
+            let mut stored: Vec<Row> = Vec::new();
+            for post in posts {
+                stored.push(
+                    sqlx::query_as(
+                        "SELECT badge_job_category, badge_hospital_id, badge_sido, badge_kind \
+                         FROM board_posts WHERE id = $1",
+                    )
+                    .bind(post)
+                    .fetch_one(&pool)
+                    .await?,
+                );
+            }
+            let text = |s: &str| Some(s.to_owned());
+            assert_eq!(
+                stored,
+                [
+                    (text("nurse"), Some(hospital), None, None),
+                    (text("doctor"), None, text("부산"), text("general")),
+                    (text("nurse"), None, None, None),
+                ]
+            );
+            Ok(())
+        })
+        .await
     }
 
     /// Every post and comment, in a comparable form.

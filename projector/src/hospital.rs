@@ -189,7 +189,7 @@ async fn apply_event(
             Ok((at, event)) => Ok(Ok(apply_claim(tx, at, event).await?)),
             Err(reason) => Ok(Err(reason)),
         },
-        "review" => match parse(envelope) {
+        "review" => match parse_review(envelope) {
             Ok((at, event)) => Ok(Ok(apply_review(tx, keys, removals, at, event).await?)),
             Err(reason) => Ok(Err(reason)),
         },
@@ -215,9 +215,36 @@ struct At {
     occurred_at: DateTime<Utc>,
 }
 
-/// The event of `envelope`, as the domain type `E` (every event here is at version 1), with
-/// where it applies; or why it cannot be read.
+/// The event of `envelope`, as the domain type `E` (every event of these types is at
+/// version 1), with where it applies; or why it cannot be read.
 fn parse<E: DeserializeOwned>(envelope: Envelope) -> Result<(At, E), String> {
+    let at = at(&envelope)?;
+    if envelope.event_version != "1" {
+        return Err(format!(
+            "{} version {} is unknown",
+            envelope.event_type, envelope.event_version
+        ));
+    }
+    Ok((at, store::event(&envelope)?))
+}
+
+/// A review event of `envelope`, upcast from older versions (`ReviewWritten` version 1 reads
+/// without a label: `ward_domain::review::upcast_fields`), with where it applies.
+fn parse_review(envelope: Envelope) -> Result<(At, ReviewEvent), String> {
+    let at = at(&envelope)?;
+    let Envelope {
+        event_type,
+        event_version,
+        payload,
+        ..
+    } = envelope;
+    let event = ReviewEvent::from_fields(&event_type, &event_version, payload)
+        .map_err(|error| format!("{event_type} version {event_version}: {error}"))?;
+    Ok((at, event))
+}
+
+/// Where the event of `envelope` applies, or why its aggregate id is not understood.
+fn at(envelope: &Envelope) -> Result<At, String> {
     let id = match envelope.aggregate_type.as_str() {
         "moderation" => moderation_target(&envelope.aggregate_id)
             .map(|(_, id)| id)
@@ -227,21 +254,13 @@ fn parse<E: DeserializeOwned>(envelope: Envelope) -> Result<(At, E), String> {
                     envelope.aggregate_id
                 )
             }),
-        _ => store::aggregate_uuid(&envelope),
+        _ => store::aggregate_uuid(envelope),
     }?;
-    if envelope.event_version != "1" {
-        return Err(format!(
-            "{} version {} is unknown",
-            envelope.event_type, envelope.event_version
-        ));
-    }
-    let event = store::event(&envelope)?;
-    let at = At {
+    Ok(At {
         id,
         sequence: envelope.sequence,
         occurred_at: envelope.occurred_at,
-    };
-    Ok((at, event))
+    })
 }
 
 /// The kind and item of a moderation aggregate id, `<kind>:<uuid>`.
@@ -409,8 +428,7 @@ async fn apply_review(
             cons,
             advice,
             would_recommend,
-            job_category,
-            tenure,
+            label,
             author_ref: _,
         } => {
             let stored =
@@ -449,8 +467,9 @@ async fn apply_review(
             .bind(texts.as_ref().map(|t| &t.cons))
             .bind(texts.as_ref().and_then(|t| t.advice.as_ref()))
             .bind(would_recommend)
-            .bind(job_category.as_str())
-            .bind(tenure.as_str())
+            // The label only when readers see it; the event carries no other.
+            .bind(label.map(|label| label.job_category.as_str()))
+            .bind(label.map(|label| label.tenure.as_str()))
             .bind(ward_platform::time::minute(at.occurred_at))
             .bind(at.sequence)
             .execute(&mut **tx)
@@ -616,6 +635,7 @@ mod tests {
     use ward_domain::member::JobCategory;
     use ward_domain::moderation::{HiddenCause, ReportReason};
     use ward_domain::post::DeletedBy;
+    use ward_domain::review::ReviewLabel;
     use ward_platform::config::DatabaseConfig;
 
     type Result<T = ()> = anyhow::Result<T>;
@@ -642,8 +662,10 @@ mod tests {
             cons: sealed(key, review, "cons", "야간 근무가 너무 많고 힘듭니다"),
             advice: None,
             would_recommend: true,
-            job_category: JobCategory::Nurse,
-            tenure: Tenure::Current,
+            label: Some(ReviewLabel {
+                job_category: JobCategory::Nurse,
+                tenure: Tenure::Current,
+            }),
             author_ref: AuthorRef("ab".repeat(32)),
         }
     }
@@ -684,10 +706,42 @@ mod tests {
             ..envelope.clone()
         };
         assert!(parse::<HospitalEvent>(not_a_uuid).is_err());
+        assert!(parse_review(envelope).is_err(), "not a review event");
+        Ok(())
+    }
+
+    #[test]
+    fn review_written_parses_at_versions_1_and_2_and_version_1_has_no_label() -> Result {
+        let (key, review) = (ContentKey::generate(), Uuid::new_v4());
+        let event = written(&key, review, Uuid::new_v4(), "제목");
+        let current = store::envelope(&record("review", &review.to_string(), 1, &event)?)
+            .map_err(anyhow::Error::msg)?;
+        assert_eq!(current.event_version, "2");
+        let (_, parsed) = parse_review(current.clone()).map_err(anyhow::Error::msg)?;
+        assert_eq!(parsed, event);
+
+        // Version 1: the label always there, decided at read time per hospital.
+        let mut payload = current.payload.clone();
+        if let Some(fields) = payload.as_object_mut() {
+            fields.remove("label");
+            fields.insert("job_category".to_owned(), "pharmacist".into());
+            fields.insert("tenure".to_owned(), "current".into());
+        }
+        let version_1 = Envelope {
+            event_version: "1".to_owned(),
+            payload,
+            ..current.clone()
+        };
+        let (_, parsed) = parse_review(version_1).map_err(anyhow::Error::msg)?;
         assert!(
-            parse::<ReviewEvent>(envelope).is_err(),
-            "not a review event"
+            matches!(parsed, ReviewEvent::ReviewWritten { label: None, .. }),
+            "{parsed:?}"
         );
+        let unknown = Envelope {
+            event_version: "3".to_owned(),
+            ..current
+        };
+        assert!(parse_review(unknown).is_err());
         Ok(())
     }
 
@@ -1021,6 +1075,67 @@ mod tests {
             );
             projection.apply("g", &log).await?;
             assert_eq!(snapshot(&projection.pool).await?, live);
+            Ok(())
+        })
+        .await
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_label_is_stored_only_when_the_event_carries_it() -> Result {
+        with_databases(|projection, keys| async move {
+            let hospital = Uuid::new_v4();
+            let (labelled, unlabelled, old) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+            let mut batch = Vec::new();
+            for review in [labelled, unlabelled, old] {
+                let key = ContentKey::generate();
+                store_key(&keys, review, &key).await?;
+                let mut event = written(&key, review, hospital, "제목");
+                if review != labelled {
+                    if let ReviewEvent::ReviewWritten { label, .. } = &mut event {
+                        *label = None;
+                    }
+                }
+                let mut stored = record("review", &review.to_string(), 1, &event)?;
+                if review == old {
+                    // Version 1 carried the label whatever the counts: it is not kept.
+                    let mut envelope = store::envelope(&stored).map_err(anyhow::Error::msg)?;
+                    envelope.event_version = "1".to_owned();
+                    if let Some(fields) = envelope.payload.as_object_mut() {
+                        fields.insert("job_category".to_owned(), "pharmacist".into());
+                        fields.insert("tenure".to_owned(), "former".into());
+                    }
+                    stored.value = Some(serde_json::to_vec(&envelope)?);
+                }
+                batch.push(stored);
+            }
+            projection.apply("g", &batch).await?;
+            let label = |review: Uuid| {
+                let pool = projection.pool.clone();
+                async move {
+                    let row: (String, Option<String>, Option<String>) = sqlx::query_as(
+                        "SELECT state, job_category, tenure FROM reviews WHERE id = ?",
+                    )
+                    .bind(review.to_string())
+                    .fetch_one(&pool)
+                    .await?;
+                    Ok::<_, anyhow::Error>(row)
+                }
+            };
+            let published = "published".to_owned();
+            assert_eq!(
+                label(labelled).await?,
+                (
+                    published.clone(),
+                    Some("nurse".to_owned()),
+                    Some("current".to_owned())
+                )
+            );
+            assert_eq!(label(unlabelled).await?, (published.clone(), None, None));
+            assert_eq!(label(old).await?, (published, None, None));
+            let rejects: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM projector_rejects")
+                .fetch_one(&projection.pool)
+                .await?;
+            assert_eq!(rejects, 0);
             Ok(())
         })
         .await

@@ -4,10 +4,13 @@
 //!
 //! Events name no member, so this is a **privileged** projection: it holds the author key and
 //! reads the write side's `item_authors` table (in the event store) to find the member behind
-//! an item. What it writes names neither the member nor the item in the clear: rows belong to
-//! the member's pseudonym ([`AuthorKey::member_ref`]), are found by keyed hashes of item ids
-//! ([`entry_key`]), and everything else but times (rounded down to the minute), kinds and
-//! states is sealed under a key derived from the member ([`AuthorKey::index_key`]).
+//! an item. What it writes names neither the member nor the item in the clear, and nothing in
+//! it can be matched against the public board or the log: rows belong to the member's
+//! pseudonym ([`AuthorKey::member_ref`]), are found by keyed hashes of item ids
+//! ([`entry_key`]), and everything else — kinds, states and times included — is sealed under
+//! a key derived from the member ([`AuthorKey::index_key`]), padded to one length
+//! ([`PAD_TO`]). No column counts insertions. The query API opens a member's rows and sorts
+//! them in memory.
 //!
 //! Idempotence: `aggregate_versions` remembers the last sequence applied per post, review
 //! and claim aggregate, and an event at or below it is skipped; notifications are also
@@ -42,6 +45,19 @@ pub const AGGREGATE_TYPES: &[&str] = &["post", "review", "affiliation", "member"
 pub const ENTRY_SEAL: &str = "member-entry";
 /// The associated-data kind of a sealed notification payload (field: the dedupe key).
 pub const NOTIFICATION_SEAL: &str = "member-notification";
+/// The label of the key that seals read marks, and their associated-data kind (field: the
+/// owner). `NotificationsRead` names only the member's pseudonym, so the mark cannot be
+/// sealed under the member's own key.
+pub const READ_MARK_SEAL: &str = "member-read-mark";
+
+/// Sealed payloads are padded with spaces to a multiple of this many bytes, so that their
+/// lengths do not tell a post from a comment, a review or a claim (every payload Ward writes
+/// is far shorter: ids, enum names and two times).
+pub const PAD_TO: usize = 512;
+
+/// Notifications kept per member: past `KEEP_NOTIFICATIONS + 100`, the oldest are dropped
+/// down to `KEEP_NOTIFICATIONS`, so that the query API, which opens them all, stays bounded.
+pub const KEEP_NOTIFICATIONS: usize = 1000;
 
 /// The opaque key of an item's entry: `author_ref("member-entry", item, nil)`.
 pub fn entry_key(key: &AuthorKey, item: Uuid) -> String {
@@ -57,6 +73,27 @@ pub fn aggregate_key(key: &AuthorKey, aggregate: Uuid) -> String {
 /// The dedupe key of the notification `event` causes for `recipient`.
 fn notification_key(key: &AuthorKey, event: Uuid, recipient: MemberId) -> String {
     key.author_ref(NOTIFICATION_SEAL, event, recipient).0
+}
+
+/// The key that seals every member's read mark (bound to the owner by associated data):
+/// `author_ref("member-read-mark", nil, nil)` as 32 bytes.
+pub fn read_mark_key(key: &AuthorKey) -> ContentKey {
+    let reference = key
+        .author_ref(READ_MARK_SEAL, Uuid::nil(), MemberId(Uuid::nil()))
+        .0;
+    let bytes: Vec<u8> = (0..reference.len() / 2)
+        .filter_map(|i| u8::from_str_radix(&reference[2 * i..2 * i + 2], 16).ok())
+        .collect();
+    ContentKey::from_bytes(&bytes).unwrap_or_else(|| unreachable!("an HMAC-SHA256 is 32 bytes"))
+}
+
+/// `payload` as JSON, padded with trailing spaces (which JSON ignores) to a multiple of
+/// [`PAD_TO`] bytes.
+fn padded(payload: &impl Serialize) -> anyhow::Result<String> {
+    let mut json = serde_json::to_string(payload)?;
+    let len = json.len().div_ceil(PAD_TO).max(1) * PAD_TO;
+    json.extend(std::iter::repeat_n(' ', len - json.len()));
+    Ok(json)
 }
 
 type Tx<'c> = Transaction<'c, MySql>;
@@ -117,6 +154,15 @@ impl Projection for MemberProjection {
 /// What an entry's sealed payload says (JSON; absent fields are left out).
 #[derive(Debug, Default, Serialize, serde::Deserialize)]
 struct EntryPayload {
+    /// `post`, `comment`, `review` or `claim`.
+    kind: String,
+    /// Items: `published` or `deleted`. Claims: `open`, `verified`, `rejected`, `expired`,
+    /// `revoked`.
+    state: String,
+    /// Written (claims: last submitted), UTC, rounded down to the minute.
+    created_at: DateTime<Utc>,
+    /// Last state change (claims: the decision), UTC, rounded down to the minute.
+    updated_at: DateTime<Utc>,
     /// The post, comment, review or claim.
     item_id: Uuid,
     /// A comment's post.
@@ -147,6 +193,8 @@ struct EntryPayload {
 struct NotificationPayload {
     /// `comment`, `answer`, `reply`, `accepted`, `claim_verified` or `claim_rejected`.
     kind: &'static str,
+    /// When it happened, UTC, rounded down to the minute (set by [`Apply::notify`]).
+    created_at: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
     post_id: Option<Uuid>,
     /// The new comment, the reply, or the accepted answer.
@@ -160,12 +208,19 @@ struct NotificationPayload {
     reason: Option<String>,
 }
 
-/// An entry to write.
+/// An entry to write: its item and payload (kind, state and times are set when written).
 struct NewEntry {
     item: Uuid,
     kind: &'static str,
     state: &'static str,
     payload: EntryPayload,
+}
+
+/// A member's read mark, sealed in `notification_reads`.
+#[derive(Debug, Serialize, serde::Deserialize)]
+struct ReadMark {
+    /// UTC, rounded down to the minute: a notification is read while its time is not later.
+    read_up_to: DateTime<Utc>,
 }
 
 /// One batch's transaction and what applying an event needs.
@@ -269,8 +324,10 @@ impl Apply<'_> {
                 self.put_entry(author, at, NewEntry::published(post, "post", payload))
                     .await?;
             }
-            PostEvent::PostEdited { .. } => self.touch(post, at, None).await?,
-            PostEvent::PostDeleted { .. } => self.touch(post, at, Some("deleted")).await?,
+            // An edit changes nothing the member's pages show (rewriting the row would only
+            // tell two copies of the database which row the edited item is).
+            PostEvent::PostEdited { .. } => {}
+            PostEvent::PostDeleted { .. } => self.delete("post", post, at).await?,
             PostEvent::CommentAdded {
                 comment_id,
                 parent_id,
@@ -280,11 +337,9 @@ impl Apply<'_> {
                 self.comment(post, comment_id, parent_id, handle, at)
                     .await?
             }
-            PostEvent::CommentEdited { comment_id, .. } => {
-                self.touch(comment_id, at, None).await?;
-            }
+            PostEvent::CommentEdited { .. } => {}
             PostEvent::CommentDeleted { comment_id, .. } => {
-                self.touch(comment_id, at, Some("deleted")).await?;
+                self.delete("comment", comment_id, at).await?;
             }
             PostEvent::AnswerAccepted { comment_id } => {
                 let Some(answerer) = self.author("comment", comment_id).await? else {
@@ -297,7 +352,7 @@ impl Apply<'_> {
                         comment_id: Some(comment_id),
                         ..NotificationPayload::default()
                     };
-                    self.notify(answerer, at, &payload).await?;
+                    self.notify(answerer, at, payload).await?;
                 }
             }
             // Likes and anything newer change nothing here.
@@ -341,7 +396,7 @@ impl Apply<'_> {
                     comment_id: Some(comment),
                     ..NotificationPayload::default()
                 };
-                self.notify(recipient, at, &payload).await?;
+                self.notify(recipient, at, payload).await?;
             }
         }
         if handle == Handle::OriginalPoster {
@@ -356,7 +411,7 @@ impl Apply<'_> {
         let question = self
             .entry(poster, post)
             .await?
-            .and_then(|(_, payload)| payload.board)
+            .and_then(|payload| payload.board)
             .is_some_and(|board| board == Board::Qna.as_str());
         let payload = NotificationPayload {
             kind: if question && parent.is_none() {
@@ -368,7 +423,7 @@ impl Apply<'_> {
             comment_id: Some(comment),
             ..NotificationPayload::default()
         };
-        self.notify(poster, at, &payload).await
+        self.notify(poster, at, payload).await
     }
 
     async fn review(
@@ -390,8 +445,8 @@ impl Apply<'_> {
                 self.put_entry(author, at, NewEntry::published(review, "review", payload))
                     .await?;
             }
-            ReviewEvent::ReviewEdited { .. } => self.touch(review, at, None).await?,
-            ReviewEvent::ReviewDeleted { .. } => self.touch(review, at, Some("deleted")).await?,
+            ReviewEvent::ReviewEdited { .. } => {}
+            ReviewEvent::ReviewDeleted { .. } => self.delete("review", review, at).await?,
             ReviewEvent::ReviewMarkedHelpful { .. } => {}
         }
         Ok(Ok(()))
@@ -423,7 +478,7 @@ impl Apply<'_> {
             self.put_entry(claimant, at, entry).await?;
             return Ok(Ok(()));
         }
-        let Some((_, mut payload)) = self.entry(claimant, claim).await? else {
+        let Some(mut payload) = self.entry(claimant, claim).await? else {
             // Submitted before claims were recorded: nothing to update.
             return Ok(Ok(()));
         };
@@ -442,8 +497,9 @@ impl Apply<'_> {
             ClaimEvent::ClaimSubmitted { .. } => return Ok(Ok(())),
         };
         let hospital_id = payload.hospital_id;
-        self.update_entry(claimant, claim, at, state, &payload)
-            .await?;
+        state.clone_into(&mut payload.state);
+        payload.updated_at = at.time;
+        self.update_entry(claimant, claim, &payload).await?;
         if let Some((kind, reason)) = notification {
             let payload = NotificationPayload {
                 kind,
@@ -452,7 +508,7 @@ impl Apply<'_> {
                 reason,
                 ..NotificationPayload::default()
             };
-            self.notify(claimant, at, &payload).await?;
+            self.notify(claimant, at, payload).await?;
         }
         Ok(Ok(()))
     }
@@ -486,15 +542,7 @@ impl Apply<'_> {
                 let Some(up_to) = up_to else {
                     return Ok(Err("NotificationsRead: up_to is out of range".to_owned()));
                 };
-                // The greatest mark wins, so a redelivery changes nothing.
-                sqlx::query(
-                    "INSERT INTO notification_reads (owner, read_up_to) VALUES (?, ?) \
-                     ON DUPLICATE KEY UPDATE read_up_to = GREATEST(read_up_to, VALUES(read_up_to))",
-                )
-                .bind(owner)
-                .bind(up_to)
-                .execute(&mut *self.tx)
-                .await?;
+                self.mark_read(owner, up_to).await?;
             }
             // Registration, roles, suspensions: nothing of this read model.
             _ => {}
@@ -557,22 +605,21 @@ impl Apply<'_> {
             return Ok(());
         };
         let key = entry_key(self.key, entry.item);
-        let sealed = seal_entry(&self.key.index_key(member), &key, &entry.payload)?;
+        let payload = EntryPayload {
+            kind: entry.kind.to_owned(),
+            state: entry.state.to_owned(),
+            created_at: at.time,
+            updated_at: at.time,
+            ..entry.payload
+        };
+        let sealed = seal_entry(&self.key.index_key(member), &key, &payload)?;
         sqlx::query(
-            "INSERT INTO entries \
-             (entry_key, owner, kind, state, created_at, updated_at, nonce, ciphertext) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
-             ON DUPLICATE KEY UPDATE owner = VALUES(owner), kind = VALUES(kind), \
-             state = VALUES(state), created_at = VALUES(created_at), \
-             updated_at = VALUES(updated_at), \
+            "INSERT INTO entries (entry_key, owner, nonce, ciphertext) VALUES (?, ?, ?, ?) \
+             ON DUPLICATE KEY UPDATE owner = VALUES(owner), \
              nonce = VALUES(nonce), ciphertext = VALUES(ciphertext)",
         )
         .bind(&key)
         .bind(&owner)
-        .bind(entry.kind)
-        .bind(entry.state)
-        .bind(at.time)
-        .bind(at.time)
         .bind(&sealed.nonce)
         .bind(&sealed.ciphertext)
         .execute(&mut *self.tx)
@@ -580,60 +627,53 @@ impl Apply<'_> {
         Ok(())
     }
 
-    /// Changes an item's entry's state (or only its time when `state` is `None`); an item
-    /// with no entry (author unknown) is left alone.
-    async fn touch(&mut self, item: Uuid, at: At, state: Option<&str>) -> anyhow::Result<()> {
-        sqlx::query(
-            "UPDATE entries SET state = COALESCE(?, state), updated_at = ? WHERE entry_key = ?",
-        )
-        .bind(state)
-        .bind(at.time)
-        .bind(entry_key(self.key, item))
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(())
+    /// Marks an item's entry `deleted`. The state is sealed, so the entry is opened with its
+    /// author's key; an item with no entry (author unknown) is left alone.
+    async fn delete(&mut self, item_type: &str, item: Uuid, at: At) -> anyhow::Result<()> {
+        let Some(author) = self.author(item_type, item).await? else {
+            return Ok(());
+        };
+        let Some(mut payload) = self.entry(author, item).await? else {
+            return Ok(());
+        };
+        "deleted".clone_into(&mut payload.state);
+        payload.updated_at = at.time;
+        self.update_entry(author, item, &payload).await
     }
 
-    /// Changes an entry's state and payload.
+    /// Seals `payload` again as `member`'s entry of `item`.
     async fn update_entry(
         &mut self,
         member: MemberId,
         item: Uuid,
-        at: At,
-        state: &str,
         payload: &EntryPayload,
     ) -> anyhow::Result<()> {
         let key = entry_key(self.key, item);
         let sealed = seal_entry(&self.key.index_key(member), &key, payload)?;
-        sqlx::query(
-            "UPDATE entries SET state = ?, updated_at = ?, nonce = ?, ciphertext = ? \
-             WHERE entry_key = ?",
-        )
-        .bind(state)
-        .bind(at.time)
-        .bind(&sealed.nonce)
-        .bind(&sealed.ciphertext)
-        .bind(&key)
-        .execute(&mut *self.tx)
-        .await?;
+        sqlx::query("UPDATE entries SET nonce = ?, ciphertext = ? WHERE entry_key = ?")
+            .bind(&sealed.nonce)
+            .bind(&sealed.ciphertext)
+            .bind(&key)
+            .execute(&mut *self.tx)
+            .await?;
         Ok(())
     }
 
-    /// `member`'s entry of `item` — its state and opened payload — if there is one.
+    /// `member`'s entry of `item`, opened, if there is one.
     async fn entry(
         &mut self,
         member: MemberId,
         item: Uuid,
-    ) -> anyhow::Result<Option<(String, EntryPayload)>> {
+    ) -> anyhow::Result<Option<EntryPayload>> {
         let key = entry_key(self.key, item);
-        let row: Option<(String, String, String)> = sqlx::query_as(
-            "SELECT state, nonce, ciphertext FROM entries WHERE entry_key = ? AND owner = ?",
+        let row: Option<(String, String)> = sqlx::query_as(
+            "SELECT nonce, ciphertext FROM entries WHERE entry_key = ? AND owner = ? FOR UPDATE",
         )
         .bind(&key)
         .bind(self.key.member_ref(member).0)
         .fetch_optional(&mut *self.tx)
         .await?;
-        let Some((state, nonce, ciphertext)) = row else {
+        let Some((nonce, ciphertext)) = row else {
             return Ok(None);
         };
         let opened = self.key.index_key(member).open(
@@ -646,38 +686,128 @@ impl Apply<'_> {
             .ok()
             .and_then(|json| serde_json::from_str(&json).ok())
             .context("an entry's payload does not open with its owner's key")?;
-        Ok(Some((state, payload)))
+        Ok(Some(payload))
     }
 
-    /// Files a notification for `recipient`, once per event and recipient.
+    /// Files a notification for `recipient`, once per event and recipient; keeps the
+    /// recipient's newest [`KEEP_NOTIFICATIONS`].
     async fn notify(
         &mut self,
         recipient: MemberId,
         at: At,
-        payload: &NotificationPayload,
+        mut payload: NotificationPayload,
     ) -> anyhow::Result<()> {
         let Some(owner) = self.owner(recipient).await? else {
             return Ok(());
         };
         let dedupe = notification_key(self.key, at.event_id, recipient);
-        let json = serde_json::to_string(payload)?;
+        payload.created_at = at.time;
+        let json = padded(&payload)?;
         let sealed =
             self.key
                 .index_key(recipient)
                 .seal(NOTIFICATION_SEAL, Uuid::nil(), &dedupe, &json);
         sqlx::query(
-            "INSERT INTO notifications (owner, dedupe_key, created_at, nonce, ciphertext) \
-             VALUES (?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE dedupe_key = dedupe_key",
+            "INSERT INTO notifications (dedupe_key, owner, nonce, ciphertext) \
+             VALUES (?, ?, ?, ?) ON DUPLICATE KEY UPDATE dedupe_key = dedupe_key",
         )
-        .bind(&owner)
         .bind(&dedupe)
-        .bind(at.time)
+        .bind(&owner)
+        .bind(&sealed.nonce)
+        .bind(&sealed.ciphertext)
+        .execute(&mut *self.tx)
+        .await?;
+        self.prune(recipient, &owner).await
+    }
+
+    /// Drops `recipient`'s oldest notifications (by time, then dedupe key: an order a
+    /// rebuild reproduces) once they have more than `KEEP_NOTIFICATIONS + 100`, down to
+    /// [`KEEP_NOTIFICATIONS`]. One that does not open counts as oldest.
+    async fn prune(&mut self, recipient: MemberId, owner: &str) -> anyhow::Result<()> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM notifications WHERE owner = ?")
+            .bind(owner)
+            .fetch_one(&mut *self.tx)
+            .await?;
+        if usize::try_from(count).unwrap_or(0) <= KEEP_NOTIFICATIONS + 100 {
+            return Ok(());
+        }
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT dedupe_key, nonce, ciphertext FROM notifications WHERE owner = ? FOR UPDATE",
+        )
+        .bind(owner)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        let key = self.key.index_key(recipient);
+        let mut dated: Vec<(Option<DateTime<Utc>>, String)> = rows
+            .into_iter()
+            .map(|(dedupe, nonce, ciphertext)| {
+                let time = key
+                    .open(
+                        NOTIFICATION_SEAL,
+                        Uuid::nil(),
+                        &dedupe,
+                        &Sealed { nonce, ciphertext },
+                    )
+                    .ok()
+                    .and_then(|json| serde_json::from_str::<Dated>(&json).ok())
+                    .map(|dated| dated.created_at);
+                (time, dedupe)
+            })
+            .collect();
+        // Newest first; `None` (unreadable) sorts last.
+        dated.sort_by(|a, b| b.cmp(a));
+        for (_, dedupe) in dated.into_iter().skip(KEEP_NOTIFICATIONS) {
+            sqlx::query("DELETE FROM notifications WHERE dedupe_key = ?")
+                .bind(dedupe)
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Moves `owner`'s read mark to `up_to` unless it is already there or later: the
+    /// greatest mark wins, so a redelivery changes nothing.
+    async fn mark_read(&mut self, owner: &str, up_to: DateTime<Utc>) -> anyhow::Result<()> {
+        let key = read_mark_key(self.key);
+        let row: Option<(String, String)> = sqlx::query_as(
+            "SELECT nonce, ciphertext FROM notification_reads WHERE owner = ? FOR UPDATE",
+        )
+        .bind(owner)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        let current = row.and_then(|(nonce, ciphertext)| {
+            let json = key
+                .open(
+                    READ_MARK_SEAL,
+                    Uuid::nil(),
+                    owner,
+                    &Sealed { nonce, ciphertext },
+                )
+                .ok()?;
+            serde_json::from_str::<ReadMark>(&json).ok()
+        });
+        if current.is_some_and(|mark| mark.read_up_to >= up_to) {
+            return Ok(());
+        }
+        let json = padded(&ReadMark { read_up_to: up_to })?;
+        let sealed = key.seal(READ_MARK_SEAL, Uuid::nil(), owner, &json);
+        sqlx::query(
+            "INSERT INTO notification_reads (owner, nonce, ciphertext) VALUES (?, ?, ?) \
+             ON DUPLICATE KEY UPDATE nonce = VALUES(nonce), ciphertext = VALUES(ciphertext)",
+        )
+        .bind(owner)
         .bind(&sealed.nonce)
         .bind(&sealed.ciphertext)
         .execute(&mut *self.tx)
         .await?;
         Ok(())
     }
+}
+
+/// The time of a sealed notification (the rest of its payload is for the query API).
+#[derive(serde::Deserialize)]
+struct Dated {
+    created_at: DateTime<Utc>,
 }
 
 impl NewEntry {
@@ -691,14 +821,9 @@ impl NewEntry {
     }
 }
 
-/// Seals an entry's payload under its owner's key, bound to its entry key.
+/// Seals an entry's payload (padded) under its owner's key, bound to its entry key.
 fn seal_entry(key: &ContentKey, entry_key: &str, payload: &EntryPayload) -> anyhow::Result<Sealed> {
-    Ok(key.seal(
-        ENTRY_SEAL,
-        Uuid::nil(),
-        entry_key,
-        &serde_json::to_string(payload)?,
-    ))
+    Ok(key.seal(ENTRY_SEAL, Uuid::nil(), entry_key, &padded(payload)?))
 }
 
 /// `time` rounded down to the minute: times in this read model never say more.
@@ -754,6 +879,49 @@ mod tests {
             .index_key(member)
             .open(ENTRY_SEAL, Uuid::nil(), &elsewhere, &sealed)
             .is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn sealed_payloads_have_one_length_whatever_their_kind() -> anyhow::Result<()> {
+        let member = MemberId(Uuid::new_v4());
+        let post = EntryPayload {
+            kind: "post".to_owned(),
+            state: "published".to_owned(),
+            item_id: Uuid::new_v4(),
+            board: Some("qna".to_owned()),
+            ..EntryPayload::default()
+        };
+        let claim = EntryPayload {
+            kind: "claim".to_owned(),
+            state: "rejected".to_owned(),
+            item_id: Uuid::new_v4(),
+            hospital_id: Some(Uuid::new_v4()),
+            job_category: Some("medical_technician".to_owned()),
+            tenure: Some("former".to_owned()),
+            reason: Some("not_staff".to_owned()),
+            ..EntryPayload::default()
+        };
+        let index = key().index_key(member);
+        let sealed = [
+            seal_entry(&index, "a", &post)?,
+            seal_entry(&index, "b", &claim)?,
+        ];
+        assert_eq!(sealed[0].ciphertext.len(), sealed[1].ciphertext.len());
+        let opened: EntryPayload =
+            serde_json::from_str(&index.open(ENTRY_SEAL, Uuid::nil(), "b", &sealed[1])?)?;
+        assert_eq!(opened.reason.as_deref(), Some("not_staff"));
+        let note = padded(&NotificationPayload {
+            kind: "claim_rejected",
+            claim_id: Some(Uuid::new_v4()),
+            hospital_id: Some(Uuid::new_v4()),
+            reason: Some("not_staff".to_owned()),
+            ..NotificationPayload::default()
+        })?;
+        let mark = padded(&ReadMark {
+            read_up_to: Utc::now(),
+        })?;
+        assert_eq!((note.len(), mark.len()), (PAD_TO, PAD_TO));
         Ok(())
     }
 

@@ -1,17 +1,10 @@
-//! k-anonymity at read time, in one place: what a badge or a review may say about its author,
-//! and how many verified members a hospital may be said to have.
+//! k-anonymity at read time: how many verified members a hospital may be said to have. (What
+//! a post's badge or a review's label shows is decided when the item is written:
+//! `ward_command_api::labels`.)
 //!
-//! - A hospital is **named** (on badges, and its reviews show their authors' labels) only
-//!   while it has at least K verified members ([`named`]).
-//! - Below K, a badge may fall back to the hospital's **region and kind**, but only if the
-//!   hospitals of that region and kind that fall back too — those below K themselves — have K
-//!   verified members together ([`place`]). Counting the named hospitals as well would let
-//!   one large hospital hide a single member of a small one behind a crowd that never shows
-//!   the region.
-//! - The number of verified members is published only as a **band** ([`Band`]): `[0, K)`,
-//!   then `[K, 2K)`, `[2K, 4K)`, `[4K, 8K)`, … doubling. An exact count would let a crawler
-//!   read before and after and learn the moment someone verified; a band moves only when a
-//!   hospital crosses a boundary that [`named`] already makes visible.
+//! The number of verified members is published only as a **band** ([`Band`]): `[0, K)`, then
+//! `[K, 2K)`, `[2K, 4K)`, `[4K, 8K)`, … doubling. An exact count would let a crawler read
+//! before and after and learn the moment someone verified.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -41,39 +34,6 @@ impl Band {
             min,
             max: min.checked_mul(2).map_or(i64::MAX, |end| end - 1),
         }
-    }
-
-    /// Whether every count in the band names its hospital under `k`-anonymity.
-    pub fn named(self, k: u32) -> bool {
-        named(self.min, k)
-    }
-}
-
-/// Whether a hospital with `verified` members may be named (and its reviews labelled).
-pub fn named(verified: i64, k: u32) -> bool {
-    verified >= i64::from(k)
-}
-
-/// What a badge may show of its author's workplace.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Place {
-    /// The hospital's name.
-    Hospital,
-    /// The hospital's region and kind.
-    Region,
-    /// Nothing: only the job category.
-    Hidden,
-}
-
-/// Where a badge of a hospital with `verified` members points, given `fallback`: the
-/// verified members of every hospital of its region and kind that is below K itself.
-pub fn place(verified: i64, fallback: i64, k: u32) -> Place {
-    if named(verified, k) {
-        Place::Hospital
-    } else if named(fallback, k) {
-        Place::Region
-    } else {
-        Place::Hidden
     }
 }
 
@@ -113,17 +73,8 @@ mod tests {
                 assert!(b.min <= count && count <= b.max, "k={k} {count} in {b:?}");
                 assert_eq!(Band::of(b.min, k), b);
                 assert_eq!(Band::of(b.max, k), b);
-                assert_eq!(b.named(k), named(count, k), "k={k} {count}");
             }
         }
         assert_eq!(band(0, 0), (0, 0), "k = 0 behaves as k = 1");
-    }
-
-    #[test]
-    fn a_region_shows_only_when_the_hospitals_falling_back_to_it_reach_k() {
-        assert_eq!(place(5, 0, 5), Place::Hospital);
-        assert_eq!(place(1, 5, 5), Place::Region);
-        assert_eq!(place(1, 1, 5), Place::Hidden);
-        assert_eq!(place(0, 0, 5), Place::Hidden);
     }
 }

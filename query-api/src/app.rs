@@ -54,7 +54,6 @@ pub async fn run(
                 let state = board::BoardState {
                     pool,
                     cache: cache.clone(),
-                    k_anonymity: config.query_api.k_anonymity,
                     waits: waits.clone(),
                 };
                 api = api.merge(board::router(state.clone()));

@@ -1,12 +1,9 @@
 //! The board service: boards, a board's posts (new, hot, top), a post with its comments and
 //! replies, search, and the public moderation log, read from the board read model.
 //!
-//! Badges obey k-anonymity at read time ([`crate::anonymity`]): a post names its author's
-//! hospital only while that hospital has at least K verified members; below, it shows region
-//! and kind if the hospitals of that region and kind that are below K too have K verified
-//! members together, else only the job category.
-
-use std::collections::HashMap;
+//! Badges are shown as they were decided when each post was written (k-anonymity per
+//! hospital and job category, from the counts then: `ward_command_api::labels`); the read
+//! model holds nothing more, and nothing here counts members.
 
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
@@ -20,7 +17,6 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 use ward_platform::http::{ApiError, ApiQuery, ErrorBody};
 
-use crate::anonymity::{self, Place};
 use crate::cache::Cache;
 use crate::consistency::{Freshness, Waits, Wanted};
 use crate::cursor::{self, Time};
@@ -43,8 +39,6 @@ pub struct BoardState {
     pub pool: PgPool,
     /// The query cache.
     pub cache: Cache,
-    /// Verified members a hospital (or a region and kind) needs before a badge names it.
-    pub k_anonymity: u32,
     /// Who may wait for a version, and how many at once.
     pub waits: Waits,
 }
@@ -71,10 +65,11 @@ pub fn router(state: BoardState) -> Router {
 pub struct Badge {
     /// The author's job category, e.g. `nurse`.
     pub job_category: Option<String>,
-    /// The author's hospital, while it has at least K verified members.
+    /// The author's hospital, if at least K members of the author's job category were
+    /// verified there when the post was written.
     pub hospital: Option<HospitalName>,
-    /// Region and kind, when the hospital is below K but the hospitals of its region and
-    /// kind that are below K too have K verified members together.
+    /// Region and kind instead, if the hospital was below K then but the hospitals of its
+    /// region and kind that were below K too had K members of that job category together.
     pub region: Option<Region>,
 }
 
@@ -264,6 +259,9 @@ struct PostRow {
     body: Option<String>,
     badge_job_category: Option<String>,
     badge_hospital_id: Option<Uuid>,
+    badge_hospital_name: Option<String>,
+    badge_sido: Option<String>,
+    badge_kind: Option<String>,
     like_count: i32,
     comment_count: i32,
     accepted_comment: Option<Uuid>,
@@ -274,7 +272,8 @@ struct PostRow {
 
 /// The columns of `PostRow`; `body` is cut to an excerpt in listings.
 const POST_COLUMNS: &str = "p.id, p.board, p.state, p.title, p.badge_job_category, \
-    p.badge_hospital_id, p.like_count, p.comment_count, p.accepted_comment, p.created_at, \
+    p.badge_hospital_id, (SELECT h.name FROM board_hospitals h WHERE h.id = p.badge_hospital_id) \
+    AS badge_hospital_name, p.badge_sido, p.badge_kind, p.like_count, p.comment_count, p.accepted_comment, p.created_at, \
     p.version, p.hot, EXISTS (SELECT 1 FROM board_moderation m WHERE m.target_kind = 'post' \
     AND m.target_id = p.id AND m.hidden) AS hidden";
 /// Listed posts: published and not hidden.
@@ -294,78 +293,43 @@ impl BoardState {
             })
             .await
     }
+}
 
-    /// The badges of `rows`' authors as readers may see them.
-    async fn badges(&self, rows: &[PostRow]) -> Result<HashMap<Uuid, Badge>, ApiError> {
-        let hospitals: Vec<Uuid> = rows.iter().filter_map(|r| r.badge_hospital_id).collect();
-        // Each hospital's verified members, and those of the hospitals of its region and
-        // kind that are below K (themselves included when below K): the group a region badge
-        // hides its author in.
-        let groups: Vec<(Uuid, String, String, String, i64, i64)> = if hospitals.is_empty() {
-            Vec::new()
-        } else {
-            sqlx::query_as(
-                "SELECT h.id, h.name, h.sido, h.kind, \
-                 (SELECT count(*) FROM board_claims c WHERE c.hospital_id = h.id AND c.verified), \
-                 (SELECT coalesce(sum(f.members), 0)::bigint FROM ( \
-                   SELECT count(*) AS members FROM board_claims c \
-                   JOIN board_hospitals g ON g.id = c.hospital_id \
-                   WHERE c.verified AND g.sido = h.sido AND g.kind = h.kind \
-                   GROUP BY c.hospital_id HAVING count(*) < $2) f) \
-                 FROM board_hospitals h WHERE h.id = ANY($1)",
-            )
-            .bind(&hospitals)
-            .bind(i64::from(self.k_anonymity))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(ApiError::internal)?
-        };
-        let places: HashMap<Uuid, (Option<HospitalName>, Option<Region>)> = groups
-            .into_iter()
-            .map(|(id, name, sido, kind, members, fallback)| {
-                let place = match anonymity::place(members, fallback, self.k_anonymity) {
-                    Place::Hospital => (Some(HospitalName { id, name }), None),
-                    Place::Region => (None, Some(Region { sido, kind })),
-                    Place::Hidden => (None, None),
-                };
-                (id, place)
-            })
-            .collect();
-        Ok(rows
-            .iter()
-            .filter(|r| r.badge_job_category.is_some())
-            .map(|r| {
-                let (hospital, region) = r
-                    .badge_hospital_id
-                    .and_then(|id| places.get(&id).cloned())
-                    .unwrap_or_default();
-                let badge = Badge {
-                    job_category: r.badge_job_category.clone(),
-                    hospital,
-                    region,
-                };
-                (r.id, badge)
-            })
-            .collect())
+impl PostRow {
+    /// What the post shows about its author, as decided when it was written and stored so:
+    /// the job category, and the hospital's name or its region and kind if the badge shows
+    /// them. Nothing is counted here (`docs/read-models/board.md`).
+    fn badge(&self) -> Option<Badge> {
+        let job_category = self.badge_job_category.clone()?;
+        let hospital = self
+            .badge_hospital_id
+            .zip(self.badge_hospital_name.clone())
+            .map(|(id, name)| HospitalName { id, name });
+        let region = self
+            .badge_sido
+            .clone()
+            .zip(self.badge_kind.clone())
+            .map(|(sido, kind)| Region { sido, kind });
+        Some(Badge {
+            job_category: Some(job_category),
+            hospital,
+            region,
+        })
     }
 
-    /// `rows` as listed.
-    async fn summaries(&self, rows: Vec<PostRow>) -> Result<Vec<PostSummary>, ApiError> {
-        let mut badges = self.badges(&rows).await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| PostSummary {
-                badge: badges.remove(&r.id),
-                id: r.id,
-                board: r.board,
-                title: r.title.unwrap_or_default(),
-                excerpt: r.body.unwrap_or_default(),
-                like_count: r.like_count,
-                comment_count: r.comment_count,
-                answered: r.accepted_comment.is_some(),
-                created_at: r.created_at,
-            })
-            .collect())
+    /// The row as listed.
+    fn summary(self) -> PostSummary {
+        PostSummary {
+            badge: self.badge(),
+            id: self.id,
+            board: self.board,
+            title: self.title.unwrap_or_default(),
+            excerpt: self.body.unwrap_or_default(),
+            like_count: self.like_count,
+            comment_count: self.comment_count,
+            answered: self.accepted_comment.is_some(),
+            created_at: self.created_at,
+        }
     }
 }
 
@@ -486,7 +450,7 @@ pub async fn list(
             .await
             .map_err(ApiError::internal)?;
         let (rows, next_cursor) = cursor::page(rows, limit, |r| bind.key_of(r));
-        let posts = state.summaries(rows).await?;
+        let posts = rows.into_iter().map(PostRow::summary).collect();
         Ok(PostPage { posts, next_cursor })
     };
     let answer = state.cache.answer(SERVICE, &what, freshness, load).await?;
@@ -611,7 +575,7 @@ pub async fn search(
             .await
             .map_err(ApiError::internal)?;
         let (rows, next_cursor) = cursor::page(rows, limit, |r| (r.created_at, r.id));
-        let posts = state.summaries(rows).await?;
+        let posts = rows.into_iter().map(PostRow::summary).collect();
         Ok(PostPage { posts, next_cursor })
     };
     let answer = state
@@ -669,14 +633,7 @@ pub async fn show(
             row.state.clone()
         };
         let visible = state_name == "published";
-        let badge = if visible {
-            state
-                .badges(std::slice::from_ref(&row))
-                .await?
-                .remove(&row.id)
-        } else {
-            None
-        };
+        let badge = row.badge().filter(|_| visible);
         let comments = if visible {
             comments(&state.pool, id, row.accepted_comment).await?
         } else {

@@ -1,12 +1,16 @@
 //! Hospitals, their rating summaries and their reviews, read from the hospital read model
 //! (MariaDB / MySQL 8). Documented in `docs/read-models/hospital.md`.
 //!
-//! Three privacy rules shape the answers ([`crate::anonymity`]):
-//! - **k-anonymity**: a review names its author's job category and tenure only while its
-//!   hospital has at least `query_api.k_anonymity` verified members; below that, the label is
-//!   `null`, and filtering by it is refused (a filter would reveal what the label hides).
-//! - **bands, not counts**: a hospital's verified members are published as a band
-//!   (`{"min": 5, "max": 9}`), never as the exact number a crawler could difference.
+//! Three privacy rules shape the answers:
+//! - **k-anonymity per label, decided once**: a review shows the author label it was written
+//!   with, if any. The command side gives a review its label only when at least
+//!   `query_api.k_anonymity` members with that job category and tenure were verified at the
+//!   hospital when it was written (`ward_command_api::labels`); the read model holds no other
+//!   label, so nothing is decided here, a label never appears or goes later, and filtering by
+//!   job category or tenure selects only among labels readers see anyway.
+//! - **bands, not counts** ([`crate::anonymity`]): a hospital's verified members are
+//!   published as a band (`{"min": 5, "max": 9}`), never as the exact number a crawler could
+//!   difference.
 //! - **minimum reviews**: a hospital's averages, star distribution and recommendation rate
 //!   are shown only from `query_api.min_reviews` counted reviews on.
 //!
@@ -25,7 +29,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use ward_platform::http::{ApiError, ApiQuery, ErrorBody};
 
-use crate::anonymity::{self, Band};
+use crate::anonymity::Band;
 use crate::cache::Cache;
 use crate::consistency::{Freshness, Waits, Wanted};
 use crate::cursor::{self, Time};
@@ -37,7 +41,8 @@ pub struct HospitalState {
     pub pool: MySqlPool,
     /// The query cache.
     pub cache: Cache,
-    /// Verified members a hospital needs before its reviews show their authors' labels.
+    /// K: the first band of verified members is `[0, K)`. (Review labels were decided with
+    /// the same K when written.)
     pub k_anonymity: u32,
     /// Counted reviews a hospital needs before its rating aggregates are shown.
     pub min_reviews: u32,
@@ -110,20 +115,14 @@ impl HospitalState {
             .await
     }
 
-    /// The verified members of `hospital`, or `None` when the catalogue does not have it.
-    async fn verified_members(&self, hospital: &str) -> Result<Option<i64>, ApiError> {
-        sqlx::query_scalar(&format!(
-            "SELECT {VERIFIED} FROM hospitals h WHERE h.id = ?"
-        ))
-        .bind(hospital)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(ApiError::internal)
-    }
-
-    /// Whether reviews of a hospital with `verified` members may show their authors' labels.
-    fn labelled(&self, verified: i64) -> bool {
-        anonymity::named(verified, self.k_anonymity)
+    /// Whether the catalogue has `hospital`.
+    async fn exists(&self, hospital: &str) -> Result<bool, ApiError> {
+        let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM hospitals WHERE id = ?")
+            .bind(hospital)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(ApiError::internal)?;
+        Ok(found.is_some())
     }
 }
 
@@ -612,7 +611,8 @@ pub struct Ratings {
     pub work_life_balance: u8,
 }
 
-/// What a review says about its author: shown only above k-anonymity.
+/// What a review says about its author, as decided when it was written: only a label that at
+/// least K verified members of the hospital shared then.
 #[derive(Debug, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
 pub struct Author {
     /// `doctor`, `nurse`, `pharmacist`, `medical_technician`, `administration` or `other`.
@@ -646,8 +646,9 @@ pub struct ReviewView {
     /// When it was written, rounded down to the minute.
     #[schema(value_type = String, format = DateTime)]
     pub created_at: DateTime<Utc>,
-    /// The author's job category and tenure; `null` while the hospital has fewer verified
-    /// members than the k-anonymity threshold.
+    /// The author's job category and tenure, as fixed when the review was written; `null`
+    /// when fewer than K members with both were verified at the hospital then (and for
+    /// reviews written before labels were decided per label), or once deleted or hidden.
     pub author: Option<Author>,
 }
 
@@ -686,8 +687,8 @@ struct ReviewRow {
     cons: Option<String>,
     advice: Option<String>,
     would_recommend: Option<bool>,
-    job_category: String,
-    tenure: String,
+    job_category: Option<String>,
+    tenure: Option<String>,
     helpful_count: i64,
     created_at: DateTime<Utc>,
     hidden: bool,
@@ -702,8 +703,8 @@ const REVIEW_COLUMNS: &str = "SELECT r.id, r.hospital_id, r.state, r.overall, \
      FROM reviews r";
 
 impl ReviewRow {
-    /// The public view; `labelled` says whether the author's label may show.
-    fn view(self, labelled: bool) -> ReviewView {
+    /// The public view.
+    fn view(self) -> ReviewView {
         let hidden = self.hidden && self.state != "deleted";
         let ratings = match (
             self.overall,
@@ -724,10 +725,15 @@ impl ReviewRow {
             _ => None,
         };
         let shown = |text: Option<String>| text.filter(|_| !hidden);
-        let author = (labelled && !hidden && self.state != "deleted").then_some(Author {
-            job_category: self.job_category,
-            tenure: self.tenure,
-        });
+        let author = match (self.job_category, self.tenure) {
+            (Some(job_category), Some(tenure)) if !hidden && self.state != "deleted" => {
+                Some(Author {
+                    job_category,
+                    tenure,
+                })
+            }
+            _ => None,
+        };
         ReviewView {
             id: self.id,
             ratings,
@@ -755,9 +761,9 @@ impl ReviewRow {
 pub struct ReviewFilter {
     /// `new` (newest first, the default) or `helpful` (most helpful first).
     pub sort: Option<String>,
-    /// Only reviews by this job category; refused below k-anonymity.
+    /// Only reviews whose label shows this job category.
     pub job_category: Option<String>,
-    /// Only reviews by `current` or `former` staff; refused below k-anonymity.
+    /// Only reviews whose label shows `current` or `former` staff.
     pub tenure: Option<String>,
     /// Page size, 1–100 (default 20).
     pub limit: Option<i64>,
@@ -788,7 +794,7 @@ enum After {
         (status = 304, description = "Unchanged since the `ETag` sent in `If-None-Match`."),
         (status = 400, description = "Unknown or ill-typed query parameters (`invalid_query`), a cursor this API did not give out for this sort (`cursor_invalid`), or a bad `Ward-Min-Version` (`min_version_invalid`, `min_version_kind_unknown`).", body = ErrorBody),
         (status = 404, description = "There is no such hospital (`hospital_not_found`).", body = ErrorBody),
-        (status = 422, description = "An unknown `sort` (`sort_unknown`), `job_category` (`job_category_unknown`) or `tenure` (`tenure_unknown`); `limit` not 1–100 (`limit_out_of_range`); or a job category or tenure filter while the hospital has too few verified members to show them (`filter_unavailable`).", body = ErrorBody),
+        (status = 422, description = "An unknown `sort` (`sort_unknown`), `job_category` (`job_category_unknown`) or `tenure` (`tenure_unknown`); or `limit` not 1–100 (`limit_out_of_range`).", body = ErrorBody),
     ),
 )]
 #[tracing::instrument(skip_all)]
@@ -826,17 +832,8 @@ pub async fn reviews(
         &(&id, helpful, &job_category, &tenure, limit, &after),
     )?;
     let load = async {
-        let verified = state
-            .verified_members(&id)
-            .await?
-            .ok_or_else(hospital_not_found)?;
-        let labelled = state.labelled(verified);
-        if !labelled && (job_category.is_some() || tenure.is_some()) {
-            return Err(ApiError::invalid(
-                "filter_unavailable",
-                "this hospital has too few verified members to filter its reviews by job \
-                 category or tenure",
-            ));
+        if !state.exists(&id).await? {
+            return Err(hospital_not_found());
         }
         let mut query = QueryBuilder::<MySql>::new(REVIEW_COLUMNS);
         query
@@ -844,6 +841,8 @@ pub async fn reviews(
             .push_bind(id.clone())
             .push(" AND ")
             .push(COUNTED);
+        // Over the stored labels, which are the labels readers see: an unlabelled review
+        // matches no filter, so no filter tells anything about it.
         for (column, value) in [("job_category", &job_category), ("tenure", &tenure)] {
             if let Some(value) = value {
                 query
@@ -896,7 +895,7 @@ pub async fn reviews(
         } else {
             cursor::page(rows, limit, |r| (r.created_at, r.id.clone()))
         };
-        let reviews = rows.into_iter().map(|row| row.view(labelled)).collect();
+        let reviews = rows.into_iter().map(ReviewRow::view).collect();
         Ok(ReviewPage {
             reviews,
             next_cursor,
@@ -944,17 +943,9 @@ pub async fn review(
             .await
             .map_err(ApiError::internal)?
             .ok_or_else(review_not_found)?;
-        // Claims count even before their hospital is projected.
-        let verified: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM claims WHERE hospital_id = ? AND state = 'verified'",
-        )
-        .bind(&row.hospital_id)
-        .fetch_one(&state.pool)
-        .await
-        .map_err(ApiError::internal)?;
         Ok(ReviewDetail {
             hospital_id: row.hospital_id.clone(),
-            review: row.view(state.labelled(verified)),
+            review: row.view(),
         })
     };
     let answer = state
@@ -1044,8 +1035,8 @@ mod tests {
             cons: Some("단점".to_owned()),
             advice: None,
             would_recommend: Some(true),
-            job_category: "nurse".to_owned(),
-            tenure: "current".to_owned(),
+            job_category: Some("nurse".to_owned()),
+            tenure: Some("current".to_owned()),
             helpful_count: 2,
             created_at: DateTime::from_timestamp(1_795_809_791, 0).unwrap_or_default(),
             hidden,
@@ -1053,8 +1044,8 @@ mod tests {
     }
 
     #[test]
-    fn a_review_shows_its_author_only_above_k_and_nothing_once_hidden() {
-        let shown = row("published", false).view(true);
+    fn a_review_shows_the_label_it_was_written_with_and_nothing_once_hidden() {
+        let shown = row("published", false).view();
         assert_eq!(
             shown.author,
             Some(Author {
@@ -1067,8 +1058,14 @@ mod tests {
             0,
             "rounded to the minute"
         );
-        assert_eq!(row("published", false).view(false).author, None);
-        let hidden = row("published", true).view(true);
+        let unlabelled = ReviewRow {
+            job_category: None,
+            tenure: None,
+            ..row("published", false)
+        };
+        assert_eq!(unlabelled.view().author, None);
+        assert_eq!(row("deleted", false).view().author, None);
+        let hidden = row("published", true).view();
         assert_eq!(
             (
                 hidden.state.as_str(),

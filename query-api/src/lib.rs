@@ -2,7 +2,8 @@
 //! the event store, so it scales out freely under the read-heavy anonymous traffic.
 //!
 //! # Layout
-//! - [`anonymity`]: k-anonymity in one place: named hospitals, region fallbacks, count bands.
+//! - [`anonymity`]: verified members published as bands (badges and labels are decided when
+//!   written, by the command API).
 //! - [`app`]: start-up, the `query_api.services` switch and [`run`].
 //! - [`board`]: boards, posts with their comments, search, the moderation log.
 //! - [`cache`]: cache-aside in Redis with versioned keys, `ETag` and `304`.

@@ -6,6 +6,10 @@
 //! answers are private (`Cache-Control: private, no-store`) and never go through the shared
 //! query cache. Rows are found by the member's pseudonym and opened with a key derived from
 //! the member, both computed with the author key, which this service therefore holds.
+//!
+//! Nothing but the owner and opaque keys is in the clear (ADR 0006, "Revised"): kinds, states
+//! and times are sealed, so every page opens all of the member's rows (at most [`MAX_ROWS`]
+//! per table), then filters, sorts and pages them in memory.
 
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -33,6 +37,13 @@ use crate::cursor::{self, Time};
 const ENTRY_SEAL: &str = "member-entry";
 const NOTIFICATION_SEAL: &str = "member-notification";
 const AGGREGATE_KEY: &str = "member-aggregate";
+const READ_MARK_SEAL: &str = "member-read-mark";
+
+/// Most rows of one table (entries, notifications) a page opens for one member. The projector
+/// keeps a member's newest 1 000 notifications; entries are what the member wrote and
+/// claimed, which the rate limits keep far below this. Past it, pages answer 503
+/// `too_many_rows` rather than open without bound.
+pub const MAX_ROWS: usize = 10_000;
 
 /// What the member handlers use.
 #[derive(Clone)]
@@ -182,6 +193,80 @@ impl MeState {
     }
 }
 
+impl MeState {
+    /// Every entry of the member, opened: at most [`MAX_ROWS`].
+    async fn entries(&self, me: &Me) -> Result<Vec<Entry>, ApiError> {
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT entry_key, nonce, ciphertext FROM entries WHERE owner = ? LIMIT ?",
+        )
+        .bind(&me.owner)
+        .bind(MAX_ROWS as u64 + 1)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(ApiError::internal)?;
+        too_many(rows.len())?;
+        rows.into_iter()
+            .map(|(key, nonce, ciphertext)| {
+                let payload = me.open(ENTRY_SEAL, &key, nonce, ciphertext)?;
+                Ok(Entry { key, payload })
+            })
+            .collect()
+    }
+
+    /// The member's read mark (the epoch if they never marked anything read).
+    async fn read_up_to(&self, me: &Me) -> Result<DateTime<Utc>, ApiError> {
+        let row: Option<(String, String)> =
+            sqlx::query_as("SELECT nonce, ciphertext FROM notification_reads WHERE owner = ?")
+                .bind(&me.owner)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(ApiError::internal)?;
+        let Some((nonce, ciphertext)) = row else {
+            return Ok(DateTime::UNIX_EPOCH);
+        };
+        let json = read_mark_key(&self.key)
+            .open(
+                READ_MARK_SEAL,
+                Uuid::nil(),
+                &me.owner,
+                &Sealed { nonce, ciphertext },
+            )
+            .map_err(ApiError::internal)?;
+        let mark: ReadMark = serde_json::from_str(&json).map_err(ApiError::internal)?;
+        Ok(mark.read_up_to)
+    }
+}
+
+/// 503 `too_many_rows` past [`MAX_ROWS`].
+fn too_many(rows: usize) -> Result<(), ApiError> {
+    if rows > MAX_ROWS {
+        return Err(ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_rows",
+            format!("this page lists at most {MAX_ROWS} of a member's rows"),
+        ));
+    }
+    Ok(())
+}
+
+/// The key that seals read marks: `author_ref("member-read-mark", nil, nil)` as 32 bytes
+/// (as `projector/src/member.rs` derives it).
+fn read_mark_key(key: &AuthorKey) -> ContentKey {
+    let reference = key
+        .author_ref(READ_MARK_SEAL, Uuid::nil(), MemberId(Uuid::nil()))
+        .0;
+    let bytes: Vec<u8> = (0..reference.len() / 2)
+        .filter_map(|i| u8::from_str_radix(&reference[2 * i..2 * i + 2], 16).ok())
+        .collect();
+    ContentKey::from_bytes(&bytes).unwrap_or_else(|| unreachable!("an HMAC-SHA256 is 32 bytes"))
+}
+
+/// A sealed read mark.
+#[derive(Debug, Deserialize)]
+struct ReadMark {
+    read_up_to: DateTime<Utc>,
+}
+
 impl Me {
     /// Opens a payload sealed under `kind` and bound to the row's `row_key`.
     fn open<T: DeserializeOwned>(
@@ -202,6 +287,10 @@ impl Me {
 /// An entry's sealed payload, as the member projector writes it.
 #[derive(Debug, Deserialize)]
 struct EntryPayload {
+    kind: String,
+    state: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
     item_id: Uuid,
     #[serde(default)]
     post_id: Option<Uuid>,
@@ -223,6 +312,7 @@ struct EntryPayload {
 #[derive(Debug, Deserialize)]
 struct NotificationPayload {
     kind: String,
+    created_at: DateTime<Utc>,
     #[serde(default)]
     post_id: Option<Uuid>,
     #[serde(default)]
@@ -235,16 +325,41 @@ struct NotificationPayload {
     reason: Option<String>,
 }
 
-/// An entry row.
-#[derive(sqlx::FromRow)]
-struct EntryRow {
-    entry_key: String,
-    kind: String,
-    state: String,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-    nonce: String,
-    ciphertext: String,
+/// An entry, opened.
+struct Entry {
+    key: String,
+    payload: EntryPayload,
+}
+
+/// An opened row's place in a page: its time (to the minute), then its keyed hash.
+trait Placed {
+    fn place(&self) -> (DateTime<Utc>, &str);
+}
+
+impl Placed for Entry {
+    fn place(&self) -> (DateTime<Utc>, &str) {
+        (self.payload.created_at, &self.key)
+    }
+}
+
+/// One page of `rows`, newest first and, within a minute, by keyed hash (descending): an
+/// order a rebuild reproduces. `after` is the cursor: the place of the previous page's last
+/// row. At most `limit` rows, and the cursor of the next page if there is one.
+fn page_of<T: Placed>(
+    mut rows: Vec<T>,
+    after: Option<(Time, String)>,
+    limit: i64,
+) -> (Vec<T>, Option<String>) {
+    if let Some((time, last)) = after {
+        let time = DateTime::<Utc>::from(time);
+        rows.retain(|row| row.place() < (time, last.as_str()));
+    }
+    rows.sort_by(|a, b| b.place().cmp(&a.place()));
+    rows.truncate(usize::try_from(limit + 1).unwrap_or(usize::MAX));
+    cursor::page(rows, limit, |row| {
+        let (time, key) = row.place();
+        (time, key.to_owned())
+    })
 }
 
 /// One of the member's affiliation claims.
@@ -295,6 +410,7 @@ pub struct Affiliations {
         (status = 200, description = "The member's claims.", body = Affiliations),
         (status = 400, description = "A malformed `Ward-Min-Version` (`min_version_invalid`) or one naming something else than an affiliation, post or review (`min_version_kind_unknown`).", body = ErrorBody),
         (status = 401, description = "No session (`unauthenticated`).", body = ErrorBody),
+        (status = 503, description = "The member has more rows than a page opens (`too_many_rows`).", body = ErrorBody),
     ),
 )]
 #[tracing::instrument(skip_all)]
@@ -306,18 +422,15 @@ pub async fn affiliations(
 ) -> Result<Response, ApiError> {
     let freshness = state.freshness(wanted).await?;
     let me = state.me(session.member_id);
-    let rows: Vec<EntryRow> = sqlx::query_as(
-        "SELECT entry_key, kind, state, created_at, updated_at, nonce, ciphertext \
-         FROM entries WHERE owner = ? AND kind = 'claim' ORDER BY created_at DESC, entry_key DESC",
-    )
-    .bind(&me.owner)
-    .fetch_all(&state.pool)
-    .await
-    .map_err(ApiError::internal)?;
-    let mut affiliations = Vec::with_capacity(rows.len());
-    for row in rows {
-        let payload: EntryPayload =
-            me.open(ENTRY_SEAL, &row.entry_key, row.nonce, row.ciphertext)?;
+    let mut claims: Vec<Entry> = state
+        .entries(&me)
+        .await?
+        .into_iter()
+        .filter(|entry| entry.payload.kind == "claim")
+        .collect();
+    claims.sort_by(|a, b| b.place().cmp(&a.place()));
+    let mut affiliations = Vec::with_capacity(claims.len());
+    for Entry { payload, .. } in claims {
         let (Some(hospital_id), Some(job_category), Some(tenure)) =
             (payload.hospital_id, payload.job_category, payload.tenure)
         else {
@@ -328,11 +441,11 @@ pub async fn affiliations(
             hospital_id,
             job_category,
             tenure,
-            decided_at: (row.state != "open").then_some(row.updated_at),
-            state: row.state,
+            decided_at: (payload.state != "open").then_some(payload.updated_at),
+            state: payload.state,
             method: payload.method,
             reason: payload.reason,
-            submitted_at: row.created_at,
+            submitted_at: payload.created_at,
         });
     }
     Ok(Answer::json(&Affiliations { affiliations })?.private(&headers, freshness))
@@ -397,6 +510,7 @@ pub struct ActivityPage {
         (status = 400, description = "An unknown query parameter (`invalid_query`), a cursor this API did not give out (`cursor_invalid`), or a bad `Ward-Min-Version` (`min_version_invalid`, `min_version_kind_unknown`).", body = ErrorBody),
         (status = 401, description = "No session (`unauthenticated`).", body = ErrorBody),
         (status = 422, description = "An unknown kind (`kind_unknown`) or a limit out of 1..=100 (`limit_out_of_range`).", body = ErrorBody),
+        (status = 503, description = "The member has more rows than a page opens (`too_many_rows`).", body = ErrorBody),
     ),
 )]
 #[tracing::instrument(skip_all)]
@@ -419,43 +533,28 @@ pub async fn activity(
     };
     let limit = cursor::limit(query.limit)?;
     // Within a minute, by the entry's keyed hash: an order that a rebuild reproduces.
-    let after: Option<(Time, String)> = cursor::decode(query.cursor.as_deref())?;
+    let after_key: Option<(Time, String)> = cursor::decode(query.cursor.as_deref())?;
     let freshness = state.freshness(wanted).await?;
     let me = state.me(session.member_id);
-    let rows: Vec<EntryRow> = sqlx::query_as(
-        "SELECT entry_key, kind, state, created_at, updated_at, nonce, ciphertext \
-         FROM entries WHERE owner = ? AND kind IN (?, ?, ?) \
-         AND (? IS NULL OR created_at < ? OR (created_at = ? AND entry_key < ?)) \
-         ORDER BY created_at DESC, entry_key DESC LIMIT ?",
-    )
-    .bind(&me.owner)
-    .bind(kinds[0])
-    .bind(kinds[1])
-    .bind(kinds[2])
-    .bind(after.as_ref().map(|(time, _)| *time))
-    .bind(after.as_ref().map(|(time, _)| *time))
-    .bind(after.as_ref().map(|(time, _)| *time))
-    .bind(after.as_ref().map(|(_, key)| key.clone()))
-    .bind(limit + 1)
-    .fetch_all(&state.pool)
-    .await
-    .map_err(ApiError::internal)?;
-    let (rows, next_cursor) =
-        cursor::page(rows, limit, |row| (row.created_at, row.entry_key.clone()));
-    let mut items = Vec::with_capacity(rows.len());
-    for row in rows {
-        let payload: EntryPayload =
-            me.open(ENTRY_SEAL, &row.entry_key, row.nonce, row.ciphertext)?;
-        items.push(ActivityItem {
-            kind: row.kind,
+    let rows: Vec<Entry> = state
+        .entries(&me)
+        .await?
+        .into_iter()
+        .filter(|entry| kinds.contains(&entry.payload.kind.as_str()))
+        .collect();
+    let (rows, next_cursor) = page_of(rows, after_key, limit);
+    let items = rows
+        .into_iter()
+        .map(|Entry { payload, .. }| ActivityItem {
+            kind: payload.kind,
             id: payload.item_id,
             post_id: payload.post_id,
             board: payload.board,
             hospital_id: payload.hospital_id,
-            state: row.state,
-            created_at: row.created_at,
-        });
-    }
+            state: payload.state,
+            created_at: payload.created_at,
+        })
+        .collect();
     let page = ActivityPage { items, next_cursor };
     Ok(Answer::json(&page)?.private(&headers, freshness))
 }
@@ -514,13 +613,16 @@ pub struct NotificationPage {
     pub next_cursor: Option<String>,
 }
 
-/// A notification row.
-#[derive(sqlx::FromRow)]
-struct NotificationRow {
-    dedupe_key: String,
-    created_at: DateTime<Utc>,
-    nonce: String,
-    ciphertext: String,
+/// A notification, opened.
+struct Opened {
+    key: String,
+    payload: NotificationPayload,
+}
+
+impl Placed for Opened {
+    fn place(&self) -> (DateTime<Utc>, &str) {
+        (self.payload.created_at, &self.key)
+    }
 }
 
 /// `GET /api/v1/me/notifications?unread&limit&cursor`: newest first, with the unread count.
@@ -537,6 +639,7 @@ struct NotificationRow {
         (status = 400, description = "An unknown or ill-typed query parameter (`invalid_query`), a cursor this API did not give out (`cursor_invalid`), or a bad `Ward-Min-Version` (`min_version_invalid`, `min_version_kind_unknown`).", body = ErrorBody),
         (status = 401, description = "No session (`unauthenticated`).", body = ErrorBody),
         (status = 422, description = "A limit out of 1..=100 (`limit_out_of_range`).", body = ErrorBody),
+        (status = 503, description = "The member has more rows than a page opens (`too_many_rows`).", body = ErrorBody),
     ),
 )]
 #[tracing::instrument(skip_all)]
@@ -549,62 +652,46 @@ pub async fn notifications(
 ) -> Result<Response, ApiError> {
     let limit = cursor::limit(query.limit)?;
     // Within a minute, by the keyed dedupe hash: an order that a rebuild reproduces.
-    let after: Option<(Time, String)> = cursor::decode(query.cursor.as_deref())?;
+    let after_key: Option<(Time, String)> = cursor::decode(query.cursor.as_deref())?;
     let freshness = state.freshness(wanted).await?;
     let me = state.me(session.member_id);
-    let read_up_to: DateTime<Utc> =
-        sqlx::query_scalar("SELECT read_up_to FROM notification_reads WHERE owner = ?")
-            .bind(&me.owner)
-            .fetch_optional(&state.pool)
-            .await
-            .map_err(ApiError::internal)?
-            .unwrap_or(DateTime::UNIX_EPOCH);
-    let unread_count: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM notifications WHERE owner = ? AND created_at > ?")
-            .bind(&me.owner)
-            .bind(read_up_to)
-            .fetch_one(&state.pool)
-            .await
-            .map_err(ApiError::internal)?;
-    let unread_only = query.unread.unwrap_or(false);
-    let rows: Vec<NotificationRow> = sqlx::query_as(
-        "SELECT dedupe_key, created_at, nonce, ciphertext FROM notifications \
-         WHERE owner = ? AND (? = FALSE OR created_at > ?) \
-         AND (? IS NULL OR created_at < ? OR (created_at = ? AND dedupe_key < ?)) \
-         ORDER BY created_at DESC, dedupe_key DESC LIMIT ?",
+    let read_up_to = state.read_up_to(&me).await?;
+    let rows: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT dedupe_key, nonce, ciphertext FROM notifications WHERE owner = ? LIMIT ?",
     )
     .bind(&me.owner)
-    .bind(unread_only)
-    .bind(read_up_to)
-    .bind(after.as_ref().map(|(time, _)| *time))
-    .bind(after.as_ref().map(|(time, _)| *time))
-    .bind(after.as_ref().map(|(time, _)| *time))
-    .bind(after.as_ref().map(|(_, key)| key.clone()))
-    .bind(limit + 1)
+    .bind(MAX_ROWS as u64 + 1)
     .fetch_all(&state.pool)
     .await
     .map_err(ApiError::internal)?;
-    let (rows, next_cursor) =
-        cursor::page(rows, limit, |row| (row.created_at, row.dedupe_key.clone()));
-    let mut notifications = Vec::with_capacity(rows.len());
-    for row in rows {
-        let payload: NotificationPayload = me.open(
-            NOTIFICATION_SEAL,
-            &row.dedupe_key,
-            row.nonce,
-            row.ciphertext,
-        )?;
-        notifications.push(Notification {
+    too_many(rows.len())?;
+    let mut opened = rows
+        .into_iter()
+        .map(|(key, nonce, ciphertext)| {
+            let payload = me.open(NOTIFICATION_SEAL, &key, nonce, ciphertext)?;
+            Ok(Opened { key, payload })
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    let unread = |n: &Opened| n.payload.created_at > read_up_to;
+    let unread_count =
+        i64::try_from(opened.iter().filter(|n| unread(n)).count()).map_err(ApiError::internal)?;
+    if query.unread.unwrap_or(false) {
+        opened.retain(unread);
+    }
+    let (opened, next_cursor) = page_of(opened, after_key, limit);
+    let notifications = opened
+        .into_iter()
+        .map(|Opened { payload, .. }| Notification {
             kind: payload.kind,
             post_id: payload.post_id,
             comment_id: payload.comment_id,
             claim_id: payload.claim_id,
             hospital_id: payload.hospital_id,
             reason: payload.reason,
-            read: row.created_at <= read_up_to,
-            created_at: row.created_at,
-        });
-    }
+            read: payload.created_at <= read_up_to,
+            created_at: payload.created_at,
+        })
+        .collect();
     let page = NotificationPage {
         notifications,
         unread_count,

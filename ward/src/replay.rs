@@ -5,9 +5,10 @@
 //! The log holds no member identities (no event carries one), so neither does the output.
 //! Texts members wrote are sealed in the log; they stay sealed unless `--open-texts` is given,
 //! and then open only while their content keys exist: deleted items and withdrawn members'
-//! items stay erased (`{"erased": true}`). An opened post badge shows its job category only,
-//! never its hospital: the public page names a badge's hospital only while k-anonymity allows,
-//! which the log cannot know, so the replay never does.
+//! items stay erased (`{"erased": true}`). An opened post badge shows what the post's page
+//! shows: from `PostCreated` version 4 on, the badge holds only that (it was decided when the
+//! post was written, under k-anonymity); a version 3 badge held the chosen hospital whatever
+//! the counts, so it opens as its job category only ([`Badge::shown`]).
 
 use std::io::Write;
 use std::time::Duration;
@@ -238,6 +239,7 @@ async fn open_payload(keys: &ContentKeys, envelope: &mut Envelope) -> anyhow::Re
     let Ok(id) = Uuid::parse_str(&id) else {
         return Ok(());
     };
+    let version = envelope.event_version.clone();
     let Some(fields) = envelope.payload.as_object_mut() else {
         return Ok(());
     };
@@ -252,7 +254,7 @@ async fn open_payload(keys: &ContentKeys, envelope: &mut Envelope) -> anyhow::Re
         }
         let key = key.as_ref().and_then(Option::as_ref);
         *value = match open(key, kind, id, field, &EventText::Sealed(sealed)) {
-            Opened::Text(text) if field == "badge" => without_hospital(&text),
+            Opened::Text(text) if field == "badge" => shown_badge(&version, &text),
             Opened::Text(text) => Value::String(text),
             Opened::Erased | Opened::Unreadable => erased(),
         };
@@ -264,19 +266,13 @@ fn erased() -> Value {
     serde_json::json!({"erased": true})
 }
 
-/// An opened post badge (`{"job_category": …, "hospital_id": …}`) with its job category only,
-/// in the same form (JSON text); a badge that does not parse is erased rather than shown.
-fn without_hospital(badge: &str) -> Value {
-    match serde_json::from_str::<Badge>(badge) {
-        Ok(badge) => {
-            let shown = Badge {
-                hospital_id: None,
-                ..badge
-            };
-            serde_json::to_string(&shown).map_or_else(|_| erased(), Value::String)
-        }
-        Err(_) => erased(),
-    }
+/// An opened post badge of a `PostCreated` of `version` as readers see it, in the same form
+/// (JSON text); a badge that does not parse is erased rather than shown.
+fn shown_badge(version: &str, badge: &str) -> Value {
+    Badge::shown(version, badge)
+        .ok()
+        .and_then(|shown| serde_json::to_string(&shown).ok())
+        .map_or_else(erased, Value::String)
 }
 
 #[cfg(test)]
@@ -284,18 +280,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_badge_keeps_its_job_category_and_loses_its_hospital() {
+    fn a_badge_opens_as_written_from_version_4_and_as_its_job_category_before() {
         let hospital = Uuid::new_v4();
-        let badge = format!(r#"{{"job_category":"pharmacist","hospital_id":"{hospital}"}}"#);
-        let shown = without_hospital(&badge);
+        let named = format!(r#"{{"job_category":"pharmacist","hospital_id":"{hospital}"}}"#);
+        let text = |text: &str| Value::String(text.to_owned());
+        assert_eq!(shown_badge("4", &named), text(&named));
+        let regional = r#"{"job_category":"nurse","region":{"sido":"부산","kind":"general"}}"#;
+        assert_eq!(shown_badge("4", regional), text(regional));
         assert_eq!(
-            shown,
-            Value::String(r#"{"job_category":"pharmacist"}"#.to_owned())
+            shown_badge("3", &named),
+            text(r#"{"job_category":"pharmacist"}"#),
+            "a badge decided at read time keeps no hospital"
         );
         assert_eq!(
-            without_hospital(r#"{"job_category":"nurse"}"#),
-            Value::String(r#"{"job_category":"nurse"}"#.to_owned())
+            shown_badge("3", r#"{"job_category":"nurse"}"#),
+            text(r#"{"job_category":"nurse"}"#)
         );
-        assert_eq!(without_hospital("not a badge"), erased());
+        assert_eq!(shown_badge("4", "not a badge"), erased());
     }
 }

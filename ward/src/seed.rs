@@ -278,6 +278,9 @@ async fn write_review(
                 Tenure::Current
             },
         },
+        // No claims are seeded, so no label has K verified members: the command API would
+        // show none.
+        label_shown: false,
         ratings: Ratings {
             overall: score(0),
             work_environment: score(1),

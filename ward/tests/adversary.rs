@@ -18,51 +18,16 @@ use ward_platform::config::Limit;
 
 const DOMAIN: &str = "staff.adversary-hospital.test";
 
-/// A member's claim at `hospital`: its id.
-async fn claim(commands: &Http, cookie: &str, hospital: Uuid) -> Result<String> {
-    let claim = commands
-        .post(
-            cookie,
-            &format!("/api/v1/hospitals/{hospital}/claims"),
-            json!({"job_category": "nurse", "tenure": "current"}),
-        )
-        .await?;
-    Ok(claim["id"].as_str().unwrap_or_default().to_owned())
-}
-
 /// Asks for a code for `claim` at `address`: status, answer and how long it took.
-async fn send_code(
+async fn timed_send_code(
     commands: &Http,
     cookie: &str,
     claim: &str,
     address: &str,
 ) -> Result<(u16, Value, Duration)> {
     let started = Instant::now();
-    let (status, answer) = commands
-        .send(
-            Some(cookie),
-            Method::POST,
-            &format!("/api/v1/claims/{claim}/email"),
-            Some(json!({"address": address})),
-        )
-        .await?;
+    let (status, answer) = send_code(commands, cookie, claim, address).await?;
     Ok((status, answer, started.elapsed()))
-}
-
-async fn confirm_code(
-    commands: &Http,
-    cookie: &str,
-    claim: &str,
-    code: &str,
-) -> Result<(u16, Value)> {
-    commands
-        .send(
-            Some(cookie),
-            Method::POST,
-            &format!("/api/v1/claims/{claim}/email/confirmation"),
-            Some(json!({"code": code})),
-        )
-        .await
 }
 
 /// A member who verified a claim at `hospital` with `address`.
@@ -75,7 +40,7 @@ async fn verify_with(
 ) -> Result<String> {
     let (_, cookie) = stack.member(&[]).await?;
     let claim = claim(commands, &cookie, hospital).await?;
-    let (status, answer, _) = send_code(commands, &cookie, &claim, address).await?;
+    let (status, answer) = send_code(commands, &cookie, &claim, address).await?;
     anyhow::ensure!(status == 202, "{status} {answer}");
     let code = code_for(mail, address)?;
     let (status, answer) = confirm_code(commands, &cookie, &claim, &code).await?;
@@ -117,7 +82,8 @@ async fn asking_for_a_code_tells_nobody_whether_an_address_is_in_use() -> Result
     for round in 0..25 {
         let unused = format!("colleague{round}@{DOMAIN}");
         for (class, address) in [("used", used.as_str()), ("unused", unused.as_str())] {
-            let (status, answer, took) = send_code(&commands, &employer, &probe, address).await?;
+            let (status, answer, took) =
+                timed_send_code(&commands, &employer, &probe, address).await?;
             answers
                 .entry(class)
                 .or_insert_with(BTreeSet::new)
@@ -173,7 +139,7 @@ async fn one_mailbox_verifies_one_member_however_it_is_written() -> Result {
         format!("LEE+ward@{}", DOMAIN.to_uppercase()),
         format!("\"lee\"@{DOMAIN}"),
     ] {
-        let (status, answer, _) = send_code(&commands, &second, &second_claim, &written).await?;
+        let (status, answer) = send_code(&commands, &second, &second_claim, &written).await?;
         assert_eq!(status, 202, "{written}: {answer}");
         let code = code_for(mail.path(), &written)?;
         let (status, answer) = confirm_code(&commands, &second, &second_claim, &code).await?;
@@ -499,7 +465,7 @@ async fn post_state(queries: &Http, id: &str) -> Result<(String, Value)> {
 /// and look exactly like deleted ones.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_withdrawal_leaves_with_its_epochs_deletions_and_looks_like_one() -> Result {
-    const EPOCH: u64 = 3;
+    const EPOCH: u64 = 6;
     let mut stack = Stack::new().await?;
     stack.config.projector.removal_epoch_secs = EPOCH;
     let (commands, projector, queries) = stack.start_all().await?;
@@ -623,5 +589,157 @@ async fn a_withdrawal_leaves_with_its_epochs_deletions_and_looks_like_one() -> R
     for running in [commands, projector, queries] {
         running.stop().await?;
     }
+    stack.finish().await
+}
+
+/// The write side's verified-member counts follow the claim events in their own
+/// transaction, and decide where a badge may place its author: per (hospital, job category),
+/// the region only over hospitals that are themselves below K.
+#[tokio::test(flavor = "multi_thread")]
+async fn badges_are_placed_by_the_counts_per_job_category() -> Result {
+    use ward_command_api::labels::{Labels, Place};
+    use ward_domain::member::JobCategory;
+    let stack = Stack::new().await?;
+    let running = stack.command_api().await?;
+    let commands = Http::new(&running);
+    let (_, moderator) = stack.member(&[Role::Moderator]).await?;
+    let big = register_hospital(&stack, "큰병원", "울산", HospitalKind::General).await?;
+    let small = register_hospital(&stack, "작은병원", "울산", HospitalKind::General).await?;
+    let other = register_hospital(&stack, "옆병원", "울산", HospitalKind::General).await?;
+    let mut claims = Vec::new();
+    for _ in 0..2 {
+        claims.push(
+            insider_with_claim(&stack, &commands, &moderator, big, "nurse")
+                .await?
+                .1,
+        );
+    }
+    insider_with_claim(&stack, &commands, &moderator, big, "pharmacist").await?;
+    insider_with_claim(&stack, &commands, &moderator, small, "pharmacist").await?;
+    let labels = Labels::new(stack.events_db().await?, 2);
+    // Two nurses at the big hospital: it may be named for nurses, not for its one pharmacist.
+    assert_eq!(
+        labels.place(big, JobCategory::Nurse).await?,
+        Place::Hospital
+    );
+    // Its pharmacist and the small hospital's are two below-K pharmacists of one region.
+    let region = Place::Region {
+        sido: "울산".to_owned(),
+        kind: "general".to_owned(),
+    };
+    assert_eq!(labels.place(big, JobCategory::Pharmacist).await?, region);
+    assert_eq!(labels.place(small, JobCategory::Pharmacist).await?, region);
+    // Nobody verified at the third hospital; no doctor anywhere.
+    assert_eq!(
+        labels.place(other, JobCategory::Pharmacist).await?,
+        Place::Nowhere
+    );
+    assert_eq!(
+        labels.place(big, JobCategory::Doctor).await?,
+        Place::Nowhere
+    );
+    let tenure = ward_domain::affiliation::Tenure::Current;
+    assert!(labels.label_shown(big, JobCategory::Nurse, tenure).await?);
+    assert!(
+        !labels
+            .label_shown(big, JobCategory::Pharmacist, tenure)
+            .await?
+    );
+    // A revocation counts down in the same transaction as its event.
+    commands
+        .post(
+            &moderator,
+            &format!("/api/v1/claims/{}/revocation", claims[0]),
+            json!({}),
+        )
+        .await?;
+    assert_eq!(labels.place(big, JobCategory::Nurse).await?, Place::Nowhere);
+    assert!(!labels.label_shown(big, JobCategory::Nurse, tenure).await?);
+    running.stop().await?;
+    stack.finish().await
+}
+
+/// Guessing a code with many requests at once: every try takes one of the five attempts
+/// before the code is compared, so no more than four wrong codes are ever answered
+/// `code_wrong` before the claim locks.
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_guesses_share_the_five_attempts() -> Result {
+    let (stack, mail) = mailing_stack("adversary-identity-pepper-0123456789").await?;
+    let running = stack.command_api().await?;
+    let commands = Http::new(&running);
+    let hospital = register_hospital_with_domains(
+        &stack,
+        "추측병원",
+        "인천",
+        HospitalKind::General,
+        &[DOMAIN],
+    )
+    .await?;
+    let (_, guesser) = stack.member(&[]).await?;
+    let claim = claim(&commands, &guesser, hospital).await?;
+    let address = format!("guesser@{DOMAIN}");
+    assert_eq!(
+        send_code(&commands, &guesser, &claim, &address).await?.0,
+        202
+    );
+    let code = code_for(mail.path(), &address)?;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let guesses = (0..20).map(|_| confirm_code(&commands, &guesser, &claim, wrong));
+    let answers = futures::future::try_join_all(guesses).await?;
+    let wrong_answers = answers
+        .iter()
+        .filter(|(_, a)| a["error"] == "code_wrong")
+        .count();
+    assert!(
+        wrong_answers <= 4,
+        "{wrong_answers} guesses were compared: {answers:?}"
+    );
+    // The others were not compared: locked, or their code was gone by then.
+    assert!(
+        answers
+            .iter()
+            .all(|(s, a)| [410, 423].contains(s) || a["error"] == "code_wrong"),
+        "{answers:?}"
+    );
+    // Even the right code is refused now.
+    assert_eq!(
+        confirm_code(&commands, &guesser, &claim, &code).await?.0,
+        423
+    );
+    running.stop().await?;
+    stack.finish().await
+}
+
+/// Profile changes and edits have limits too (ten an hour, thirty per ten minutes).
+#[tokio::test(flavor = "multi_thread")]
+async fn profile_changes_and_edits_are_rate_limited() -> Result {
+    let stack = Stack::new().await?;
+    let running = stack.command_api().await?;
+    let commands = Http::new(&running);
+    let (_, member) = stack.member(&[]).await?;
+    let mut statuses = Vec::new();
+    for n in 0..11 {
+        let category = if n % 2 == 0 { "doctor" } else { "nurse" };
+        let change = json!({"job_category": category});
+        let (status, _) = commands
+            .send(Some(&member), Method::PATCH, "/api/v1/me", Some(change))
+            .await?;
+        statuses.push(status);
+    }
+    assert_eq!(statuses[..10], [200; 10]);
+    assert_eq!(statuses[10], 429);
+    let post = json!({"board": "free", "title": "고칠 글", "body": "처음 본문"});
+    let id = commands.post(&member, "/api/v1/posts", post).await?["id"].clone();
+    let path = format!("/api/v1/posts/{}", id.as_str().unwrap_or_default());
+    let mut last = 0;
+    for n in 0..31 {
+        let edit = json!({"title": "고친 글", "body": format!("고친 본문 {n}")});
+        last = commands
+            .send(Some(&member), Method::PATCH, &path, Some(edit))
+            .await?
+            .0;
+    }
+    assert_eq!(last, 429, "the 31st edit in ten minutes is refused");
+    running.stop().await?;
     stack.finish().await
 }

@@ -96,19 +96,20 @@ async fn a_region_badge_needs_k_members_among_the_hospitals_that_show_it() -> Re
     let (commands, _projector, queries_running) = stack.start_all().await?;
     let (commands, queries) = (Http::new(&commands), Http::new(&queries_running));
     let (_, moderator) = stack.member(&[Role::Moderator]).await?;
-    // A big hospital that shows its own name, and a small one beside it in 부산 · general.
+    // A big hospital that shows its own name for nurses, and a small one beside it in
+    // 부산 · general.
     let big = register_hospital(&stack, "큰파도병원", "부산", HospitalKind::General).await?;
     let small = register_hospital(&stack, "작은섬병원", "부산", HospitalKind::General).await?;
-    for job in ["doctor", "nurse", "pharmacist"] {
-        insider(&stack, &commands, &moderator, big, job).await?;
+    for _ in 0..3 {
+        insider(&stack, &commands, &moderator, big, "nurse").await?;
     }
     let lonely = insider(&stack, &commands, &moderator, small, "nurse").await?;
     let (post, version) = post_with_badge(&commands, &lonely, small).await?;
     board_knows_verified(&stack, 4).await?;
     uncached(&stack, "board").await?;
 
-    // The region has 4 verified members, but 3 of them are at a hospital that shows its own
-    // name: a "부산 · general" badge could only ever be the small hospital's one member.
+    // The region has 4 verified nurses, but 3 of them are at a hospital that shows its own
+    // name: a "부산 · general" nurse badge could only ever be the small hospital's one nurse.
     let shown = projected_post(&queries, &post, version).await?;
     assert_eq!(
         (&shown["badge"]["hospital"], &shown["badge"]["region"]),
@@ -130,18 +131,26 @@ async fn a_region_badge_needs_k_members_among_the_hospitals_that_show_it() -> Re
         "the post page shows the lone member's region"
     );
 
-    // Two verified members at a third small hospital: the hospitals that fall back to the
-    // region now have K members together, so the region shows.
+    // Two verified nurses at a third small hospital: the hospitals that fall back to the
+    // region now have K nurses together, so a new post shows the region; the old one stays
+    // as it was written.
     let third = register_hospital(&stack, "옆골목병원", "부산", HospitalKind::General).await?;
-    for job in ["doctor", "nurse"] {
-        insider(&stack, &commands, &moderator, third, job).await?;
+    for _ in 0..2 {
+        insider(&stack, &commands, &moderator, third, "nurse").await?;
     }
     board_knows_verified(&stack, 6).await?;
     uncached(&stack, "board").await?;
-    let regional = queries.get(&format!("/api/v1/posts/{post}")).await?;
+    let (later, version) = post_with_badge(&commands, &lonely, small).await?;
+    let regional = projected_post(&queries, &later, version).await?;
     assert_eq!(
         (&regional["badge"]["hospital"], &regional["badge"]["region"]),
         (&Value::Null, &json!({"sido": "부산", "kind": "general"})),
+    );
+    let old = queries.get(&format!("/api/v1/posts/{post}")).await?;
+    assert_eq!(
+        (&old["badge"]["hospital"], &old["badge"]["region"]),
+        (&Value::Null, &Value::Null),
+        "the old post gained a region"
     );
     stack.finish().await
 }

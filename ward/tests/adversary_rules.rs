@@ -580,3 +580,367 @@ async fn the_replay_never_opens_a_badges_hospital() -> Result {
     assert!(!csv.contains(&hospital.to_string()), "{csv}");
     stack.finish().await
 }
+
+/// The forms under which a dumped value could be matched against public data: its text, and
+/// as they apply the minute of a time, an integer (a sequence), a UUID (an item).
+fn forms(text: &str) -> Vec<String> {
+    use chrono::{DateTime, NaiveDateTime, Utc};
+    let text = text.trim();
+    let minute = |time: DateTime<Utc>| format!("minute:{}", time.format("%Y-%m-%dT%H:%M"));
+    let mut forms = vec![format!("text:{}", text.to_lowercase())];
+    if let Ok(time) = DateTime::parse_from_rfc3339(text) {
+        forms.push(minute(time.to_utc()));
+    }
+    if let Ok(time) = DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f%#z") {
+        forms.push(minute(time.to_utc()));
+    }
+    for format in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"] {
+        if let Ok(time) = NaiveDateTime::parse_from_str(text, format) {
+            forms.push(minute(time.and_utc()));
+        }
+    }
+    if let Ok(number) = text.parse::<i64>() {
+        forms.push(format!("int:{number}"));
+        let seconds = DateTime::from_timestamp(number, 0).filter(|_| number > 1_000_000_000);
+        let millis = DateTime::from_timestamp_millis(number).filter(|_| number > 1_000_000_000_000);
+        forms.extend(seconds.into_iter().chain(millis).map(minute));
+    }
+    if let Ok(id) = Uuid::parse_str(text) {
+        forms.push(format!("uuid:{}", id.simple()));
+    }
+    forms
+}
+
+/// Every scalar of a JSON value, descending into strings that hold JSON themselves.
+fn scalars(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(fields) => fields.values().for_each(|v| scalars(v, out)),
+        Value::Array(items) => items.iter().for_each(|v| scalars(v, out)),
+        Value::String(text) => match serde_json::from_str::<Value>(text) {
+            Ok(inner @ (Value::Object(_) | Value::Array(_))) => scalars(&inner, out),
+            _ => out.push(text.clone()),
+        },
+        Value::Null => {}
+        other => out.push(other.to_string()),
+    }
+}
+
+/// What the attacker of a leaked backup (c1) holds besides `ward_member`, as matchable forms:
+/// every value of every table of the board read model, every scalar of every event on the
+/// topics (texts sealed: no key is in the backup), and the names of the kinds and states that
+/// the board and the log show (posts, comments, their states, claims and their decisions).
+async fn public_forms(stack: &Stack) -> Result<std::collections::HashSet<String>> {
+    let mut values: Vec<String> = [
+        "post",
+        "comment",
+        "review",
+        "claim",
+        "answer",
+        "reply",
+        "accepted",
+        "claim_verified",
+        "claim_rejected",
+        "published",
+        "deleted",
+        "erased",
+        "open",
+        "verified",
+        "rejected",
+        "expired",
+        "revoked",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let board = stack.board_db().await?;
+    let columns: Vec<(String, String)> = sqlx::query_as(
+        "SELECT table_name::text, column_name::text FROM information_schema.columns \
+         WHERE table_schema = 'public'",
+    )
+    .fetch_all(&board)
+    .await?;
+    for (table, column) in columns {
+        let cells: Vec<Option<String>> = sqlx::query_scalar(&format!(
+            "SELECT CAST(\"{column}\" AS text) FROM \"{table}\""
+        ))
+        .fetch_all(&board)
+        .await?;
+        values.extend(cells.into_iter().flatten());
+    }
+    let everything = Filter {
+        aggregate_types: vec![],
+        event_types: vec![],
+        since: None,
+        until: None,
+    };
+    let mut log = Vec::new();
+    replay(
+        &stack.config,
+        &everything,
+        Format::Jsonl,
+        false,
+        false,
+        &mut log,
+    )
+    .await?;
+    let log = String::from_utf8(log)?;
+    anyhow::ensure!(log.lines().count() > 20, "the log is real: {log}");
+    for line in log.lines() {
+        scalars(&serde_json::from_str(line)?, &mut values);
+    }
+    Ok(values.iter().flat_map(|v| forms(v)).collect())
+}
+
+/// The opaque columns a member's row may show in the clear: whose it is (the pseudonym),
+/// the keyed hashes that find it, and its sealed payload.
+const OPAQUE_COLUMNS: &[&str] = &["owner", "entry_key", "dedupe_key", "nonce", "ciphertext"];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dump_of_the_member_read_model_matches_nothing_public() -> Result {
+    let stack = Stack::new().await?;
+    let (api, _projector, queries) = stack.start_all().await?;
+    let (commands, me) = (Http::new(&api), Http::new(&queries));
+    let hospital = register_hospital(&stack, "바병원", "울산", HospitalKind::General).await?;
+    let (_, moderator) = stack.member(&[Role::Moderator]).await?;
+    let page = |cookie: String, path: &'static str| {
+        let me = &me;
+        async move { me.ok(Some(&cookie), Method::GET, path, None).await }
+    };
+
+    // A scripted mix of three members: posts (one a question, one deleted), comments and
+    // replies on each other's posts, an accepted answer, a review, claims verified and
+    // rejected, notifications read.
+    let (_, alice, _) = verified_member(&stack, &commands, &moderator, hospital).await?;
+    let (_, bob, _) = verified_member(&stack, &commands, &moderator, hospital).await?;
+    let (_, carol) = stack.member(&[]).await?;
+    let carol_claim = submit_claim(&commands, &carol, hospital).await?;
+    commands
+        .post(
+            &moderator,
+            &format!("/api/v1/claims/{carol_claim}/rejection"),
+            json!({"reason": "not_staff"}),
+        )
+        .await?;
+    let id = |answer: Value| answer["id"].as_str().unwrap_or_default().to_owned();
+    let new_post = |cookie: String, board: &'static str| {
+        let commands = &commands;
+        async move {
+            let body = json!({"board": board, "title": "제목입니다", "body": "본문입니다"});
+            Ok::<_, anyhow::Error>(id(commands.post(&cookie, "/api/v1/posts", body).await?))
+        }
+    };
+    let new_comment = |cookie: String, post: String, parent: Option<String>| {
+        let commands = &commands;
+        async move {
+            let body = json!({"body": "댓글입니다", "parent_id": parent});
+            let path = format!("/api/v1/posts/{post}/comments");
+            Ok::<_, anyhow::Error>(id(commands.post(&cookie, &path, body).await?))
+        }
+    };
+    let post = new_post(alice.clone(), "free").await?;
+    let question = new_post(alice.clone(), "qna").await?;
+    let gone = new_post(alice.clone(), "free").await?;
+    commands
+        .ok(
+            Some(&alice),
+            Method::DELETE,
+            &format!("/api/v1/posts/{gone}"),
+            None,
+        )
+        .await?;
+    let bob_post = new_post(bob.clone(), "free").await?;
+    let bob_comment = new_comment(bob.clone(), post.clone(), None).await?;
+    let bob_answer = new_comment(bob.clone(), question.clone(), None).await?;
+    new_comment(carol.clone(), post.clone(), Some(bob_comment.clone())).await?;
+    let alice_comment = new_comment(alice.clone(), bob_post.clone(), None).await?;
+    commands
+        .ok(
+            Some(&alice),
+            Method::PUT,
+            &format!("/api/v1/posts/{question}/accepted-answer"),
+            Some(json!({"comment_id": bob_answer})),
+        )
+        .await?;
+    commands
+        .post(
+            &bob,
+            &format!("/api/v1/hospitals/{hospital}/reviews"),
+            review("리뷰입니다"),
+        )
+        .await?;
+    for cookie in [&alice, &bob] {
+        commands
+            .post(cookie, "/api/v1/me/notifications/read", json!({}))
+            .await?;
+    }
+
+    // The member API answers as it always did: each member's items, states and times, and
+    // their notifications, read or not.
+    let alice_activity = eventually(WAIT, "Alice's activity", || async {
+        let page = page(alice.clone(), "/api/v1/me/activity?limit=100").await?;
+        let deleted = page["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|i| i["id"] == gone.as_str() && i["state"] == "deleted");
+        Ok((deleted && page["items"].as_array().map_or(0, Vec::len) == 4).then_some(page))
+    })
+    .await?;
+    let board = stack.board_db().await?;
+    let minute = |time: chrono::DateTime<chrono::Utc>| time.format("%Y-%m-%dT%H:%M").to_string();
+    for item in alice_activity["items"].as_array().into_iter().flatten() {
+        let item_id: Uuid = item["id"].as_str().unwrap_or_default().parse()?;
+        let public: Option<chrono::DateTime<chrono::Utc>> = sqlx::query_scalar(
+            "SELECT created_at FROM board_posts WHERE id = $1 \
+             UNION ALL SELECT created_at FROM board_comments WHERE id = $1",
+        )
+        .bind(item_id)
+        .fetch_optional(&board)
+        .await?;
+        let shown: chrono::DateTime<chrono::Utc> =
+            item["created_at"].as_str().unwrap_or_default().parse()?;
+        if let Some(public) = public {
+            assert_eq!(minute(shown), minute(public), "{item}");
+        }
+    }
+    let mut kinds: Vec<(String, String)> = alice_activity["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|i| {
+            (
+                i["kind"].to_string(),
+                i["id"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    kinds.sort();
+    let mut expected = vec![
+        ("\"comment\"".to_owned(), alice_comment.clone()),
+        ("\"post\"".to_owned(), post.clone()),
+        ("\"post\"".to_owned(), question.clone()),
+        ("\"post\"".to_owned(), gone.clone()),
+    ];
+    expected.sort();
+    assert_eq!(kinds, expected);
+    eventually(WAIT, "Bob's pages", || async {
+        let activity = page(bob.clone(), "/api/v1/me/activity?limit=100").await?;
+        let notes = page(bob.clone(), "/api/v1/me/notifications").await?;
+        let claims = page(bob.clone(), "/api/v1/me/affiliations").await?;
+        let done = activity["items"].as_array().map_or(0, Vec::len) == 4
+            && notes["notifications"].as_array().map_or(0, Vec::len) == 4
+            && notes["unread_count"] == 0
+            && claims["affiliations"][0]["state"] == "verified";
+        Ok(done.then_some(()))
+    })
+    .await?;
+    let alice_notes = eventually(WAIT, "Alice's notifications", || async {
+        let notes = page(alice.clone(), "/api/v1/me/notifications").await?;
+        let done = notes["notifications"].as_array().map_or(0, Vec::len) == 4
+            && notes["unread_count"] == 0;
+        Ok(done.then_some(notes))
+    })
+    .await?;
+    // Alice marked hers read after everything that notified her.
+    assert!(alice_notes["notifications"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .all(|n| n["read"] == true));
+    let carol_claims = eventually(WAIT, "Carol's rejected claim", || async {
+        let claims = page(carol.clone(), "/api/v1/me/affiliations").await?;
+        Ok((claims["affiliations"][0]["state"] == "rejected").then_some(claims))
+    })
+    .await?;
+    assert_eq!(carol_claims["affiliations"][0]["reason"], "not_staff");
+    assert_eq!(
+        page(carol.clone(), "/api/v1/me/notifications").await?["unread_count"],
+        1
+    );
+
+    // The schema: a member's rows hold only opaque columns, and nothing counts insertions.
+    let pool = stack.member_db().await?;
+    let columns: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT CAST(table_name AS CHAR), CAST(column_name AS CHAR), CAST(extra AS CHAR) \
+         FROM information_schema.columns WHERE table_schema = DATABASE()",
+    )
+    .fetch_all(&pool)
+    .await?;
+    let owned: std::collections::BTreeSet<&str> = columns
+        .iter()
+        .filter(|(_, column, _)| column == "owner")
+        .map(|(table, _, _)| table.as_str())
+        .collect();
+    for table in ["entries", "notifications", "notification_reads"] {
+        assert!(owned.contains(table), "{owned:?}");
+    }
+    // What the attacker finds; every finding is a way to group a member's items.
+    let mut findings = Vec::new();
+    for (table, column, extra) in &columns {
+        if extra.to_lowercase().contains("auto_increment") {
+            findings.push(format!("{table}.{column} numbers rows in insertion order"));
+        }
+        if owned.contains(table.as_str()) && !OPAQUE_COLUMNS.contains(&column.as_str()) {
+            findings.push(format!(
+                "{table}.{column} is in the clear in a member's rows"
+            ));
+        }
+    }
+
+    // The values: nothing in a member's rows but the pseudonym (the member aggregate's id,
+    // which names no item) equals a time, kind, state, id or sequence of the public side,
+    // and no payload is longer than another of its table.
+    let public = public_forms(&stack).await?;
+    for table in &owned {
+        let cells: Vec<(String, String)> = columns
+            .iter()
+            .filter(|(t, column, _)| t == table && column != "owner")
+            .map(|(_, column, _)| (column.clone(), format!("CAST(`{column}` AS CHAR)")))
+            .collect();
+        for (column, value) in cells {
+            let values: Vec<Option<String>> =
+                sqlx::query_scalar(&format!("SELECT {value} FROM `{table}`"))
+                    .fetch_all(&pool)
+                    .await?;
+            for value in values.into_iter().flatten() {
+                let matched: Vec<String> = forms(&value)
+                    .into_iter()
+                    .filter(|form| public.contains(form))
+                    .collect();
+                if !matched.is_empty() {
+                    findings.push(format!(
+                        "{table}.{column} = {value:?} matches public data: {matched:?}"
+                    ));
+                }
+            }
+        }
+        let rows: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM `{table}`"))
+            .fetch_one(&pool)
+            .await?;
+        assert!(
+            *table == "withdrawn_owners" || rows > 0,
+            "{table} holds rows to check"
+        );
+        if columns
+            .iter()
+            .any(|(t, column, _)| t == table && column == "ciphertext")
+        {
+            let sizes: i64 = sqlx::query_scalar(&format!(
+                "SELECT COUNT(DISTINCT LENGTH(ciphertext)) FROM `{table}`"
+            ))
+            .fetch_one(&pool)
+            .await?;
+            if sizes > 1 {
+                findings.push(format!(
+                    "{table}: sealed payloads of {sizes} lengths tell rows apart"
+                ));
+            }
+        }
+    }
+    assert!(
+        findings.is_empty(),
+        "{} findings in a dump of ward_member: {:#?}",
+        findings.len(),
+        findings.iter().take(200).collect::<Vec<_>>()
+    );
+    stack.finish().await
+}

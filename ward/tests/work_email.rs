@@ -11,51 +11,6 @@ use ward_domain::hospital::HospitalKind;
 
 const DOMAIN: &str = "staff.ward-hospital.test";
 
-/// Asks for a code for `claim` at `address`: the status and answer.
-async fn send_code(
-    commands: &Http,
-    cookie: &str,
-    claim: &str,
-    address: &str,
-) -> Result<(u16, Value)> {
-    commands
-        .send(
-            Some(cookie),
-            Method::POST,
-            &format!("/api/v1/claims/{claim}/email"),
-            Some(json!({"address": address})),
-        )
-        .await
-}
-
-/// Confirms `claim` with `code`: the status and answer.
-async fn confirm_code(
-    commands: &Http,
-    cookie: &str,
-    claim: &str,
-    code: &str,
-) -> Result<(u16, Value)> {
-    commands
-        .send(
-            Some(cookie),
-            Method::POST,
-            &format!("/api/v1/claims/{claim}/email/confirmation"),
-            Some(json!({"code": code})),
-        )
-        .await
-}
-
-async fn claim(commands: &Http, cookie: &str, hospital: uuid::Uuid) -> Result<String> {
-    let claim = commands
-        .post(
-            cookie,
-            &format!("/api/v1/hospitals/{hospital}/claims"),
-            json!({"job_category": "nurse", "tenure": "current"}),
-        )
-        .await?;
-    Ok(claim["id"].as_str().unwrap_or_default().to_owned())
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_mailed_code_verifies_a_claim_and_the_address_is_never_kept() -> Result {
     let (stack, mail) = mailing_stack("test-identity-pepper-0123456789abcdef").await?;

@@ -196,10 +196,8 @@ texts! {
     report_note: "설명 (선택, 운영자만 봅니다)", "Note (optional, only moderators see it)";
     item_hidden: "운영 정책에 따라 숨겨진 글입니다.", "Hidden by moderation.";
     item_deleted: "삭제된 글입니다.", "Deleted.";
-    item_erased: "탈퇴한 회원의 글이라 내용이 지워졌습니다.", "Erased: its author left Ward.";
     comment_hidden: "숨겨진 댓글입니다.", "Hidden comment.";
     comment_deleted: "삭제된 댓글입니다.", "Deleted comment.";
-    comment_erased: "지워진 댓글입니다.", "Erased comment.";
     board: "게시판", "Board";
     title: "제목", "Title";
     body: "내용", "Text";
@@ -207,7 +205,7 @@ texts! {
     badge_none: "아무것도 표시하지 않음", "Nothing";
     badge_job: "직군만", "My job category only";
     badge_hospital: "직군과 병원", "Job category and hospital";
-    badge_hint: "병원 이름은 그 병원에 인증된 회원이 충분히 많을 때만 보입니다. 그 전에는 지역과 종류만, 또는 직군만 보입니다.", "A hospital's name shows only once enough of its staff are verified; until then only the region and kind, or only the job category.";
+    badge_hint: "병원 이름은 글을 쓰는 때에 그 병원에서 같은 직군으로 인증된 회원이 충분히 많을 때만 보입니다. 아니면 지역과 종류만, 또는 직군만 보이며, 나중에 바뀌지 않습니다.", "The hospital's name shows only if, when you post, enough staff of your job category are verified there; otherwise only the region and kind, or only the job category. It never changes afterwards.";
     publish: "올리기", "Publish";
     save: "저장", "Save";
     cancel: "취소", "Cancel";
@@ -249,7 +247,6 @@ texts! {
     tenure: "재직 상태", "Tenure";
     all_tenures: "전체", "All";
     apply: "적용", "Apply";
-    labels_hidden: "인증 회원이 충분히 많아질 때까지 작성자 정보와 그 필터는 숨겨집니다.", "Authors' labels and their filters stay hidden until enough staff are verified.";
     review_form_title: "리뷰 쓰기", "Write a review";
     rating_1_5: "1–5점", "1 to 5";
     review_title: "한 줄 요약", "Summary";

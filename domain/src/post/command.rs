@@ -43,8 +43,9 @@ pub struct CreatePost {
     pub body: String,
     /// The post's data key, already stored in the key table; seals title, body and badge.
     pub content_key: ContentKey,
-    /// What the post shows about its author; the command side checked any hospital in it
-    /// against the author's verified claim.
+    /// What the post shows about its author; the command side checked the hospital the
+    /// author chose against their verified claim, and kept of it only what k-anonymity
+    /// allowed at that moment (the hospital, its region and kind, or nothing).
     pub badge: Option<Badge>,
 }
 

@@ -57,23 +57,66 @@ pub enum Handle {
     Anonymous(u32),
 }
 
-/// What a post shows about its author, as the author chose when posting: their job category,
-/// and optionally the hospital of one of their verified claims. Carried sealed (field
-/// `badge`) so that the log never says more than the public page, and readers see the
-/// hospital only while enough of its staff are verified (k-anonymity, applied at read time).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// What a post shows about its author, decided once, when the post is written: the author
+/// chose to show their job category and optionally the hospital of one of their verified
+/// claims, and the command side kept of that hospital only what k-anonymity allowed then —
+/// the hospital itself, or only its region and kind, or nothing (`command-api`'s `labels`).
+/// Carried sealed (field `badge`) so that the log never says more than the public page, and
+/// it holds nothing that readers do not see: a later change of the counts never reveals more.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Badge {
-    /// The author's job category (the claim's, when a hospital is shown).
+    /// The author's job category (the claim's, when a hospital was chosen).
     pub job_category: JobCategory,
-    /// The hospital of the author's verified claim, if they chose to show it.
+    /// The hospital of the author's verified claim, when it is shown: at least K members of
+    /// this job category were verified there when the post was written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hospital_id: Option<Uuid>,
+    /// The region and kind of that hospital instead, when only they are shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<BadgeRegion>,
+}
+
+/// Where a badge places its author when it may not name their hospital: the hospital's
+/// region and kind, shared by enough members of the job category at hospitals that do not
+/// show their own name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BadgeRegion {
+    /// 시도, e.g. `부산`.
+    pub sido: String,
+    /// The hospital kind as events name it, e.g. `general`.
+    pub kind: String,
+}
+
+/// The first `PostCreated` version whose badge was decided when the post was written.
+const BADGE_DECIDED_AT_WRITE: u32 = 4;
+
+impl Badge {
+    /// The badge of a `PostCreated` of `version`, from its opened JSON, as readers may see
+    /// it. From version 4 on that is the badge as written. Version 3 carried the hospital the
+    /// author chose whatever the counts, for readers to decide at read time; whether K members
+    /// of the job category shared it then cannot be known from the log, so such a badge is
+    /// read conservatively: its job category only.
+    pub fn shown(version: &str, opened: &str) -> serde_json::Result<Badge> {
+        let badge: Badge = serde_json::from_str(opened)?;
+        let decided = version
+            .parse::<u32>()
+            .is_ok_and(|v| v >= BADGE_DECIDED_AT_WRITE);
+        Ok(if decided {
+            badge
+        } else {
+            Badge {
+                job_category: badge.job_category,
+                hospital_id: None,
+                region: None,
+            }
+        })
+    }
 }
 
 /// What happened to a post. Documented field by field in `docs/events.md`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum PostEvent {
-    /// A post was published (version 3: sealed texts and badge).
+    /// A post was published (version 4: sealed texts, and a badge decided when written).
     PostCreated {
         /// The board it is on.
         board: Board,
@@ -84,7 +127,7 @@ pub enum PostEvent {
         /// Keyed hash of author and post; see [`crate::author`].
         author_ref: AuthorRef,
         /// The author's [`Badge`] as JSON, sealed like the texts; absent when the author
-        /// chose none (and in versions 1 and 2).
+        /// chose none (and in versions 1 and 2). Read it with [`Badge::shown`].
         #[serde(default)]
         badge: Option<EventText>,
     },
@@ -163,7 +206,7 @@ impl DomainEvent for PostEvent {
 
     fn event_version(&self) -> String {
         match self {
-            PostEvent::PostCreated { .. } => "3",
+            PostEvent::PostCreated { .. } => "4",
             _ => "1",
         }
         .to_owned()
@@ -181,7 +224,8 @@ impl PostEvent {
 
 /// Brings an event's fields to the current version: `PostCreated` 1 carried plain `title`
 /// and `body` strings; version 2 carries [`EventText`]s; version 3 adds the optional
-/// `badge`, which version 2 reads as absent.
+/// `badge`, which version 2 reads as absent; version 4 changes what the sealed badge may hold,
+/// not the fields, so it needs no upcasting here ([`Badge::shown`] reads both).
 pub fn upcast_fields(event_type: &str, version: &str, mut fields: Value) -> Value {
     if event_type == "PostCreated" && version == "1" {
         for field in ["title", "body"] {

@@ -23,7 +23,7 @@ pub use command::{
     PostCommand, Vote,
 };
 pub use error::PostError;
-pub use event::{upcast_fields, Badge, Board, DeletedBy, Handle, PostEvent};
+pub use event::{upcast_fields, Badge, BadgeRegion, Board, DeletedBy, Handle, PostEvent};
 
 use crate::text::TextRule;
 

@@ -51,10 +51,14 @@ fn created(command: &CreatePost) -> PostEvent {
 fn a_valid_post_is_created_sealed_with_its_key_and_a_keyed_author() {
     let mut command = create("qna", "  야간 근무 질문 ", "\n본문입니다\n");
     let badge = Badge {
-        job_category: crate::member::JobCategory::Nurse,
-        hospital_id: Some(Uuid::new_v4()),
+        job_category: crate::member::JobCategory::Pharmacist,
+        hospital_id: None,
+        region: Some(BadgeRegion {
+            sido: "부산".to_owned(),
+            kind: "general".to_owned(),
+        }),
     };
-    command.badge = Some(badge);
+    command.badge = Some(badge.clone());
     let events = PostTest::with(services())
         .given_no_previous_events()
         .when(PostCommand::Create(command.clone()))
@@ -248,6 +252,41 @@ fn a_version_1_post_created_event_is_upcast_to_legacy_texts() -> serde_json::Res
         }
     );
     Ok(())
+}
+
+#[test]
+fn a_badge_reads_as_written_from_version_4_and_as_its_job_category_before() {
+    let hospital = Uuid::new_v4();
+    let named = format!(r#"{{"job_category":"nurse","hospital_id":"{hospital}"}}"#);
+    let regional = r#"{"job_category":"doctor","region":{"sido":"제주","kind":"hospital"}}"#;
+    let nurse = |hospital_id| Badge {
+        job_category: crate::member::JobCategory::Nurse,
+        hospital_id,
+        region: None,
+    };
+    assert_eq!(Badge::shown("4", &named).ok(), Some(nurse(Some(hospital))));
+    assert_eq!(
+        Badge::shown("4", regional).ok(),
+        Some(Badge {
+            job_category: crate::member::JobCategory::Doctor,
+            hospital_id: None,
+            region: Some(BadgeRegion {
+                sido: "제주".to_owned(),
+                kind: "hospital".to_owned(),
+            }),
+        })
+    );
+    // Version 3 badges were decided at read time: the hospital chosen is not shown.
+    assert_eq!(Badge::shown("3", &named).ok(), Some(nurse(None)));
+    assert!(Badge::shown("4", "not a badge").is_err());
+    let created = PostEvent::PostCreated {
+        board: Board::Free,
+        title: EventText::Legacy("t".to_owned()),
+        body: EventText::Legacy("b".to_owned()),
+        author_ref: AuthorRef("ab".to_owned()),
+        badge: None,
+    };
+    assert_eq!(cqrs_es::DomainEvent::event_version(&created), "4");
 }
 
 #[test]

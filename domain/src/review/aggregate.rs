@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::{
     DeleteReview, DeletedBy, EditReview, EventText, MarkHelpful, Ratings, ReviewCommand,
-    ReviewError, ReviewEvent, WriteReview, ADVICE, CONS, PROS, TITLE,
+    ReviewError, ReviewEvent, ReviewLabel, WriteReview, ADVICE, CONS, PROS, TITLE,
 };
 use crate::author::{AuthorKey, AuthorRef};
 use crate::member::MemberId;
@@ -169,8 +169,11 @@ impl Review {
             cons,
             advice,
             would_recommend: command.would_recommend,
-            job_category: command.insider.job_category,
-            tenure: command.insider.tenure,
+            // Only a label readers will see is recorded at all.
+            label: command.label_shown.then_some(ReviewLabel {
+                job_category: command.insider.job_category,
+                tenure: command.insider.tenure,
+            }),
             author_ref: key.author_ref(Self::TYPE, command.review_id, command.author),
         })
     }

@@ -40,6 +40,11 @@ pub struct WriteReview {
     pub author: MemberId,
     /// What the author's affiliation claim says.
     pub insider: InsiderProof,
+    /// Whether the review shows its author's label (the claim's job category and tenure):
+    /// the command side found, just now, at least K members with that category and tenure
+    /// verified at the hospital. Decided once, here; the label is never added or taken away
+    /// later, and when it is not shown the event does not carry it.
+    pub label_shown: bool,
     /// The ratings, each 1–5.
     pub ratings: Ratings,
     /// Title as typed.
@@ -56,7 +61,7 @@ pub struct WriteReview {
     pub content_key: ContentKey,
 }
 
-/// Change a review. Job category and tenure stay as written.
+/// Change a review. Its label stays as written (shown or not).
 #[derive(Debug, Clone)]
 pub struct EditReview {
     /// The review.

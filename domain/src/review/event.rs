@@ -1,5 +1,6 @@
 use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use uuid::Uuid;
 
 use super::{DeletedBy, JobCategory, ReviewError, Tenure, RATING};
@@ -43,10 +44,22 @@ impl Ratings {
     }
 }
 
-/// What happened to a review. Documented field by field in `docs/events-review-moderation.md`.
+/// What a review shows about its author: their claim's job category and tenure. Carried by
+/// `ReviewWritten` only when readers are to see it — when, at writing, at least K members
+/// with that category and tenure were verified at the hospital — so that neither the log
+/// nor a read model holds a label the pages do not show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviewLabel {
+    /// The job category of the author's affiliation claim.
+    pub job_category: JobCategory,
+    /// Whether the author works there now or used to (from the claim).
+    pub tenure: Tenure,
+}
+
+/// What happened to a review. Documented field by field in `docs/events.md`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ReviewEvent {
-    /// An insider wrote a review (version 1).
+    /// An insider wrote a review (version 2: the label only when shown).
     ReviewWritten {
         /// The hospital reviewed.
         hospital_id: Uuid,
@@ -62,10 +75,10 @@ pub enum ReviewEvent {
         advice: Option<EventText>,
         /// Whether the author would recommend working there.
         would_recommend: bool,
-        /// The job category of the author's affiliation claim.
-        job_category: JobCategory,
-        /// Whether the author works there now or used to (from the claim).
-        tenure: Tenure,
+        /// The author's label, decided when the review was written and never changed;
+        /// absent when it is not shown (and in version 1, see [`upcast_fields`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        label: Option<ReviewLabel>,
         /// `author_ref("review", review, member)`; see [`crate::author`].
         author_ref: AuthorRef,
     },
@@ -108,6 +121,43 @@ impl DomainEvent for ReviewEvent {
     }
 
     fn event_version(&self) -> String {
-        "1".to_owned()
+        match self {
+            ReviewEvent::ReviewWritten { .. } => "2",
+            _ => "1",
+        }
+        .to_owned()
     }
+}
+
+impl ReviewEvent {
+    /// The event from its type, version and fields as stored or published, upcasting older
+    /// versions; an unknown version is an error.
+    pub fn from_fields(event_type: &str, version: &str, fields: Value) -> serde_json::Result<Self> {
+        let known = match event_type {
+            "ReviewWritten" => ["1", "2"].contains(&version),
+            _ => version == "1",
+        };
+        if !known {
+            return Err(serde::de::Error::custom(format!(
+                "{event_type} version {version} is unknown"
+            )));
+        }
+        let fields = upcast_fields(event_type, version, fields);
+        serde_json::from_value(serde_json::json!({ event_type: fields }))
+    }
+}
+
+/// Brings an event's fields to the current version. `ReviewWritten` version 1 carried the
+/// author's `job_category` and `tenure` always, and readers saw them only while the hospital
+/// had K verified members, whoever else was verified there; whether K members shared that
+/// label when it was written cannot be known now. So version 1 reads conservatively as a
+/// review without a label: the fields are dropped.
+pub fn upcast_fields(event_type: &str, version: &str, mut fields: Value) -> Value {
+    if event_type == "ReviewWritten" && version == "1" {
+        if let Some(fields) = fields.as_object_mut() {
+            fields.remove("job_category");
+            fields.remove("tenure");
+        }
+    }
+    fields
 }

@@ -8,8 +8,11 @@
 //! first one lives. After a deletion the member may write a new review on the same aggregate.
 //!
 //! The command side checks, from the affiliation claim aggregate, that the author is a verified
-//! insider of the hospital, and passes what the claim says ([`InsiderProof`]). Texts are sealed
-//! with the review's content key, like a post's, so deleting the review shreds them.
+//! insider of the hospital, and passes what the claim says ([`InsiderProof`]) and whether its
+//! label may be shown: k-anonymity per label, decided from the verified counts when the review
+//! is written, so that a label is never revealed later and never stored unshown
+//! ([`ReviewLabel`]). Texts are sealed with the review's content key, like a post's, so
+//! deleting the review shreds them.
 //!
 //! # Layout
 //! - `command`: what a member asks for.
@@ -33,7 +36,7 @@ pub use command::{
     DeleteReview, EditReview, InsiderProof, MarkHelpful, ReviewCommand, WriteReview,
 };
 pub use error::ReviewError;
-pub use event::{Ratings, ReviewEvent};
+pub use event::{upcast_fields, Ratings, ReviewEvent, ReviewLabel};
 
 use std::ops::RangeInclusive;
 

@@ -45,6 +45,7 @@ fn write() -> WriteReview {
             job_category: JobCategory::Nurse,
             tenure: Tenure::Current,
         },
+        label_shown: true,
         ratings: ratings(),
         title: "  간호사로 3년 일해 본 후기 ".to_owned(),
         pros: PROS_TEXT.to_owned(),
@@ -66,8 +67,10 @@ fn written(command: &WriteReview) -> ReviewEvent {
         cons: text,
         advice: None,
         would_recommend: command.would_recommend,
-        job_category: command.insider.job_category,
-        tenure: command.insider.tenure,
+        label: command.label_shown.then_some(ReviewLabel {
+            job_category: command.insider.job_category,
+            tenure: command.insider.tenure,
+        }),
         author_ref: key().author_ref("review", command.review_id, command.author),
     }
 }
@@ -149,8 +152,11 @@ fn an_insider_writes_a_review_sealed_with_its_key_and_a_keyed_author() {
         cons,
         advice: Some(advice),
         would_recommend: true,
-        job_category: JobCategory::Nurse,
-        tenure: Tenure::Current,
+        label:
+            Some(ReviewLabel {
+                job_category: JobCategory::Nurse,
+                tenure: Tenure::Current,
+            }),
         author_ref,
     }] = events.as_slice()
     else {
@@ -295,7 +301,7 @@ fn after_a_deletion_the_member_may_review_the_hospital_again() {
 }
 
 #[test]
-fn every_job_category_and_tenure_is_carried_into_the_event() {
+fn a_shown_label_carries_every_job_category_and_tenure_into_the_event() {
     for category in JobCategory::ALL {
         for tenure in Tenure::ALL {
             let mut command = write();
@@ -304,11 +310,14 @@ fn every_job_category_and_tenure_is_carried_into_the_event() {
                 tenure,
             };
             let events = run(vec![], ReviewCommand::Write(command));
+            let expected = ReviewLabel {
+                job_category: category,
+                tenure,
+            };
             assert!(
                 matches!(
                     events.as_deref(),
-                    Ok([ReviewEvent::ReviewWritten { job_category, tenure: recorded, .. }])
-                        if *job_category == category && *recorded == tenure
+                    Ok([ReviewEvent::ReviewWritten { label: Some(label), .. }]) if *label == expected
                 ),
                 "{category:?} {tenure:?}: {events:?}"
             );
@@ -317,7 +326,55 @@ fn every_job_category_and_tenure_is_carried_into_the_event() {
 }
 
 #[test]
-fn job_category_and_tenure_are_stored_as_snake_case_strings() -> serde_json::Result<()> {
+fn a_label_that_is_not_shown_is_not_recorded_at_all() -> serde_json::Result<()> {
+    for category in JobCategory::ALL {
+        for tenure in Tenure::ALL {
+            let mut command = write();
+            command.insider = InsiderProof {
+                job_category: category,
+                tenure,
+            };
+            command.label_shown = false;
+            let events =
+                run(vec![], ReviewCommand::Write(command)).unwrap_or_else(|e| unreachable!("{e}"));
+            let [written @ ReviewEvent::ReviewWritten { label: None, .. }] = events.as_slice()
+            else {
+                unreachable!("one ReviewWritten without a label, got {events:?}")
+            };
+            // Neither the log nor anything built from it can tell the author's category.
+            let json = serde_json::to_value(written)?;
+            let payload = json["ReviewWritten"]
+                .as_object()
+                .unwrap_or_else(|| unreachable!("{json}"));
+            for field in ["label", "job_category", "tenure"] {
+                assert!(!payload.contains_key(field), "{field}: {json}");
+            }
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn an_edit_keeps_the_label_as_written() -> serde_json::Result<()> {
+    for shown in [true, false] {
+        let mut command = write();
+        command.label_shown = shown;
+        let edited = run(
+            vec![written(&command)],
+            ReviewCommand::Edit(edit(&command, command.author)),
+        )
+        .unwrap_or_else(|e| unreachable!("{e}"));
+        // The edit says nothing about the author: what `ReviewWritten` decided stands.
+        let json = serde_json::to_string(&edited)?;
+        for field in ["label", "job_category", "tenure", "nurse", "current"] {
+            assert!(!json.contains(field), "{field}: {json}");
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn a_label_is_stored_as_snake_case_strings() -> serde_json::Result<()> {
     let mut command = write();
     command.insider = InsiderProof {
         job_category: JobCategory::MedicalTechnician,
@@ -325,9 +382,55 @@ fn job_category_and_tenure_are_stored_as_snake_case_strings() -> serde_json::Res
     };
     let json = serde_json::to_value(written(&command))?;
     let payload = &json["ReviewWritten"];
-    assert_eq!(payload["job_category"], "medical_technician");
-    assert_eq!(payload["tenure"], "former");
-    assert!(payload.get("current").is_none(), "{json}");
+    assert_eq!(
+        payload["label"],
+        serde_json::json!({"job_category": "medical_technician", "tenure": "former"})
+    );
+    assert!(payload.get("job_category").is_none(), "{json}");
+    Ok(())
+}
+
+#[test]
+fn a_version_1_review_written_reads_as_unlabelled() -> serde_json::Result<()> {
+    // Version 1 always carried the author's category and tenure; readers saw them only per
+    // the hospital's count, so whether the label may show cannot be known: none is read.
+    let command = write();
+    let mut version_1 = serde_json::to_value(written(&command))?["ReviewWritten"].take();
+    if let Some(fields) = version_1.as_object_mut() {
+        fields.remove("label");
+        fields.insert("job_category".to_owned(), "pharmacist".into());
+        fields.insert("tenure".to_owned(), "current".into());
+    }
+    let read = ReviewEvent::from_fields("ReviewWritten", "1", version_1)?;
+    let mut unlabelled = command.clone();
+    unlabelled.label_shown = false;
+    assert_eq!(read, written(&unlabelled));
+    assert_eq!(
+        upcast_fields(
+            "ReviewWritten",
+            "1",
+            serde_json::json!({"job_category": "nurse", "tenure": "former", "would_recommend": true})
+        ),
+        serde_json::json!({"would_recommend": true})
+    );
+
+    // Version 2 reads as written, with its label or without.
+    for shown in [true, false] {
+        let mut command = command.clone();
+        command.label_shown = shown;
+        let event = written(&command);
+        let fields = serde_json::to_value(&event)?["ReviewWritten"].take();
+        assert_eq!(
+            ReviewEvent::from_fields("ReviewWritten", "2", fields)?,
+            event
+        );
+    }
+    let fields = serde_json::to_value(written(&command))?["ReviewWritten"].take();
+    assert!(ReviewEvent::from_fields("ReviewWritten", "3", fields).is_err());
+    assert!(
+        ReviewEvent::from_fields("ReviewDeleted", "2", serde_json::json!({"by": "author"}))
+            .is_err()
+    );
     Ok(())
 }
 
@@ -732,20 +835,21 @@ fn every_error_has_a_stable_code_and_kind() {
 }
 
 #[test]
-fn events_have_types_and_version_1() {
+fn events_have_types_and_versions() {
     use cqrs_es::DomainEvent;
     let command = write();
-    for (event, event_type) in [
-        (written(&command), "ReviewWritten"),
-        (deleted_by_author(), "ReviewDeleted"),
+    for (event, event_type, version) in [
+        (written(&command), "ReviewWritten", "2"),
+        (deleted_by_author(), "ReviewDeleted", "1"),
         (
             ReviewEvent::ReviewMarkedHelpful {
                 voter_ref: AuthorRef("ab".to_owned()),
             },
             "ReviewMarkedHelpful",
+            "1",
         ),
     ] {
         assert_eq!(event.event_type(), event_type);
-        assert_eq!(event.event_version(), "1");
+        assert_eq!(event.event_version(), version, "{event_type}");
     }
 }

@@ -225,10 +225,11 @@ impl PostView<'_> {
         }
     }
 
+    /// A withdrawn member's items are erased exactly as deletions (docs/privacy.md): the same
+    /// words.
     fn comment_state(&self, state: &str) -> &'static str {
         match state {
             "hidden" => self.chrome.t.comment_hidden,
-            "erased" => self.chrome.t.comment_erased,
             _ => self.chrome.t.comment_deleted,
         }
     }
@@ -236,7 +237,6 @@ impl PostView<'_> {
     fn post_state(&self) -> &'static str {
         match self.post.state.as_str() {
             "hidden" => self.chrome.t.item_hidden,
-            "erased" => self.chrome.t.item_erased,
             _ => self.chrome.t.item_deleted,
         }
     }

@@ -100,7 +100,6 @@ struct HospitalView<'a> {
     job_category: String,
     tenure: String,
     jobs: [&'static str; 6],
-    labelled: bool,
     verified_here: bool,
     reviewed: bool,
     mine: HashSet<String>,
@@ -232,7 +231,6 @@ pub async fn hospital(
         });
         Ok(HospitalView {
             chrome: &viewer.chrome,
-            labelled: h.verified_members.named(pages.hospital.k_anonymity),
             h,
             reviews: page.value.reviews,
             next_url,

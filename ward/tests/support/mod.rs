@@ -933,3 +933,49 @@ pub fn review_body(title: &str) -> serde_json::Value {
         "cons": "야간 근무가 많아서 피곤한 편입니다.", "would_recommend": true
     })
 }
+
+/// Asks for a code for `claim` at `address`: the status and answer.
+pub async fn send_code(
+    commands: &Http,
+    cookie: &str,
+    claim: &str,
+    address: &str,
+) -> Result<(u16, serde_json::Value)> {
+    commands
+        .send(
+            Some(cookie),
+            reqwest::Method::POST,
+            &format!("/api/v1/claims/{claim}/email"),
+            Some(serde_json::json!({"address": address})),
+        )
+        .await
+}
+
+/// Confirms `claim` with `code`: the status and answer.
+pub async fn confirm_code(
+    commands: &Http,
+    cookie: &str,
+    claim: &str,
+    code: &str,
+) -> Result<(u16, serde_json::Value)> {
+    commands
+        .send(
+            Some(cookie),
+            reqwest::Method::POST,
+            &format!("/api/v1/claims/{claim}/email/confirmation"),
+            Some(serde_json::json!({"code": code})),
+        )
+        .await
+}
+
+/// A claim of `cookie`'s member at `hospital`, as a current nurse: its id.
+pub async fn claim(commands: &Http, cookie: &str, hospital: uuid::Uuid) -> Result<String> {
+    let claim = commands
+        .post(
+            cookie,
+            &format!("/api/v1/hospitals/{hospital}/claims"),
+            serde_json::json!({"job_category": "nurse", "tenure": "current"}),
+        )
+        .await?;
+    Ok(claim["id"].as_str().unwrap_or_default().to_owned())
+}
