@@ -5,7 +5,7 @@
 
 mod support;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
@@ -174,67 +174,161 @@ fn tokens(value: &Value, out: &mut BTreeSet<String>) {
     }
 }
 
-/// A row of the dump: its table, transaction id and values.
+/// A row of the dump: where it was, the transaction that wrote it (PostgreSQL's `xmin`), and
+/// its values.
 struct Row {
     table: String,
-    xmin: String,
+    xmin: Option<String>,
     tokens: BTreeSet<String>,
 }
 
-/// Every row of every table of the event store, with its `xmin`.
-async fn dump_event_store(stack: &Stack) -> Result<Vec<Row>> {
-    let db = stack.events_db().await?;
+impl Row {
+    fn new(table: &str, xmin: Option<String>, value: &Value) -> Self {
+        let mut found = BTreeSet::new();
+        tokens(value, &mut found);
+        Self {
+            table: table.to_owned(),
+            xmin,
+            tokens: found,
+        }
+    }
+}
+
+/// Every row of every table of a PostgreSQL database, with its `xmin`.
+async fn dump_postgres(db: &sqlx::PgPool, name: &str) -> Result<Vec<Row>> {
     let tables: Vec<String> = sqlx::query_scalar(
         "SELECT table_name::text FROM information_schema.tables \
          WHERE table_schema = 'public' AND table_type = 'BASE TABLE'",
     )
-    .fetch_all(&db)
+    .fetch_all(db)
     .await?;
     let mut rows = Vec::new();
     for table in tables {
         let dumped: Vec<(String, Value)> = sqlx::query_as(&format!(
             "SELECT t.xmin::text, to_jsonb(t) FROM \"{table}\" t"
         ))
-        .fetch_all(&db)
+        .fetch_all(db)
         .await?;
-        for (xmin, value) in dumped {
-            let mut found = BTreeSet::new();
-            tokens(&value, &mut found);
-            rows.push(Row {
-                table: table.clone(),
-                xmin,
-                tokens: found,
-            });
+        let xmin = |x: String| Some(format!("{name}:{x}"));
+        rows.extend(
+            dumped
+                .into_iter()
+                .map(|(x, value)| Row::new(&format!("{name}.{table}"), xmin(x), &value)),
+        );
+    }
+    Ok(rows)
+}
+
+/// Every row of every table of a MariaDB database, each value as text (binary ones in hex).
+async fn dump_mysql(db: &sqlx::MySqlPool, name: &str) -> Result<Vec<Row>> {
+    let columns: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT CAST(table_name AS CHAR), CAST(column_name AS CHAR), CAST(data_type AS CHAR) \
+         FROM information_schema.columns WHERE table_schema = DATABASE() \
+         ORDER BY table_name, ordinal_position",
+    )
+    .fetch_all(db)
+    .await?;
+    let mut tables: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (table, column, kind) in columns {
+        let binary = kind.contains("blob") || kind.contains("binary");
+        let cell = if binary {
+            format!("HEX(`{column}`)")
+        } else {
+            format!("CAST(`{column}` AS CHAR)")
+        };
+        tables
+            .entry(table)
+            .or_default()
+            .push(format!("COALESCE({cell}, '')"));
+    }
+    let mut rows = Vec::new();
+    for (table, cells) in tables {
+        let dumped: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT CONCAT_WS('\\u001f', {}) FROM `{table}`",
+            cells.join(", ")
+        ))
+        .fetch_all(db)
+        .await?;
+        for row in dumped {
+            let values: Vec<Value> = row.split('\u{1f}').map(|v| json!(v)).collect();
+            rows.push(Row::new(
+                &format!("{name}.{table}"),
+                None,
+                &Value::Array(values),
+            ));
         }
     }
     Ok(rows)
 }
 
-/// (c1) Whoever holds a copy of the event store (and Redis) but not the secrets tries every
-/// join: shared values, rows written in one transaction (`xmin`), and the tables' columns.
-/// Two items of one member must be linked no more often than two items of different members.
+/// Every key of the stack's Redis prefix with its value.
+async fn dump_redis(stack: &Stack) -> Result<Vec<Row>> {
+    let mut redis = ward_platform::ops::connect_redis(&stack.config.redis).await?;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}*", stack.config.redis.key_prefix))
+        .query_async(&mut redis)
+        .await?;
+    let mut rows = Vec::new();
+    for key in keys {
+        let kind: String = redis::cmd("TYPE").arg(&key).query_async(&mut redis).await?;
+        let values: Vec<String> = match kind.as_str() {
+            "string" => vec![redis::cmd("GET").arg(&key).query_async(&mut redis).await?],
+            "set" => {
+                redis::cmd("SMEMBERS")
+                    .arg(&key)
+                    .query_async(&mut redis)
+                    .await?
+            }
+            "hash" => {
+                redis::cmd("HGETALL")
+                    .arg(&key)
+                    .query_async(&mut redis)
+                    .await?
+            }
+            "list" => {
+                redis::cmd("LRANGE")
+                    .arg(&key)
+                    .arg(0)
+                    .arg(-1)
+                    .query_async(&mut redis)
+                    .await?
+            }
+            _ => vec![],
+        };
+        let value = json!({"key": key, "values": values});
+        rows.push(Row::new("redis", None, &value));
+    }
+    Ok(rows)
+}
+
+/// (c1) Whoever holds a copy of every store — the event store, the board, hospital and member
+/// read models, Redis and the topics — but none of the secrets tries every join: shared
+/// values, rows written in one transaction (`xmin`), and the index's columns. Two items of one
+/// member must be linked no more often than two items of different members.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_copy_of_the_event_store_links_no_two_items_of_a_member() -> Result {
+async fn a_copy_of_every_store_links_no_two_items_of_a_member() -> Result {
     let stack = Stack::new().await?;
-    let running = stack.command_api().await?;
+    let (running, projector, queries) = stack.start_all().await?;
     let commands = Http::new(&running);
     let hospital = register_hospital(&stack, "덤프병원", "대전", HospitalKind::General).await?;
     let (_, moderator) = stack.member(&[Role::Moderator]).await?;
+    let new_post = |cookie: String, title: &'static str| {
+        let commands = &commands;
+        async move {
+            let post = json!({"board": "free", "title": title, "body": "덤프 공격 시험 본문"});
+            let id = commands.post(&cookie, "/api/v1/posts", post).await?["id"].clone();
+            Ok::<_, anyhow::Error>(id.as_str().unwrap_or_default().to_owned())
+        }
+    };
     // Four members: each a verified claim, two posts, a review and a comment on the next
-    // member's first post.
+    // member's first post; a fifth posts twice and withdraws.
     let mut members = Vec::new();
     for _ in 0..4 {
         let (cookie, claim) =
             insider_with_claim(&stack, &commands, &moderator, hospital, "nurse").await?;
         let mut items = vec![claim.to_string()];
         for title in ["첫 글입니다", "둘째 글입니다"] {
-            let post = json!({"board": "free", "title": title, "body": "덤프 공격 시험 본문"});
-            items.push(
-                commands.post(&cookie, "/api/v1/posts", post).await?["id"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
-            );
+            items.push(new_post(cookie.clone(), title).await?);
         }
         let review = commands
             .post(
@@ -259,19 +353,58 @@ async fn a_copy_of_the_event_store_links_no_two_items_of_a_member() -> Result {
             .1
             .push(comment["id"].as_str().unwrap_or_default().to_owned());
     }
-    running.stop().await?;
+    let (_, leaver) = stack.member(&[]).await?;
+    let mut left = Vec::new();
+    for title in ["떠날 사람의 글", "떠날 사람의 둘째 글"] {
+        left.push(new_post(leaver.clone(), title).await?);
+    }
+    commands
+        .ok(Some(&leaver), Method::DELETE, "/api/v1/me", None)
+        .await?;
+    members.push((leaver, left));
+    // Every read model has everything.
+    let board = stack.board_db().await?;
+    eventually(
+        Duration::from_secs(20),
+        "the board to hold every post",
+        || async {
+            let posts: i64 = sqlx::query_scalar("SELECT count(*) FROM board_posts")
+                .fetch_one(&board)
+                .await?;
+            Ok((posts == 10).then_some(()))
+        },
+    )
+    .await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for component in [running, projector, queries] {
+        component.stop().await?;
+    }
 
-    let rows = dump_event_store(&stack).await?;
+    let mut rows = dump_postgres(&stack.events_db().await?, "events").await?;
+    rows.extend(dump_postgres(&board, "board").await?);
+    rows.extend(dump_mysql(&stack.hospital_db().await?, "hospital").await?);
+    rows.extend(dump_mysql(&stack.member_db().await?, "member").await?);
+    rows.extend(dump_redis(&stack).await?);
+    let log = log_events(&stack).await?;
+    rows.extend(log.iter().map(|event| Row::new("log", None, event)));
+    for store in ["events.", "board.", "hospital.", "member.", "redis", "log"] {
+        assert!(
+            rows.iter().any(|r| r.table.starts_with(store)),
+            "nothing dumped from {store}"
+        );
+    }
     // What the attacker can attach to an item: the rows naming it, and every row written in
     // the same transaction as one of those.
     let linked = |item: &str| -> BTreeSet<String> {
         let xmins: BTreeSet<&str> = rows
             .iter()
             .filter(|r| r.tokens.contains(item))
-            .map(|r| r.xmin.as_str())
+            .filter_map(|r| r.xmin.as_deref())
             .collect();
         rows.iter()
-            .filter(|r| xmins.contains(r.xmin.as_str()))
+            .filter(|r| {
+                r.tokens.contains(item) || r.xmin.as_deref().is_some_and(|x| xmins.contains(x))
+            })
             .flat_map(|r| r.tokens.iter().cloned())
             .filter(|t| t != item)
             .collect()
@@ -312,8 +445,11 @@ async fn a_copy_of_the_event_store_links_no_two_items_of_a_member() -> Result {
         other.1
     );
     // The member index in particular: no column but its slot and sealed entry, and no value
-    // shared between two of its rows.
-    let index: Vec<&Row> = rows.iter().filter(|r| r.table == "member_index").collect();
+    // shared between two of its rows (the leaver's entries are gone).
+    let index: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r.table == "events.member_index")
+        .collect();
     assert_eq!(index.len(), 4 * 5, "every item of every member is indexed");
     let columns: Vec<String> = sqlx::query_scalar(
         "SELECT column_name::text FROM information_schema.columns \

@@ -666,26 +666,10 @@ async fn public_forms(stack: &Stack) -> Result<std::collections::HashSet<String>
         .await?;
         values.extend(cells.into_iter().flatten());
     }
-    let everything = Filter {
-        aggregate_types: vec![],
-        event_types: vec![],
-        since: None,
-        until: None,
-    };
-    let mut log = Vec::new();
-    replay(
-        &stack.config,
-        &everything,
-        Format::Jsonl,
-        false,
-        false,
-        &mut log,
-    )
-    .await?;
-    let log = String::from_utf8(log)?;
-    anyhow::ensure!(log.lines().count() > 20, "the log is real: {log}");
-    for line in log.lines() {
-        scalars(&serde_json::from_str(line)?, &mut values);
+    let log = log_events(stack).await?;
+    anyhow::ensure!(log.len() > 20, "the log is real: {log:?}");
+    for event in &log {
+        scalars(event, &mut values);
     }
     Ok(values.iter().flat_map(|v| forms(v)).collect())
 }
