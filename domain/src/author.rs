@@ -58,11 +58,6 @@ impl AuthorKey {
 }
 
 impl AuthorKey {
-    /// The owner value of `member`'s rows in the private member -> items index.
-    pub fn index_owner(&self, member: MemberId) -> String {
-        self.author_ref("index-owner", Uuid::nil(), member).0
-    }
-
     /// The key that seals the author of each item in the command side's `item_authors`
     /// table (used only to suspend "the author of this item").
     pub fn item_author_key(&self) -> crate::sealed::ContentKey {
@@ -71,13 +66,27 @@ impl AuthorKey {
 
     /// The key that seals `member`'s rows in the private member -> items index.
     pub fn index_key(&self, member: MemberId) -> crate::sealed::ContentKey {
-        let reference = self.author_ref("index-key", Uuid::nil(), member);
         // The nil member's key seals item authors; no member has the nil id.
+        self.derived_key("index-key", member)
+    }
+
+    /// The key that seals every member's read mark in the member read model (each bound to
+    /// its owner by associated data).
+    pub fn read_mark_key(&self) -> crate::sealed::ContentKey {
+        self.derived_key(READ_MARK_SEAL, MemberId(Uuid::nil()))
+    }
+
+    /// `author_ref(kind, nil, member)` as a 32-byte key.
+    fn derived_key(&self, kind: &str, member: MemberId) -> crate::sealed::ContentKey {
+        let reference = self.author_ref(kind, Uuid::nil(), member);
         let bytes = hex::decode(&reference.0).unwrap_or_default();
         crate::sealed::ContentKey::from_bytes(&bytes)
             .unwrap_or_else(|| unreachable!("an HMAC-SHA256 is 32 bytes"))
     }
 }
+
+/// The associated-data kind (and key derivation) of members' read marks.
+pub const READ_MARK_SEAL: &str = "member-read-mark";
 
 impl std::fmt::Debug for AuthorKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

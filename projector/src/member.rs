@@ -48,7 +48,7 @@ pub const NOTIFICATION_SEAL: &str = "member-notification";
 /// The label of the key that seals read marks, and their associated-data kind (field: the
 /// owner). `NotificationsRead` names only the member's pseudonym, so the mark cannot be
 /// sealed under the member's own key.
-pub const READ_MARK_SEAL: &str = "member-read-mark";
+pub use ward_domain::author::READ_MARK_SEAL;
 
 /// Sealed payloads are padded with spaces to a multiple of this many bytes, so that their
 /// lengths do not tell a post from a comment, a review or a claim (every payload Ward writes
@@ -73,18 +73,6 @@ pub fn aggregate_key(key: &AuthorKey, aggregate: Uuid) -> String {
 /// The dedupe key of the notification `event` causes for `recipient`.
 fn notification_key(key: &AuthorKey, event: Uuid, recipient: MemberId) -> String {
     key.author_ref(NOTIFICATION_SEAL, event, recipient).0
-}
-
-/// The key that seals every member's read mark (bound to the owner by associated data):
-/// `author_ref("member-read-mark", nil, nil)` as 32 bytes.
-pub fn read_mark_key(key: &AuthorKey) -> ContentKey {
-    let reference = key
-        .author_ref(READ_MARK_SEAL, Uuid::nil(), MemberId(Uuid::nil()))
-        .0;
-    let bytes: Vec<u8> = (0..reference.len() / 2)
-        .filter_map(|i| u8::from_str_radix(&reference[2 * i..2 * i + 2], 16).ok())
-        .collect();
-    ContentKey::from_bytes(&bytes).unwrap_or_else(|| unreachable!("an HMAC-SHA256 is 32 bytes"))
 }
 
 /// `payload` as JSON, padded with trailing spaces (which JSON ignores) to a multiple of
@@ -768,7 +756,7 @@ impl Apply<'_> {
     /// Moves `owner`'s read mark to `up_to` unless it is already there or later: the
     /// greatest mark wins, so a redelivery changes nothing.
     async fn mark_read(&mut self, owner: &str, up_to: DateTime<Utc>) -> anyhow::Result<()> {
-        let key = read_mark_key(self.key);
+        let key = self.key.read_mark_key();
         let row: Option<(String, String)> = sqlx::query_as(
             "SELECT nonce, ciphertext FROM notification_reads WHERE owner = ? FOR UPDATE",
         )

@@ -37,7 +37,7 @@ use crate::cursor::{self, Time};
 const ENTRY_SEAL: &str = "member-entry";
 const NOTIFICATION_SEAL: &str = "member-notification";
 const AGGREGATE_KEY: &str = "member-aggregate";
-const READ_MARK_SEAL: &str = "member-read-mark";
+use ward_domain::author::READ_MARK_SEAL;
 
 /// Most rows of one table (entries, notifications) a page opens for one member. The projector
 /// keeps a member's newest 1 000 notifications; entries are what the member wrote and
@@ -224,7 +224,9 @@ impl MeState {
         let Some((nonce, ciphertext)) = row else {
             return Ok(DateTime::UNIX_EPOCH);
         };
-        let json = read_mark_key(&self.key)
+        let json = self
+            .key
+            .read_mark_key()
             .open(
                 READ_MARK_SEAL,
                 Uuid::nil(),
@@ -247,18 +249,6 @@ fn too_many(rows: usize) -> Result<(), ApiError> {
         ));
     }
     Ok(())
-}
-
-/// The key that seals read marks: `author_ref("member-read-mark", nil, nil)` as 32 bytes
-/// (as `projector/src/member.rs` derives it).
-fn read_mark_key(key: &AuthorKey) -> ContentKey {
-    let reference = key
-        .author_ref(READ_MARK_SEAL, Uuid::nil(), MemberId(Uuid::nil()))
-        .0;
-    let bytes: Vec<u8> = (0..reference.len() / 2)
-        .filter_map(|i| u8::from_str_radix(&reference[2 * i..2 * i + 2], 16).ok())
-        .collect();
-    ContentKey::from_bytes(&bytes).unwrap_or_else(|| unreachable!("an HMAC-SHA256 is 32 bytes"))
 }
 
 /// A sealed read mark.
