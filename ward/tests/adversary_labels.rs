@@ -43,10 +43,23 @@ async fn review(
             review_body(title),
         )
         .await?;
-    Ok((
-        answer["id"].as_str().unwrap_or_default().to_owned(),
-        answer["version"].as_i64().unwrap_or_default(),
-    ))
+    Ok(id_and_version(&answer))
+}
+
+/// K current nurses and one current pharmacist verified at `hospital`: the hospital is over
+/// K, the pharmacist's label a group of one. Their session cookies.
+async fn nurses_and_a_pharmacist(
+    stack: &Stack,
+    commands: &Http,
+    moderator: &str,
+    hospital: Uuid,
+) -> Result<(Vec<String>, String)> {
+    let mut nurses = Vec::new();
+    for _ in 0..K {
+        nurses.push(insider(stack, commands, moderator, hospital, "nurse").await?);
+    }
+    let pharmacist = insider(stack, commands, moderator, hospital, "pharmacist").await?;
+    Ok((nurses, pharmacist))
 }
 
 /// Waits until the hospital read model holds `count` verified claims: every verification
@@ -148,13 +161,8 @@ async fn a_lone_pharmacist_at_a_hospital_over_k_writes_an_unlabelled_review() ->
     let (commands, queries) = (Http::new(&commands_running), Http::new(&queries_running));
     let (_, moderator) = stack.member(&[Role::Moderator]).await?;
     let hospital = register_hospital(&stack, "넓은들병원", "광주", HospitalKind::General).await?;
-    // K current nurses and one current pharmacist: the hospital is over K, the pharmacist's
-    // label is a group of one.
-    let mut nurses = Vec::new();
-    for _ in 0..K {
-        nurses.push(insider(&stack, &commands, &moderator, hospital, "nurse").await?);
-    }
-    let pharmacist = insider(&stack, &commands, &moderator, hospital, "pharmacist").await?;
+    let (nurses, pharmacist) =
+        nurses_and_a_pharmacist(&stack, &commands, &moderator, hospital).await?;
     let (by_nurse, nv) = review(&commands, &nurses[0], hospital, "간호사 후기").await?;
     let (by_pharmacist, pv) = review(&commands, &pharmacist, hospital, "약제부 후기").await?;
     hospitals_know_verified(&stack, i64::from(K) + 1).await?;
@@ -300,11 +308,8 @@ async fn the_log_and_a_copy_of_the_read_model_hold_no_label_that_readers_do_not_
     let commands = Http::new(&commands_running);
     let (_, moderator) = stack.member(&[Role::Moderator]).await?;
     let hospital = register_hospital(&stack, "푸른바다병원", "제주", HospitalKind::General).await?;
-    let mut nurses = Vec::new();
-    for _ in 0..K {
-        nurses.push(insider(&stack, &commands, &moderator, hospital, "nurse").await?);
-    }
-    let pharmacist = insider(&stack, &commands, &moderator, hospital, "pharmacist").await?;
+    let (nurses, pharmacist) =
+        nurses_and_a_pharmacist(&stack, &commands, &moderator, hospital).await?;
     let (by_nurse, nv) = review(&commands, &nurses[0], hospital, "간호사 후기").await?;
     let (by_pharmacist, pv) = review(&commands, &pharmacist, hospital, "약제부 후기").await?;
 

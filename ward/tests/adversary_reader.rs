@@ -24,10 +24,7 @@ async fn post_with_badge(commands: &Http, cookie: &str, hospital: Uuid) -> Resul
     let body = json!({"board": "free", "title": "야간 근무 이야기", "body": "오늘도 길었습니다",
                       "badge": {"hospital_id": hospital}});
     let answer = commands.post(cookie, "/api/v1/posts", body).await?;
-    Ok((
-        answer["id"].as_str().unwrap_or_default().to_owned(),
-        answer["version"].as_i64().unwrap_or_default(),
-    ))
+    Ok(id_and_version(&answer))
 }
 
 /// Waits until the board read model holds `count` verified claims: every verification the

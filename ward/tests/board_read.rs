@@ -25,10 +25,7 @@ async fn post(
         body["badge"] = badge;
     }
     let answer = commands.post(cookie, "/api/v1/posts", body).await?;
-    Ok((
-        answer["id"].as_str().unwrap_or_default().to_owned(),
-        answer["version"].as_i64().unwrap_or_default(),
-    ))
+    Ok(id_and_version(&answer))
 }
 
 /// Waits until the query API shows post `id` at `version` or later; the post.

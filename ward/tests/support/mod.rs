@@ -1005,3 +1005,11 @@ pub async fn log_events(stack: &Stack) -> Result<Vec<serde_json::Value>> {
         .map(|line| Ok(serde_json::from_str(line)?))
         .collect()
 }
+
+/// The id and version of what a create command answered (`{"id", "version"}`).
+pub fn id_and_version(answer: &serde_json::Value) -> (String, i64) {
+    (
+        answer["id"].as_str().unwrap_or_default().to_owned(),
+        answer["version"].as_i64().unwrap_or_default(),
+    )
+}
