@@ -394,7 +394,7 @@ pub async fn callback(
         _ => return Err(unknown_provider(&provider)),
     };
     let peppers = auth.peppers.as_ref().ok_or_else(unavailable)?;
-    let member = members::sign_in(
+    let (member, identity) = members::sign_in(
         &state.pool,
         &state.members,
         &state.post_services.author_key,
@@ -415,7 +415,7 @@ pub async fn callback(
     }
     let token = state
         .sessions
-        .create(&Session::new(member))
+        .create(&Session::signed_in(member, identity))
         .await
         .map_err(ApiError::internal)?;
     tracing::info!(provider, "signed in");

@@ -20,11 +20,7 @@ use uuid::Uuid;
 use ward_domain::author::AuthorKey;
 use ward_domain::member::MemberId;
 use ward_domain::sealed::{ContentKey, Sealed};
-
-/// Slots asked for in one round trip. Entries are contiguous but for the few holes that
-/// refused creations leave (each refilled by the member's next entry), so a probe that finds
-/// none of its slots taken has found the end.
-const SLOTS_PER_PROBE: u64 = 64;
+use ward_platform::member_index;
 
 /// Both tables, in the event store database.
 #[derive(Clone)]
@@ -43,11 +39,13 @@ pub struct Recorded {
     new_author: bool,
 }
 
-/// One entry of a member's index: its slot and the item it names.
-struct Entry {
-    slot: String,
-    item_type: String,
-    item_id: String,
+/// Strikes against a member's items, found while the member is signed in.
+#[derive(Debug)]
+pub struct Strikes {
+    /// The longest suspension struck, in days.
+    pub days: u32,
+    /// The struck items (type, id).
+    items: Vec<(String, String)>,
 }
 
 impl MemberItems {
@@ -87,25 +85,11 @@ impl MemberItems {
         Ok((key, recorded))
     }
 
-    /// The slot of `member`'s `n`-th index entry.
-    fn slot(&self, member: MemberId, n: u64) -> String {
-        self.key
-            .author_ref("index-slot", Uuid::from_u128(n.into()), member)
-            .0
-    }
-
-    /// `member`'s slots from `from` on, one probe's worth.
-    fn slots(&self, member: MemberId, from: u64) -> Vec<String> {
-        (from..from + SLOTS_PER_PROBE)
-            .map(|n| self.slot(member, n))
-            .collect()
-    }
-
     /// The first of `member`'s slots that holds no entry.
     async fn free_slot(&self, db: &mut PgConnection, member: MemberId) -> anyhow::Result<String> {
         let mut from = 0;
         loop {
-            let slots = self.slots(member, from);
+            let slots = member_index::slots(&self.key, member, from);
             let taken: Vec<String> =
                 sqlx::query_scalar("SELECT slot FROM member_index WHERE slot = ANY($1)")
                     .bind(&slots)
@@ -114,45 +98,7 @@ impl MemberItems {
             if let Some(free) = slots.into_iter().find(|slot| !taken.contains(slot)) {
                 return Ok(free);
             }
-            from += SLOTS_PER_PROBE;
-        }
-    }
-
-    /// Every entry of `member`'s index; `FOR UPDATE` when `lock`.
-    async fn entries(
-        &self,
-        db: &mut PgConnection,
-        member: MemberId,
-        lock: bool,
-    ) -> anyhow::Result<Vec<Entry>> {
-        let key = self.key.index_key(member);
-        let sql = if lock {
-            "SELECT slot, nonce, ciphertext FROM member_index WHERE slot = ANY($1) FOR UPDATE"
-        } else {
-            "SELECT slot, nonce, ciphertext FROM member_index WHERE slot = ANY($1)"
-        };
-        let mut entries = Vec::new();
-        let mut from = 0;
-        loop {
-            let rows: Vec<(String, String, String)> = sqlx::query_as(sql)
-                .bind(self.slots(member, from))
-                .fetch_all(&mut *db)
-                .await?;
-            if rows.is_empty() {
-                return Ok(entries);
-            }
-            for (slot, nonce, ciphertext) in rows {
-                let item = key.open("index", Uuid::nil(), "item", &Sealed { nonce, ciphertext })?;
-                let Some((item_type, item_id)) = item.split_once(':') else {
-                    anyhow::bail!("a member index entry does not name an item");
-                };
-                entries.push(Entry {
-                    slot,
-                    item_type: item_type.to_owned(),
-                    item_id: item_id.to_owned(),
-                });
-            }
-            from += SLOTS_PER_PROBE;
+            from += member_index::SLOTS_PER_PROBE;
         }
     }
 
@@ -166,12 +112,7 @@ impl MemberItems {
         item_id: Uuid,
         key: Option<&[u8; 32]>,
     ) -> anyhow::Result<(Recorded, Option<Vec<u8>>)> {
-        let indexed = self.key.index_key(member).seal(
-            "index",
-            Uuid::nil(),
-            "item",
-            &format!("{item_type}:{item_id}"),
-        );
+        let indexed = member_index::seal(&self.key, member, item_type, item_id);
         let author =
             self.key
                 .item_author_key()
@@ -268,30 +209,97 @@ impl MemberItems {
     pub async fn claims_of(&self, member: MemberId) -> anyhow::Result<Vec<Uuid>> {
         let mut db = self.pool.acquire().await?;
         let mut claims = Vec::new();
-        for entry in self.entries(&mut db, member, false).await? {
+        for entry in member_index::entries(&mut db, &self.key, member, false).await? {
             if entry.item_type == "claim" && !claims.contains(&entry.item_id) {
                 claims.push(entry.item_id);
             }
         }
-        Ok(claims
-            .iter()
-            .map(|id| Uuid::parse_str(id))
-            .collect::<Result<_, _>>()?)
+        Ok(claims)
+    }
+
+    /// Strikes `item_type`/`item_id` for a suspension of `days` (the longest strike on an
+    /// item wins); false when no such item is known (never written, or erased).
+    pub async fn strike(&self, item_type: &str, item_id: Uuid, days: u32) -> anyhow::Result<bool> {
+        let struck: Option<i32> = sqlx::query_scalar(
+            "INSERT INTO strikes (item_type, item_id, days) \
+             SELECT $1, $2, $3 WHERE EXISTS \
+                 (SELECT 1 FROM content_keys WHERE item_type = $1 AND item_id = $2) \
+             ON CONFLICT (item_type, item_id) DO UPDATE \
+                 SET days = GREATEST(strikes.days, EXCLUDED.days) \
+             RETURNING days",
+        )
+        .bind(item_type)
+        .bind(item_id.to_string())
+        .bind(i32::try_from(days)?)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(struck.is_some())
+    }
+
+    /// The strikes against items `member` wrote: the items and the longest suspension.
+    pub async fn strikes_against(&self, member: MemberId) -> anyhow::Result<Option<Strikes>> {
+        let mut db = self.pool.acquire().await?;
+        let entries = member_index::entries(&mut db, &self.key, member, false).await?;
+        if entries.is_empty() {
+            return Ok(None);
+        }
+        let (types, ids): (Vec<String>, Vec<String>) = entries
+            .into_iter()
+            .map(|entry| (entry.item_type, entry.item_id.to_string()))
+            .unzip();
+        let struck: Vec<(String, String, i32)> = sqlx::query_as(
+            "SELECT s.item_type, s.item_id, s.days FROM strikes s \
+             JOIN unnest($1::text[], $2::text[]) AS mine (item_type, item_id) \
+               ON s.item_type = mine.item_type AND s.item_id = mine.item_id",
+        )
+        .bind(&types)
+        .bind(&ids)
+        .fetch_all(&mut *db)
+        .await?;
+        let Some(days) = struck.iter().map(|(_, _, days)| *days).max() else {
+            return Ok(None);
+        };
+        Ok(Some(Strikes {
+            days: u32::try_from(days)?,
+            items: struck
+                .into_iter()
+                .map(|(item_type, item_id, _)| (item_type, item_id))
+                .collect(),
+        }))
+    }
+
+    /// Takes away strikes that have been served (their suspension is recorded).
+    pub async fn clear(&self, strikes: Strikes) -> anyhow::Result<()> {
+        let (types, ids): (Vec<String>, Vec<String>) = strikes.items.into_iter().unzip();
+        sqlx::query(
+            "DELETE FROM strikes s USING unnest($1::text[], $2::text[]) AS done (item_type, item_id) \
+             WHERE s.item_type = done.item_type AND s.item_id = done.item_id",
+        )
+        .bind(&types)
+        .bind(&ids)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// Destroys the content keys of everything `member` wrote, the member's index entries
-    /// and author records (claims included) and their sign-in identity link, in one
-    /// transaction; returns how many written items were erased.
-    pub async fn erase_all(&self, member: MemberId) -> anyhow::Result<usize> {
+    /// and author records (claims included) and their sign-in identity link (the row
+    /// `identity`, or a first-form row naming the member), in one transaction; returns how
+    /// many written items were erased.
+    pub async fn erase_all(
+        &self,
+        member: MemberId,
+        identity: Option<&str>,
+    ) -> anyhow::Result<usize> {
         let mut tx = self.pool.begin().await?;
-        let entries = self.entries(&mut tx, member, true).await?;
+        let entries = member_index::entries(&mut tx, &self.key, member, true).await?;
         let mut erased = Vec::new();
         for entry in &entries {
-            let (item_type, item_id) = (entry.item_type.as_str(), entry.item_id.as_str());
+            let (item_type, item_id) = (entry.item_type.as_str(), entry.item_id.to_string());
             if item_type == "claim" {
                 // The work address that verified the claim may verify someone else now.
                 sqlx::query("DELETE FROM verified_emails WHERE claim_id = $1")
-                    .bind(item_id)
+                    .bind(&item_id)
                     .execute(&mut *tx)
                     .await?;
             }
@@ -300,14 +308,14 @@ impl MemberItems {
                     "DELETE FROM {table} WHERE item_type = $1 AND item_id = $2"
                 ))
                 .bind(item_type)
-                .bind(item_id)
+                .bind(&item_id)
                 .execute(&mut *tx)
                 .await?;
             }
             // Claims have no texts, hence no content key to destroy; a retried create may
             // have indexed an item twice.
-            if item_type != "claim" && !erased.contains(&(item_type, item_id)) {
-                erased.push((item_type, item_id));
+            if item_type != "claim" && !erased.contains(&(item_type, entry.item_id)) {
+                erased.push((item_type, entry.item_id));
             }
         }
         let slots: Vec<&str> = entries.iter().map(|e| e.slot.as_str()).collect();
@@ -315,8 +323,9 @@ impl MemberItems {
             .bind(&slots)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM identities WHERE member_id = $1")
+        sqlx::query("DELETE FROM identities WHERE member_id = $1 OR identity = $2")
             .bind(member.0)
+            .bind(identity)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -353,12 +362,7 @@ impl MemberItems {
                 &Sealed { nonce, ciphertext },
             )?;
             let member = MemberId(Uuid::parse_str(&member)?);
-            let entry = self.key.index_key(member).seal(
-                "index",
-                Uuid::nil(),
-                "item",
-                &format!("{item_type}:{item_id}"),
-            );
+            let entry = member_index::seal(&self.key, member, &item_type, item);
             let slot = self.free_slot(&mut tx, member).await?;
             sqlx::query("INSERT INTO member_index (slot, nonce, ciphertext) VALUES ($1, $2, $3)")
                 .bind(slot)

@@ -9,14 +9,16 @@ use axum::http::request::Parts;
 use axum::http::StatusCode;
 use cqrs_es::{AggregateContext, AggregateError, EventStore};
 use serde_json::json;
+use uuid::Uuid;
 use ward_domain::author::AuthorKey;
 use ward_domain::member::{JobCategory, Member, MemberCommand, MemberError, MemberId, Role};
+use ward_domain::sealed::Sealed;
 use ward_platform::config::WardConfig;
 use ward_platform::http::{ApiError, CorrelationId};
 
 use crate::app::{AppState, Store};
 use crate::execute::execute;
-use crate::pepper::Peppers;
+use crate::pepper::{IdentityKeys, Peppers};
 use crate::session::Member as Signed;
 
 /// The signed-in, registered, not suspended member making a request.
@@ -86,13 +88,34 @@ impl FromRequestParts<AppState> for Actor {
             return Err(ApiError::unauthenticated());
         }
         if member.is_suspended(now()) {
-            let until = member.suspended_until().unwrap_or_default();
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "member_suspended",
-                "your account is suspended",
+            return Err(suspended(member.suspended_until().unwrap_or_default()));
+        }
+        // A moderator struck an item of theirs while they were away (ADR 0014): suspend now,
+        // then take the strikes away (a crash in between suspends again, never forgets).
+        let struck = state
+            .member_items
+            .strikes_against(session.member_id)
+            .await
+            .map_err(ApiError::internal)?;
+        if let Some(strikes) = struck {
+            let (days, at) = (strikes.days, now());
+            let key = &state.post_services.author_key;
+            run(
+                &state.members,
+                key,
+                session.member_id,
+                MemberCommand::Suspend { days, now: at },
             )
-            .with_details(json!({ "until": until })));
+            .await
+            .map_err(crate::execute::api_error)?;
+            state
+                .member_items
+                .clear(strikes)
+                .await
+                .map_err(ApiError::internal)?;
+            return Err(suspended(
+                at + u64::from(days) * ward_domain::member::DAY_SECS,
+            ));
         }
         Ok(Actor {
             member: session.member_id,
@@ -102,6 +125,16 @@ impl FromRequestParts<AppState> for Actor {
             age_in_days: member.age_in_days(now()),
         })
     }
+}
+
+/// 403 `member_suspended` until `until` (Unix seconds).
+fn suspended(until: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "member_suspended",
+        "your account is suspended",
+    )
+    .with_details(json!({ "until": until }))
 }
 
 /// Runs a member command on `member`'s aggregate (addressed by pseudonym).
@@ -205,7 +238,10 @@ pub async fn withdraw(
     // A withdrawn member is nobody's colleague any more: their verified claims stop counting
     // (k-anonymity must not count people who left) and their open ones leave the queue.
     end_claims(&state, member).await?;
-    let erased = state.member_items.erase_all(member).await?;
+    let erased = state
+        .member_items
+        .erase_all(member, session.identity.as_deref())
+        .await?;
     run(
         &state.members,
         &state.post_services.author_key,
@@ -263,10 +299,12 @@ async fn end_claims(state: &AppState, member: MemberId) -> Result<(), ApiError> 
 }
 
 /// Signs in the identity `provider`/`subject`: the member linked to it, registering a new
-/// member (with `job_category`) on the first sign-in. Only
-/// `HMAC-SHA256(pepper, provider ‖ 0x00 ‖ subject)` is stored; the subject itself is neither
-/// stored nor logged. The OAuth flow calls this once the provider vouched for the subject.
-/// During a pepper rotation, a link stored under the previous pepper moves to the current one.
+/// member (with `job_category`) on the first sign-in; returns the member and the identity's
+/// row key (the session keeps it, so that withdrawal can delete the row). The row holds the
+/// member id sealed under a key that only the subject opens (ADR 0014): the subject itself
+/// is neither stored nor logged. The OAuth flow calls this once the provider vouched for the
+/// subject. A row stored under the previous pepper (a rotation) or in the first form (a
+/// plain keyed hash beside a clear member id) moves to the current form here.
 pub async fn sign_in(
     pool: &sqlx::PgPool,
     store: &Store<Member>,
@@ -275,43 +313,117 @@ pub async fn sign_in(
     provider: &str,
     subject: &str,
     job_category: JobCategory,
-) -> anyhow::Result<MemberId> {
+) -> anyhow::Result<(MemberId, String)> {
     let parts: [&[u8]; 3] = [provider.as_bytes(), &[0], subject.as_bytes()];
-    let identity = peppers.current(&parts);
-    if let Some(previous) = peppers.previous(&parts) {
-        let moved = sqlx::query(
-            "UPDATE identities SET identity = $1 WHERE identity = $2 \
-             AND NOT EXISTS (SELECT 1 FROM identities WHERE identity = $1)",
-        )
-        .bind(&identity)
-        .bind(&previous)
-        .execute(pool)
-        .await?
-        .rows_affected();
-        if moved > 0 {
-            tracing::info!("an identity link moved to the current pepper");
+    let keys = peppers.identity_keys(&parts)?;
+    let current = &keys[0];
+    let found = match known_identity(pool, &keys).await? {
+        Some(member) => Some(member),
+        None => first_form_identity(pool, &peppers.all(&parts)).await?,
+    };
+    let member = match found {
+        Some((member, row)) => {
+            if row != current.lookup {
+                store_identity(pool, current, member, Some(&row)).await?;
+                tracing::info!("an identity link moved to its current form");
+            }
+            member
         }
-    }
-    let fresh = MemberId(uuid::Uuid::new_v4());
-    // Two first sign-ins at once: one insert wins, both read the winner.
-    sqlx::query(
-        "INSERT INTO identities (identity, member_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-    )
-    .bind(&identity)
-    .bind(fresh.0)
-    .execute(pool)
-    .await?;
-    let member = MemberId(
-        sqlx::query_scalar("SELECT member_id FROM identities WHERE identity = $1")
-            .bind(&identity)
-            .fetch_one(pool)
-            .await?,
-    );
+        None => {
+            // Two first sign-ins at once: one insert wins, both read the winner.
+            store_identity(pool, current, MemberId(uuid::Uuid::new_v4()), None).await?;
+            known_identity(pool, &keys[..1])
+                .await?
+                .map(|(member, _)| member)
+                .ok_or_else(|| anyhow::anyhow!("an identity row vanished while signing in"))?
+        }
+    };
     match register(store, key, member, job_category).await {
-        Ok(_) | Err(AggregateError::UserError(MemberError::AlreadyRegistered)) => Ok(member),
+        Ok(_) | Err(AggregateError::UserError(MemberError::AlreadyRegistered)) => {
+            Ok((member, current.lookup.clone()))
+        }
         Err(error) => Err(anyhow::anyhow!("registering a member: {error}")),
     }
 }
+
+/// The member of a sealed identity row under any of `keys`, and the row's key.
+async fn known_identity(
+    pool: &sqlx::PgPool,
+    keys: &[IdentityKeys],
+) -> anyhow::Result<Option<(MemberId, String)>> {
+    for keys in keys {
+        let row: Option<(String, String)> = sqlx::query_as(
+            "SELECT nonce, ciphertext FROM identities WHERE identity = $1 AND nonce IS NOT NULL",
+        )
+        .bind(&keys.lookup)
+        .fetch_optional(pool)
+        .await?;
+        if let Some((nonce, ciphertext)) = row {
+            let sealed = Sealed { nonce, ciphertext };
+            let member = keys
+                .seal
+                .open(IDENTITY_SEAL, Uuid::nil(), IDENTITY_SEAL, &sealed)?;
+            return Ok(Some((
+                MemberId(Uuid::parse_str(&member)?),
+                keys.lookup.clone(),
+            )));
+        }
+    }
+    Ok(None)
+}
+
+/// The member of a first-form identity row (a plain keyed hash, the member id in the clear)
+/// under any of the `hashes`, and the row's key.
+async fn first_form_identity(
+    pool: &sqlx::PgPool,
+    hashes: &[String],
+) -> anyhow::Result<Option<(MemberId, String)>> {
+    let row: Option<(Uuid, String)> = sqlx::query_as(
+        "SELECT member_id, identity FROM identities \
+         WHERE identity = ANY($1) AND member_id IS NOT NULL LIMIT 1",
+    )
+    .bind(hashes)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|(member, identity)| (MemberId(member), identity)))
+}
+
+/// Stores `member` sealed under `keys`, replacing the row `replacing` (a move to the current
+/// form) or, without it, unless the identity has a row already.
+async fn store_identity(
+    pool: &sqlx::PgPool,
+    keys: &IdentityKeys,
+    member: MemberId,
+    replacing: Option<&str>,
+) -> anyhow::Result<()> {
+    let sealed = keys.seal.seal(
+        IDENTITY_SEAL,
+        Uuid::nil(),
+        IDENTITY_SEAL,
+        &member.to_string(),
+    );
+    let mut tx = pool.begin().await?;
+    if let Some(row) = replacing {
+        sqlx::query("DELETE FROM identities WHERE identity = $1")
+            .bind(row)
+            .execute(&mut *tx)
+            .await?;
+    }
+    sqlx::query(
+        "INSERT INTO identities (identity, nonce, ciphertext) VALUES ($1, $2, $3) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&keys.lookup)
+    .bind(&sealed.nonce)
+    .bind(&sealed.ciphertext)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The associated-data kind (and field) of an identity's sealed member id.
+const IDENTITY_SEAL: &str = "identity";
 
 /// The body of `PATCH /api/v1/me`.
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]

@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Json;
-use cqrs_es::{AggregateContext, EventStore};
+use cqrs_es::{AggregateContext, AggregateError, EventStore};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::ToSchema;
@@ -307,8 +307,9 @@ pub struct SuspendBody {
 }
 
 /// `POST /api/v1/moderation/{kind}/{id}/suspend-author`: a moderator suspends whoever wrote
-/// the item. The command side resolves the author from its sealed item -> author table; the
-/// moderator never learns who it is, and the answer says nothing about them.
+/// the item. Nothing on the server knows who that is while the author is away (ADR 0014), so
+/// the item is struck, and the author is suspended at their next command; the moderator
+/// never learns who it is, and the answer says nothing about them.
 #[utoipa::path(
     post,
     path = "/api/v1/moderation/{kind}/{id}/suspend-author",
@@ -321,11 +322,10 @@ pub struct SuspendBody {
     request_body = SuspendBody,
     security(("session_cookie" = [])),
     responses(
-        (status = 200, description = "The item's author is suspended.", body = Value),
+        (status = 200, description = "The item is struck: its author is suspended for `days` from their next command (`{\"struck\": true}`).", body = Value),
         (status = 401, response = Unauthenticated),
         (status = 403, description = "The caller is suspended (`member_suspended`) or not a moderator (`moderator_only`).", body = ErrorBody),
-        (status = 404, description = "No author is known for this item (`target_not_found`).", body = ErrorBody),
-        (status = 409, description = "The author has withdrawn (`member_withdrawn`).", body = ErrorBody),
+        (status = 404, description = "No such item, or its author withdrew (`target_not_found`).", body = ErrorBody),
         (status = 422, description = "Days out of range (`suspension_days_out_of_range`) or a malformed body (`invalid_body`).", body = ErrorBody),
         (status = 500, response = Internal),
     ),
@@ -339,24 +339,20 @@ pub async fn suspend_author(
 ) -> Result<Json<Value>, ApiError> {
     actor.moderator_only()?;
     let (kind, target_id) = target(&kind, &target_id)?;
-    let author = state
+    if !ward_domain::member::SUSPENSION_DAYS.contains(&body.days) {
+        return Err(api_error(AggregateError::UserError(
+            ward_domain::member::MemberError::SuspensionDaysOutOfRange(body.days),
+        )));
+    }
+    let struck = state
         .member_items
-        .author_of(kind.as_str(), target_id)
-        .await?
-        .ok_or_else(|| {
-            ApiError::not_found("target_not_found", "no author is known for this item")
-        })?;
-    let command = ward_domain::member::MemberCommand::Suspend {
-        days: body.days,
-        now: crate::members::now(),
-    };
-    crate::members::run(
-        &state.members,
-        &state.post_services.author_key,
-        author,
-        command,
-    )
-    .await
-    .map_err(api_error)?;
-    Ok(Json(json!({"suspended": true})))
+        .strike(kind.as_str(), target_id, body.days)
+        .await?;
+    if !struck {
+        return Err(ApiError::not_found(
+            "target_not_found",
+            "no such item, or its author withdrew",
+        ));
+    }
+    Ok(Json(json!({"struck": true})))
 }

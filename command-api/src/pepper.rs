@@ -8,6 +8,7 @@
 use hmac::{Hmac, Mac};
 use secrecy::ExposeSecret;
 use sha2::Sha256;
+use ward_domain::sealed::ContentKey;
 use ward_platform::config::CommandApiConfig;
 
 /// The pepper in force and, during a rotation, the one it replaces.
@@ -50,6 +51,55 @@ impl Peppers {
         std::iter::once(self.current(parts))
             .chain(self.previous(parts))
             .collect()
+    }
+}
+
+impl Peppers {
+    /// The keys of a sign-in identity under every configured pepper, current first: each is
+    /// derived with Argon2id from the pepper and `parts` (ADR 0014).
+    pub fn identity_keys(&self, parts: &[&[u8]]) -> anyhow::Result<Vec<IdentityKeys>> {
+        std::iter::once(&self.current)
+            .chain(self.previous.as_ref())
+            .map(|pepper| IdentityKeys::derive(pepper, parts))
+            .collect()
+    }
+}
+
+/// What Ward keeps of a sign-in identity is found by `lookup` and opened with `seal`; both
+/// come from one Argon2id evaluation of the provider's subject under the pepper, so without
+/// the subject neither can be computed, and guessing subjects (Kakao's are numbers) costs a
+/// memory-hard evaluation per guess even with the pepper.
+pub struct IdentityKeys {
+    /// The identity's row key (hex).
+    pub lookup: String,
+    /// The key that seals the row's member id.
+    pub seal: ContentKey,
+}
+
+/// Argon2id's cost: 19 MiB, two passes, one lane (OWASP's first recommendation). Changing
+/// these changes every identity's keys: they are fixed.
+const ARGON2_MEMORY_KIB: u32 = 19 * 1024;
+const ARGON2_PASSES: u32 = 2;
+/// Argon2 needs a salt; the pepper (its secret input) makes the derivation Ward's own.
+const ARGON2_SALT: &[u8] = b"ward-identity-v2";
+
+impl IdentityKeys {
+    fn derive(pepper: &[u8], parts: &[&[u8]]) -> anyhow::Result<Self> {
+        use argon2::{Algorithm, Argon2, Params, Version};
+        let params = Params::new(ARGON2_MEMORY_KIB, ARGON2_PASSES, 1, Some(32))
+            .map_err(|e| anyhow::anyhow!("Argon2 parameters: {e}"))?;
+        let argon = Argon2::new_with_secret(pepper, Algorithm::Argon2id, Version::V0x13, params)
+            .map_err(|e| anyhow::anyhow!("Argon2 with the pepper: {e}"))?;
+        let mut secret = [0u8; 32];
+        argon
+            .hash_password_into(&parts.concat(), ARGON2_SALT, &mut secret)
+            .map_err(|e| anyhow::anyhow!("Argon2: {e}"))?;
+        let seal = hex::decode(hash(&secret, &[b"member-seal"]))?;
+        Ok(Self {
+            lookup: hash(&secret, &[b"identity"]),
+            seal: ContentKey::from_bytes(&seal)
+                .ok_or_else(|| anyhow::anyhow!("an HMAC-SHA256 is 32 bytes"))?,
+        })
     }
 }
 

@@ -130,6 +130,9 @@ pub struct CommandApiConfig {
     pub session_idle_secs: u64,
     /// A session ends this many seconds after sign-in, used or not.
     pub session_absolute_secs: u64,
+    /// Sessions expire in Redis only at multiples of this many seconds (Unix time), so that
+    /// a copy of Redis dates a member's last request to this granule, not the second.
+    pub session_expiry_granule_secs: u64,
     /// Origins (`https://host[:port]`) allowed to send state-changing requests besides the
     /// request's own host; cross-site requests are refused (CSRF).
     pub allowed_origins: Vec<String>,
@@ -254,6 +257,7 @@ impl Default for CommandApiConfig {
             secure_cookies: true,
             session_idle_secs: 7 * 86_400,
             session_absolute_secs: 30 * 86_400,
+            session_expiry_granule_secs: 86_400,
             allowed_origins: Vec::new(),
             auth: AuthConfig::default(),
             mail: None,

@@ -8,6 +8,7 @@
 //! - [`http`]: the API error body, the JSON extractor and correlation ids.
 //! - [`session`]: sessions in Redis and the signed-in `Member` extractor, shared by the command
 //!   and query APIs.
+//! - [`member_index`]: reading a member's private index of their own items.
 //! - [`ops`]: `/livez`, `/readyz`, `/metrics` and the HTTP request metrics layer.
 //! - [`kafka`]: the event envelope on the wire, topic definitions and client settings.
 //! - [`time`]: public times, rounded to the minute.
@@ -17,6 +18,7 @@ pub mod cache;
 pub mod config;
 pub mod http;
 pub mod kafka;
+pub mod member_index;
 pub mod ops;
 pub mod session;
 pub mod shutdown;

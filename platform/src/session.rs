@@ -1,13 +1,19 @@
 //! Sessions: a random 256-bit token in an HttpOnly cookie; Redis holds the session under the
-//! SHA-256 of the token, so a copy of Redis does not hand out usable tokens.
+//! SHA-256 of the token, so a copy of Redis does not hand out usable tokens, and sealed under
+//! a key derived from the token, so that a copy of Redis (even with every server secret)
+//! names no member: only the browser that holds the cookie can open its session.
+//!
+//! Redis learns no precise time either. A session's key expires at a clock-aligned boundary
+//! (`session_expiry_granule_secs`, a day by default), renewed on use to the boundary after
+//! the idle time, so that its remaining lifetime tells the day of the last request and not
+//! the second, which would line the session up with the item it just wrote. The idle and
+//! absolute limits are enforced to the second from the sealed value.
 //!
 //! The command API and the query API recognise a signed-in member the same way: the
 //! [`Member`] extractor reads the session cookie of any state that is a [`SessionSource`].
 //!
 //! Sign-in (`command-api/src/auth.rs`) creates sessions, after an identity provider vouched
 //! for the person; [`SessionStore::create`] is a library function, not an HTTP endpoint.
-
-use std::time::Duration;
 
 use axum::extract::FromRequestParts;
 use axum::http::header::COOKIE;
@@ -18,6 +24,7 @@ use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use ward_domain::member::MemberId;
+use ward_domain::sealed::{ContentKey, Sealed};
 
 use crate::config::WardConfig;
 use crate::http::ApiError;
@@ -30,16 +37,31 @@ pub struct Session {
     pub member_id: MemberId,
     /// When the member signed in (Unix seconds): the session ends `session_absolute_secs`
     /// later, used or not.
-    #[serde(default)]
     pub signed_in_at: i64,
+    /// When the session was last used (Unix seconds): it ends `session_idle_secs` later.
+    pub seen_at: i64,
+    /// The row key of the sign-in identity, for withdrawal to delete (none for sessions
+    /// that tools and tests make without signing in).
+    pub identity: Option<String>,
 }
 
 impl Session {
     /// A session of `member` starting now.
     pub fn new(member_id: MemberId) -> Self {
+        let now = now();
         Self {
             member_id,
-            signed_in_at: now(),
+            signed_in_at: now,
+            seen_at: now,
+            identity: None,
+        }
+    }
+
+    /// The same, started by signing in with the identity whose row key is `identity`.
+    pub fn signed_in(member_id: MemberId, identity: String) -> Self {
+        Self {
+            identity: Some(identity),
+            ..Self::new(member_id)
         }
     }
 }
@@ -50,25 +72,33 @@ fn now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-/// Sessions in Redis: each under the SHA-256 of its token, expiring after the idle time
-/// (renewed on use) and never outliving the absolute time; and, per member, the set of their
-/// sessions' keys, so that withdrawal can end them all.
+/// Sessions in Redis: each under the SHA-256 of its token, sealed under a key derived from
+/// the token, expiring at the granule boundary after its idle time (renewed on use) or its
+/// absolute end, whichever is first; and, per member, the set of their sessions' keys, so
+/// that withdrawal can end them all.
 #[derive(Clone)]
 pub struct SessionStore {
     redis: redis::aio::ConnectionManager,
     prefix: String,
-    idle: Duration,
-    absolute: Duration,
+    idle: i64,
+    absolute: i64,
+    granule: i64,
 }
+
+/// The associated-data kind (and field) of a sealed session.
+const SESSION_SEAL: &str = "session";
 
 impl SessionStore {
     /// A store in `redis` with `config`'s key prefix and session lifetimes.
     pub fn new(redis: redis::aio::ConnectionManager, config: &WardConfig) -> Self {
+        let secs = |value: u64| i64::try_from(value.max(1)).unwrap_or(i64::MAX);
+        let api = &config.command_api;
         Self {
             redis,
             prefix: config.redis.key_prefix.clone(),
-            idle: Duration::from_secs(config.command_api.session_idle_secs.max(1)),
-            absolute: Duration::from_secs(config.command_api.session_absolute_secs.max(1)),
+            idle: secs(api.session_idle_secs),
+            absolute: secs(api.session_absolute_secs),
+            granule: secs(api.session_expiry_granule_secs),
         }
     }
 
@@ -82,12 +112,10 @@ impl SessionStore {
         let mut redis = self.redis.clone();
         let _: () = redis::pipe()
             .atomic()
-            .set_ex(&key, serde_json::to_string(session)?, self.ttl(session))
+            .add_command(self.store_command(&token, session)?)
+            .ignore()
             .sadd(&index, &key)
-            .expire(
-                &index,
-                i64::try_from(self.absolute.as_secs()).unwrap_or(i64::MAX),
-            )
+            .expire_at(&index, self.aligned(session.signed_in_at + self.absolute))
             .query_async(&mut redis)
             .await?;
         Ok(token)
@@ -98,19 +126,21 @@ impl SessionStore {
         let key = self.key(token);
         let mut redis = self.redis.clone();
         let stored: Option<String> = redis.get(&key).await?;
-        let Some(session) = stored
-            .map(|s| serde_json::from_str::<Session>(&s))
-            .transpose()?
-        else {
+        let Some(stored) = stored else {
             return Ok(None);
         };
-        let ttl = self.ttl(&session);
-        if ttl == 0 {
+        let now = now();
+        // A value that does not open (a session stored before sessions were sealed) ends.
+        let open = Self::open(token, &stored)
+            .filter(|s| now < s.signed_in_at + self.absolute && now < s.seen_at + self.idle);
+        let Some(mut session) = open else {
             let _: () = redis.del(&key).await?;
             return Ok(None);
-        }
-        let _: () = redis
-            .expire(&key, i64::try_from(ttl).unwrap_or(i64::MAX))
+        };
+        session.seen_at = now;
+        let _: () = self
+            .store_command(token, &session)?
+            .query_async(&mut redis)
             .await?;
         Ok(Some(session))
     }
@@ -136,13 +166,47 @@ impl SessionStore {
         Ok(())
     }
 
-    /// Seconds `session` may still live: the idle time, cut at the absolute end.
-    fn ttl(&self, session: &Session) -> u64 {
-        let ends = session
-            .signed_in_at
-            .saturating_add(i64::try_from(self.absolute.as_secs()).unwrap_or(i64::MAX));
-        let left = u64::try_from(ends.saturating_sub(now())).unwrap_or(0);
-        left.min(self.idle.as_secs())
+    /// `SET` of `session` sealed, expiring at the granule boundary after its idle time or
+    /// its absolute end, whichever comes first.
+    fn store_command(&self, token: &str, session: &Session) -> anyhow::Result<redis::Cmd> {
+        let ends = (session.seen_at + self.idle).min(session.signed_in_at + self.absolute);
+        let sealed = Self::seal_key(token).seal(
+            SESSION_SEAL,
+            uuid::Uuid::nil(),
+            SESSION_SEAL,
+            &serde_json::to_string(session)?,
+        );
+        let mut command = redis::cmd("SET");
+        command
+            .arg(self.key(token))
+            .arg(serde_json::to_string(&sealed)?)
+            .arg("EXAT")
+            .arg(self.aligned(ends));
+        Ok(command)
+    }
+
+    /// The session sealed in `stored`, if the key derived from `token` opens it.
+    fn open(token: &str, stored: &str) -> Option<Session> {
+        let sealed: Sealed = serde_json::from_str(stored).ok()?;
+        let json = Self::seal_key(token)
+            .open(SESSION_SEAL, uuid::Uuid::nil(), SESSION_SEAL, &sealed)
+            .ok()?;
+        serde_json::from_str(&json).ok()
+    }
+
+    /// The key that seals the session of `token`; Redis never sees the token.
+    fn seal_key(token: &str) -> ContentKey {
+        let digest = Sha256::new()
+            .chain_update(b"ward-session-seal\0")
+            .chain_update(token.as_bytes())
+            .finalize();
+        ContentKey::from_bytes(&digest)
+            .unwrap_or_else(|| unreachable!("a SHA-256 digest is 32 bytes"))
+    }
+
+    /// The first granule boundary at or after `time` (Unix seconds).
+    fn aligned(&self, time: i64) -> i64 {
+        time.saturating_add(self.granule - 1) / self.granule * self.granule
     }
 
     fn key(&self, token: &str) -> String {

@@ -507,6 +507,52 @@ async fn rate_limit_counters_do_not_tell_when_a_member_wrote() -> Result {
     stack.finish().await
 }
 
+/// (c1) with a copy of Redis beside the log: a session neither names its member nor dates
+/// their last request to the second, so it cannot be lined up with the item that request
+/// wrote (the log dates every item precisely).
+#[tokio::test(flavor = "multi_thread")]
+async fn sessions_in_redis_neither_name_nor_date_their_members() -> Result {
+    let stack = Stack::new().await?;
+    let running = stack.command_api().await?;
+    let commands = Http::new(&running);
+    let mut members = Vec::new();
+    for n in 0..3 {
+        let (member, cookie) = stack.member(&[]).await?;
+        let post =
+            json!({"board": "free", "title": format!("세션 시험 {n}"), "body": "본문입니다"});
+        commands.post(&cookie, "/api/v1/posts", post).await?;
+        members.push(member);
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+    }
+    let mut redis = ward_platform::ops::connect_redis(&stack.config.redis).await?;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}session:*", stack.config.redis.key_prefix))
+        .query_async(&mut redis)
+        .await?;
+    assert_eq!(keys.len(), 3, "one session per member");
+    let granule = stack.config.command_api.session_expiry_granule_secs as i64;
+    for key in keys {
+        let value: String = redis::cmd("GET").arg(&key).query_async(&mut redis).await?;
+        for member in &members {
+            assert!(
+                !value.contains(&member.0.to_string()),
+                "a session names its member: {value}"
+            );
+        }
+        let expires: i64 = redis::cmd("EXPIRETIME")
+            .arg(&key)
+            .query_async(&mut redis)
+            .await?;
+        assert_eq!(
+            expires % granule,
+            0,
+            "a session expires at {expires}, its last request plus the idle time: it dates the post"
+        );
+    }
+    running.stop().await?;
+    stack.finish().await
+}
+
 /// Refused commands do not use up a member's budget; commands that had no limit have one.
 #[tokio::test(flavor = "multi_thread")]
 async fn only_commands_that_succeed_use_up_a_rate_limit() -> Result {

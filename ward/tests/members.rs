@@ -14,7 +14,7 @@ async fn sign_in(stack: &Stack, peppers: &Peppers, subject: &str) -> Result<Memb
     let events = stack.events_db().await?;
     let members_store = store(events.clone());
     let key = stack.author_key()?;
-    let member = members::sign_in(
+    let (member, _) = members::sign_in(
         &events,
         &members_store,
         &key,
@@ -25,6 +25,49 @@ async fn sign_in(stack: &Stack, peppers: &Peppers, subject: &str) -> Result<Memb
     )
     .await?;
     Ok(member)
+}
+
+/// (c2) with the event store and the pepper, but no subject: no identity row names its
+/// member, so nothing keyed by member ids can be computed for a member who is not signed
+/// in. A row of the first form (a clear member id) moves to the sealed form at the member's
+/// next sign-in, keeping the member.
+#[tokio::test(flavor = "multi_thread")]
+async fn identity_rows_name_no_member_and_first_form_rows_are_sealed_at_sign_in() -> Result {
+    let stack = Stack::new().await?;
+    let events = stack.events_db().await?;
+    let pepper = b"a pepper of at least thirty-two bytes";
+    let peppers = Peppers::new(pepper, None);
+    let members = [
+        sign_in(&stack, &peppers, "1000000001").await?,
+        sign_in(&stack, &peppers, "1000000002").await?,
+    ];
+    // A member from before sealing: the first form, as migration 0008 stored it.
+    let returning = MemberId(uuid::Uuid::new_v4());
+    let first_form = peppers.current(&[b"kakao", &[0], b"1000000003"]);
+    sqlx::query("INSERT INTO identities (identity, member_id) VALUES ($1, $2)")
+        .bind(&first_form)
+        .bind(returning.0)
+        .execute(&events)
+        .await?;
+    assert_eq!(sign_in(&stack, &peppers, "1000000003").await?, returning);
+
+    let dump: Vec<String> = sqlx::query_scalar("SELECT to_jsonb(i)::text FROM identities i")
+        .fetch_all(&events)
+        .await?;
+    assert_eq!(dump.len(), 3, "{dump:?}");
+    for member in members.iter().chain([&returning]) {
+        for row in &dump {
+            assert!(
+                !row.contains(&member.0.to_string()),
+                "an identity row names its member: {row}"
+            );
+        }
+    }
+    assert!(
+        !dump.iter().any(|row| row.contains(&first_form)),
+        "the first-form row moved"
+    );
+    stack.finish().await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -118,7 +161,7 @@ async fn a_moderator_suspends_the_author_of_a_post_without_learning_who_it_is() 
     assert_eq!(done.status(), 200);
     assert_eq!(
         done.json::<Value>().await?,
-        json!({"suspended": true}),
+        json!({"struck": true}),
         "nothing about the author"
     );
 

@@ -450,3 +450,42 @@ async fn cross_site_state_changing_requests_are_refused() -> Result {
     drop(commands);
     stack.finish().await
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn withdrawal_forgets_the_identity_and_the_next_sign_in_is_someone_new() -> Result {
+    let (stack, commands, _stub) = kakao_stack(|_| {}).await?;
+    let browser = browser()?;
+    let sign_in = || async {
+        let (prelogin, callback) = start(&browser, &commands).await?;
+        let response = finish(&browser, &callback, &prelogin, None).await?;
+        set_cookie(&response, "ward_session").ok_or_else(|| anyhow::anyhow!("no session"))
+    };
+    let member_of = |session: String| {
+        let config = stack.config.clone();
+        async move {
+            let redis = ward_platform::ops::connect_redis(&config.redis).await?;
+            let store = ward_platform::session::SessionStore::new(redis, &config);
+            anyhow::Ok(store.get(&session).await?.map(|s| s.member_id))
+        }
+    };
+    let first = sign_in().await?;
+    let member = member_of(first.clone()).await?;
+    let identities = || async {
+        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM identities")
+            .fetch_one(&stack.events_db().await?)
+            .await?;
+        anyhow::Ok(count)
+    };
+    assert_eq!(identities().await?, 1);
+    let withdrawn = reqwest::Client::new()
+        .delete(commands.url("/api/v1/me"))
+        .header(COOKIE, format!("ward_session={first}"))
+        .send()
+        .await?;
+    assert_eq!(withdrawn.status(), 200);
+    assert_eq!(identities().await?, 0, "the identity row is deleted");
+    let again = member_of(sign_in().await?).await?;
+    assert!(again.is_some() && again != member, "a new member");
+    drop(commands);
+    stack.finish().await
+}
