@@ -144,14 +144,6 @@ pub async fn run(
         mailer: crate::email::Mailer::new(config.command_api.mail.as_ref())
             .context("command_api.mail")?,
     };
-    let adopted = state
-        .member_items
-        .adopt_legacy()
-        .await
-        .context("moving the member index into slots")?;
-    if adopted > 0 {
-        tracing::info!(adopted, "moved the member index into slots (ADR 0012)");
-    }
     let allowed_origins = Arc::new(config.command_api.allowed_origins.clone());
     tokio::spawn(crate::claim_queue::expire_periodically(
         state.pool.clone(),

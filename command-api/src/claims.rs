@@ -23,7 +23,7 @@ use crate::openapi::{
     MalformedJsonOrIdempotencyKey, PayloadTooLarge, Unauthenticated, UnsupportedMediaType,
 };
 
-/// The item type of claims in the member index and `item_authors`.
+/// The item type of claims in the member index.
 const CLAIM: &str = "claim";
 
 fn id(text: &str, code: &'static str, what: &str) -> Result<Uuid, ApiError> {
@@ -105,11 +105,12 @@ pub async fn submit(
                         hospital,
                         actor.member,
                     );
-                    // The claim's author, for withdrawal and the member read model; a re-submission
-                    // of the same claim (same derived id) is recorded already.
-                    let indexed = match state.member_items.author_of(CLAIM, id).await? {
-                        Some(_) => None,
-                        None => Some(state.member_items.record(actor.member, CLAIM, id).await?),
+                    // The claim in the member's index, for withdrawal and the member's own
+                    // pages; a re-submission of the same claim (same derived id) is there.
+                    let indexed = if state.member_items.has(actor.member, CLAIM, id).await? {
+                        None
+                    } else {
+                        Some(state.member_items.record(actor.member, CLAIM, id).await?)
                     };
                     let command = ClaimCommand::Submit {
                         hospital_id: hospital,

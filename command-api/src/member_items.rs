@@ -1,28 +1,27 @@
-//! Who wrote what, kept on the command side only and sealed:
-//! - the private member -> items index (`member_index`), readable only with the author key
-//!   and the member's id, so that withdrawal can destroy the content keys of everything the
-//!   member wrote;
-//! - the item -> author table (`item_authors`), so that a moderator can suspend "the author
-//!   of this item" without learning who it is, and so that the member projector (which holds
-//!   the author key; ADR 0006) can file an item under its author's own activity.
+//! Who wrote what, kept on the command side only, sealed, and readable only with the
+//! member's id — which only the member's own session brings (ADR 0014): the private member
+//! -> items index (`member_index`), so that withdrawal can destroy the content keys of
+//! everything the member wrote, the member's own pages can list their items and a strike
+//! against one of their items can find them at their next command.
 //!
 //! The index has no owner column (ADR 0012): a member's n-th entry sits at the slot
 //! `author_ref("index-slot", n, member)`, so every row's key is unrelated to every other
-//! row's without the author key. An entry is written in the same statement as its item's
-//! author record, and a copy of the database can join the two (on `xmin`, `ctid` or
-//! insertion order), but that links an entry to its own item only: no value, system column,
-//! order or time groups two entries, hence two items, of one member.
+//! row's without the author key and the member id. An entry is written in the same
+//! statement as its item's content key, and a copy of the database can join the two (on
+//! `xmin`, `ctid` or insertion order), but that links an entry to its own item only: no
+//! value, system column, order or time groups two entries, hence two items, of one member.
 //!
-//! Nothing else reads them.
+//! No table says who wrote an item: nothing on the server can find an item's author while
+//! the author is away.
 
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 use ward_domain::author::AuthorKey;
 use ward_domain::member::MemberId;
-use ward_domain::sealed::{ContentKey, Sealed};
+use ward_domain::sealed::ContentKey;
 use ward_platform::member_index;
 
-/// Both tables, in the event store database.
+/// The index and the strikes, in the event store database.
 #[derive(Clone)]
 pub struct MemberItems {
     pool: PgPool,
@@ -33,10 +32,6 @@ pub struct MemberItems {
 #[derive(Debug)]
 pub struct Recorded {
     slot: String,
-    item_type: String,
-    item_id: Uuid,
-    /// Whether this creation wrote the author record (a retried create finds it there).
-    new_author: bool,
 }
 
 /// Strikes against a member's items, found while the member is signed in.
@@ -102,9 +97,9 @@ impl MemberItems {
         }
     }
 
-    /// The member's index entry, the item's author and, if given, its content key: one
-    /// statement, so one commit on every create. A retried create keeps the key and the
-    /// author first stored (and adds a second entry naming the same item, which is harmless).
+    /// The member's index entry and, if given, the item's content key: one statement, so
+    /// one commit on every create. A retried create keeps the key first stored (and adds a
+    /// second entry naming the same item, which is harmless).
     async fn insert(
         &self,
         member: MemberId,
@@ -113,96 +108,56 @@ impl MemberItems {
         key: Option<&[u8; 32]>,
     ) -> anyhow::Result<(Recorded, Option<Vec<u8>>)> {
         let indexed = member_index::seal(&self.key, member, item_type, item_id);
-        let author =
-            self.key
-                .item_author_key()
-                .seal(item_type, item_id, "author", &member.to_string());
         let mut db = self.pool.acquire().await?;
-        let mut new_author = false;
         // Another create of the same member may take the free slot first: then take the next.
         loop {
             let slot = self.free_slot(&mut db, member).await?;
-            let (stored, author_written, entry_written): (Option<Vec<u8>>, bool, bool) =
-                sqlx::query_as(
-                    "WITH stored_key AS ( \
-                         INSERT INTO content_keys (item_type, item_id, key) \
-                         SELECT $4, $5, $8 WHERE $8::bytea IS NOT NULL \
-                         ON CONFLICT (item_type, item_id) DO UPDATE SET key = content_keys.key \
-                         RETURNING key), \
-                     author AS ( \
-                         INSERT INTO item_authors (item_type, item_id, nonce, ciphertext) \
-                         VALUES ($4, $5, $6, $7) ON CONFLICT (item_type, item_id) DO NOTHING \
-                         RETURNING 1), \
-                     entry AS ( \
-                         INSERT INTO member_index (slot, nonce, ciphertext) VALUES ($1, $2, $3) \
-                         ON CONFLICT (slot) DO NOTHING RETURNING 1) \
-                     SELECT (SELECT key FROM stored_key), EXISTS (SELECT 1 FROM author), \
-                            EXISTS (SELECT 1 FROM entry)",
-                )
-                .bind(&slot)
-                .bind(&indexed.nonce)
-                .bind(&indexed.ciphertext)
-                .bind(item_type)
-                .bind(item_id.to_string())
-                .bind(&author.nonce)
-                .bind(&author.ciphertext)
-                .bind(key.map(|k| k.as_slice()))
-                .fetch_one(&mut *db)
-                .await?;
-            new_author |= author_written;
+            let (stored, entry_written): (Option<Vec<u8>>, bool) = sqlx::query_as(
+                "WITH stored_key AS ( \
+                     INSERT INTO content_keys (item_type, item_id, key) \
+                     SELECT $4, $5, $6 WHERE $6::bytea IS NOT NULL \
+                     ON CONFLICT (item_type, item_id) DO UPDATE SET key = content_keys.key \
+                     RETURNING key), \
+                 entry AS ( \
+                     INSERT INTO member_index (slot, nonce, ciphertext) VALUES ($1, $2, $3) \
+                     ON CONFLICT (slot) DO NOTHING RETURNING 1) \
+                 SELECT (SELECT key FROM stored_key), EXISTS (SELECT 1 FROM entry)",
+            )
+            .bind(&slot)
+            .bind(&indexed.nonce)
+            .bind(&indexed.ciphertext)
+            .bind(item_type)
+            .bind(item_id.to_string())
+            .bind(key.map(|k| k.as_slice()))
+            .fetch_one(&mut *db)
+            .await?;
             if entry_written {
-                let recorded = Recorded {
-                    slot,
-                    item_type: item_type.to_owned(),
-                    item_id,
-                    new_author,
-                };
-                return Ok((recorded, stored));
+                return Ok((Recorded { slot }, stored));
             }
         }
     }
 
-    /// Forgets what was recorded for a creation that was refused. The author record stays
-    /// when an earlier, successful create of the same item wrote it.
+    /// Forgets the index entry of a creation that was refused.
     pub async fn forget(&self, recorded: Recorded) -> anyhow::Result<()> {
-        let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM member_index WHERE slot = $1")
             .bind(&recorded.slot)
-            .execute(&mut *tx)
+            .execute(&self.pool)
             .await?;
-        if recorded.new_author {
-            sqlx::query("DELETE FROM item_authors WHERE item_type = $1 AND item_id = $2")
-                .bind(&recorded.item_type)
-                .bind(recorded.item_id.to_string())
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
         Ok(())
     }
 
-    /// The member who wrote the item, if it is known.
-    pub async fn author_of(
+    /// Whether `member`'s index names the item already (a claim submitted again).
+    pub async fn has(
         &self,
+        member: MemberId,
         item_type: &str,
         item_id: Uuid,
-    ) -> anyhow::Result<Option<MemberId>> {
-        let sealed: Option<(String, String)> = sqlx::query_as(
-            "SELECT nonce, ciphertext FROM item_authors WHERE item_type = $1 AND item_id = $2",
-        )
-        .bind(item_type)
-        .bind(item_id.to_string())
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some((nonce, ciphertext)) = sealed else {
-            return Ok(None);
-        };
-        let sealed = Sealed { nonce, ciphertext };
-        let member = self
-            .key
-            .item_author_key()
-            .open(item_type, item_id, "author", &sealed)?;
-        Ok(Some(MemberId(Uuid::parse_str(&member)?)))
+    ) -> anyhow::Result<bool> {
+        let mut db = self.pool.acquire().await?;
+        let entries = member_index::entries(&mut db, &self.key, member, false).await?;
+        Ok(entries
+            .iter()
+            .any(|entry| entry.item_type == item_type && entry.item_id == item_id))
     }
 
     /// The ids of the affiliation claims `member` made, from the private index.
@@ -283,7 +238,7 @@ impl MemberItems {
     }
 
     /// Destroys the content keys of everything `member` wrote, the member's index entries
-    /// and author records (claims included) and their sign-in identity link (the row
+    /// (claims included) and their sign-in identity link (the row
     /// `identity`, or a first-form row naming the member), in one transaction; returns how
     /// many written items were erased.
     pub async fn erase_all(
@@ -303,15 +258,11 @@ impl MemberItems {
                     .execute(&mut *tx)
                     .await?;
             }
-            for table in ["content_keys", "item_authors"] {
-                sqlx::query(&format!(
-                    "DELETE FROM {table} WHERE item_type = $1 AND item_id = $2"
-                ))
+            sqlx::query("DELETE FROM content_keys WHERE item_type = $1 AND item_id = $2")
                 .bind(item_type)
                 .bind(&item_id)
                 .execute(&mut *tx)
                 .await?;
-            }
             // Claims have no texts, hence no content key to destroy; a retried create may
             // have indexed an item twice.
             if item_type != "claim" && !erased.contains(&(item_type, entry.item_id)) {
@@ -330,52 +281,5 @@ impl MemberItems {
             .await?;
         tx.commit().await?;
         Ok(erased.len())
-    }
-
-    /// Moves the entries of the index's first form (`member_items`, keyed by a stable owner
-    /// hash) into slots, finding each item's member through its author record; empties the
-    /// old table. Runs when the command API starts; once the old table is empty it does
-    /// nothing.
-    pub async fn adopt_legacy(&self) -> anyhow::Result<u64> {
-        let mut tx = self.pool.begin().await?;
-        // One replica adopts; the others wait here and then find the old table empty.
-        sqlx::query("LOCK TABLE member_items IN EXCLUSIVE MODE")
-            .execute(&mut *tx)
-            .await?;
-        let legacy: i64 = sqlx::query_scalar("SELECT count(*) FROM member_items")
-            .fetch_one(&mut *tx)
-            .await?;
-        if legacy == 0 {
-            return Ok(0);
-        }
-        let authors: Vec<(String, String, String, String)> =
-            sqlx::query_as("SELECT item_type, item_id, nonce, ciphertext FROM item_authors")
-                .fetch_all(&mut *tx)
-                .await?;
-        let mut adopted = 0;
-        for (item_type, item_id, nonce, ciphertext) in authors {
-            let item = Uuid::parse_str(&item_id)?;
-            let member = self.key.item_author_key().open(
-                &item_type,
-                item,
-                "author",
-                &Sealed { nonce, ciphertext },
-            )?;
-            let member = MemberId(Uuid::parse_str(&member)?);
-            let entry = member_index::seal(&self.key, member, &item_type, item);
-            let slot = self.free_slot(&mut tx, member).await?;
-            sqlx::query("INSERT INTO member_index (slot, nonce, ciphertext) VALUES ($1, $2, $3)")
-                .bind(slot)
-                .bind(&entry.nonce)
-                .bind(&entry.ciphertext)
-                .execute(&mut *tx)
-                .await?;
-            adopted += 1;
-        }
-        sqlx::query("DELETE FROM member_items")
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(adopted)
     }
 }

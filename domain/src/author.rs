@@ -58,15 +58,9 @@ impl AuthorKey {
 }
 
 impl AuthorKey {
-    /// The key that seals the author of each item in the command side's `item_authors`
-    /// table (used only to suspend "the author of this item").
-    pub fn item_author_key(&self) -> crate::sealed::ContentKey {
-        self.index_key(MemberId(Uuid::nil()))
-    }
-
     /// The key that seals `member`'s rows in the private member -> items index.
     pub fn index_key(&self, member: MemberId) -> crate::sealed::ContentKey {
-        // The nil member's key seals item authors; no member has the nil id.
+        // No member has the nil id: the nil member's key sealed `item_authors` (ADR 0014).
         self.derived_key("index-key", member)
     }
 
@@ -74,6 +68,13 @@ impl AuthorKey {
     /// its owner by associated data).
     pub fn read_mark_key(&self) -> crate::sealed::ContentKey {
         self.derived_key(READ_MARK_SEAL, MemberId(Uuid::nil()))
+    }
+
+    /// The key that seals the member read model's item rows and the notifications addressed
+    /// to each item's author (ADR 0014): one key for every item, derived from no member, so
+    /// that the projector seals without knowing who wrote anything.
+    pub fn item_key(&self) -> crate::sealed::ContentKey {
+        self.derived_key("member-item-key", MemberId(Uuid::nil()))
     }
 
     /// `author_ref(kind, nil, member)` as a 32-byte key.

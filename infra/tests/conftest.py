@@ -36,6 +36,7 @@ WARD_ENV = {
     "WARD_REDIS__URL",
     "WARD_REDIS__KEY_PREFIX",
     "WARD_EVENT_STORE__URL",
+    "WARD_EVENT_STORE__MAX_CONNECTIONS",
     "WARD_BOARD_DB__URL",
     "WARD_HOSPITAL_DB__URL",
     "WARD_MEMBER_DB__URL",
@@ -76,6 +77,7 @@ WARD_METRICS = {
     "ward_command_outbox_published_total",
     "ward_projector_lag",
     "ward_projector_events_applied_total",
+    "ward_projector_assigned_partitions",
 }
 
 

@@ -135,6 +135,21 @@ def test_compose_query_api_can_serve_the_pages():
             assert service["environment"]["WARD_COMMAND_API__AUTHOR_KEY"] == author_key
 
 
+def test_compose_member_queries_reach_the_member_index():
+    """A query service serving `member` lists a member's own items from the member index in
+    the event store (ADR 0014; compose has one role, production a read-only one); a query
+    service without `member` gets no event store URL."""
+    services = COMPOSE["services"]
+    events = services["command-api"]["environment"]["WARD_EVENT_STORE__URL"]
+    queries = [s["environment"] for s in services.values() if "WARD_QUERY_API__SERVICES" in s.get("environment", {})]
+    assert queries
+    for env in queries:
+        if "member" in env["WARD_QUERY_API__SERVICES"].split(","):
+            assert env["WARD_EVENT_STORE__URL"] == events
+        else:
+            assert "WARD_EVENT_STORE__URL" not in env
+
+
 def test_compose_ward_services_only_use_known_settings():
     for service_name, service in COMPOSE["services"].items():
         if service["image"].startswith("ward:"):

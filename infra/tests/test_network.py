@@ -147,8 +147,12 @@ EXPECTED = {
     "command-api": {"ward-events", "ward-redis", "ward-broker"},
     **{f"query-api-{m}": {TARGET, "ward-redis", "ward-broker"} for m, TARGET in
        zip(READ_MODELS, ("ward-board", "ward-hospital-db", "ward-member-db"))},
-    # The pages render all three read models in one process.
-    "query-api-web": {"ward-board", "ward-hospital-db", "ward-member-db", "ward-redis", "ward-broker"},
+    # member lists a signed-in member's own items from the member index, in the event store
+    # (read-only role, ADR 0014); board and hospital never reach the event store.
+    "query-api-member": {"ward-member-db", "ward-events", "ward-redis", "ward-broker"},
+    # The pages render all three read models (member's own items included) in one process.
+    "query-api-web": {"ward-board", "ward-hospital-db", "ward-member-db", "ward-events", "ward-redis",
+                      "ward-broker"},
     **{f"projector-{m}": {TARGET, "ward-redis", "ward-broker", "ward-events"} for m, TARGET in
        zip(READ_MODELS, ("ward-board", "ward-hospital-db", "ward-member-db"))},
     "ward-migrate": {"ward-events", "ward-board", "ward-hospital-db", "ward-member-db"},

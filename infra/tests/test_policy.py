@@ -252,11 +252,53 @@ def test_one_query_and_one_projector_deployment_per_read_model(docs, model):
     # Each reads only its own read model's database.
     others = {f"WARD_{m.upper()}_DB__URL" for m in READ_MODELS if m != model}
     assert not others & (query.keys() | projector.keys())
-    # Queries never touch the event store; projectors read it through the read-only role
-    # (content keys, sealed item authors), never the owner's credentials.
-    assert "WARD_EVENT_STORE__URL" not in query
+    # Projectors read the event store through their read-only role (the content keys only),
+    # never the owner's credentials. Queries: see the next test.
     events = projector["WARD_EVENT_STORE__URL"]["valueFrom"]["secretKeyRef"]
     assert (events["name"], events["key"]) == ("ward-events-projector", "uri")
+
+
+# The query Deployments that serve `member` list a signed-in member's own items from the
+# member index (ADR 0014); the others never touch the event store.
+MEMBER_INDEX_READERS = ("query-api-member", "query-api-web")
+
+
+@pytest.mark.parametrize("deployment_name", QUERY_DEPLOYMENTS)
+def test_only_the_member_queries_read_the_event_store_and_only_the_member_index(docs, deployment_name):
+    """query-api-member and query-api-web reach the event store only through
+    `ward-events-member-index` (a role that may SELECT member_index and nothing else), never
+    the owner's or the projectors' credentials; query-api-board and -hospital get no URL."""
+    query = _env(_deployment(docs, deployment_name))
+    serves_member = "member" in query["WARD_QUERY_API__SERVICES"]["value"].split(",")
+    assert serves_member == (deployment_name in MEMBER_INDEX_READERS)
+    if deployment_name in MEMBER_INDEX_READERS:
+        events = query["WARD_EVENT_STORE__URL"]
+        assert "value" not in events, "the URL holds a password: from the Secret only"
+        assert events["valueFrom"] == {"secretKeyRef": {"name": "ward-events-member-index", "key": "uri"}}
+    else:
+        assert "WARD_EVENT_STORE__URL" not in query
+
+
+def test_the_member_index_role_is_managed_by_the_event_store_cluster(docs):
+    (events,) = [c for c in of_kind(docs, "Cluster") if c["metadata"]["name"] == "ward-events"]
+    roles = {r["name"]: r for r in events["spec"]["managed"]["roles"]}
+    reader = roles["ward_member_index_reader"]
+    assert reader["login"] is True and reader["ensure"] == "present"
+    assert reader["passwordSecret"] == {"name": "ward-events-member-index"}
+    assert not reader.get("superuser") and not reader.get("inRoles"), "SELECT on member_index only"
+
+
+def test_the_event_store_roles_are_granted_only_their_tables():
+    """The migrations grant each read-only role of ward-events SELECT on its tables, nothing
+    more (infra/k8s/base/data/postgres.yaml creates the roles)."""
+    grants: dict[str, set[str]] = {}
+    for migration in sorted((REPO / "command-api" / "migrations").glob("*.sql")):
+        sql = re.sub(r"--[^\n]*", "", migration.read_text(encoding="utf-8"))
+        for privileges, tables, role in re.findall(r"GRANT\s+(.+?)\s+ON\s+(.+?)\s+TO\s+(\w+)", sql, re.S | re.I):
+            assert privileges.strip().upper() == "SELECT", f"{migration.name}: {privileges}"
+            grants.setdefault(role, set()).update(t.strip() for t in tables.split(","))
+    assert grants["ward_member_index_reader"] == {"member_index"}
+    assert "member_index" not in grants["ward_projector"]
 
 
 def test_the_pages_deployment_serves_every_read_model(docs):
@@ -272,7 +314,9 @@ def test_the_pages_deployment_serves_every_read_model(docs):
     member = _env(_deployment(docs, "query-api-member"))
     key = "WARD_COMMAND_API__AUTHOR_KEY"
     assert web[key]["valueFrom"] == member[key]["valueFrom"]
-    assert "WARD_EVENT_STORE__URL" not in web
+    # The member index too, with the same read-only role.
+    variable = "WARD_EVENT_STORE__URL"
+    assert web[variable]["valueFrom"] == member[variable]["valueFrom"]
     labels = pod_labels(_deployment(docs, "query-api-web"))
     assert labels["app.kubernetes.io/component"] == "query-api"
     assert labels["ward.io/read-model"] == "web"

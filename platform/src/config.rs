@@ -434,6 +434,13 @@ pub struct ProjectorConfig {
     /// same epoch. Longer epochs hide better and take longer to remove a text; 0 removes at
     /// once (tests). 0 to 86 400.
     pub removal_epoch_secs: u64,
+    /// Projector processes of one projection share its partitions among themselves (ADR
+    /// 0015): a process silent in Redis for this many milliseconds is dealt out, and its
+    /// partitions go to the others (1 000 to 600 000).
+    pub member_ttl_ms: u64,
+    /// `/readyz` fails when a process has read no partition for this many seconds although
+    /// it should (1 to 3 600).
+    pub unassigned_grace_secs: u64,
 }
 
 impl Default for ProjectorConfig {
@@ -447,6 +454,8 @@ impl Default for ProjectorConfig {
             watermark_check_ms: 1000,
             rebuild_consumers: 3,
             removal_epoch_secs: 600,
+            member_ttl_ms: 6_000,
+            unassigned_grace_secs: 30,
         }
     }
 }

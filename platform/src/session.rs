@@ -35,11 +35,12 @@ pub struct Session {
     /// The member. Everything else (roles, suspension) is read from the member's aggregate
     /// on each command, so it is never stale.
     pub member_id: MemberId,
-    /// When the member signed in (Unix seconds): the session ends `session_absolute_secs`
-    /// later, used or not.
-    pub signed_in_at: i64,
-    /// When the session was last used (Unix seconds): it ends `session_idle_secs` later.
-    pub seen_at: i64,
+    /// When the member signed in (Unix milliseconds): the session ends
+    /// `session_absolute_secs` later, used or not.
+    pub signed_in_ms: i64,
+    /// When the session was last used (Unix milliseconds): it ends `session_idle_secs`
+    /// later.
+    pub seen_ms: i64,
     /// The row key of the sign-in identity, for withdrawal to delete (none for sessions
     /// that tools and tests make without signing in).
     pub identity: Option<String>,
@@ -48,11 +49,11 @@ pub struct Session {
 impl Session {
     /// A session of `member` starting now.
     pub fn new(member_id: MemberId) -> Self {
-        let now = now();
+        let now = now_ms();
         Self {
             member_id,
-            signed_in_at: now,
-            seen_at: now,
+            signed_in_ms: now,
+            seen_ms: now,
             identity: None,
         }
     }
@@ -66,10 +67,10 @@ impl Session {
     }
 }
 
-fn now() -> i64 {
+fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Sessions in Redis: each under the SHA-256 of its token, sealed under a key derived from
@@ -80,8 +81,10 @@ fn now() -> i64 {
 pub struct SessionStore {
     redis: redis::aio::ConnectionManager,
     prefix: String,
+    /// The idle and absolute limits, in milliseconds.
     idle: i64,
     absolute: i64,
+    /// The expiry granule, in seconds.
     granule: i64,
 }
 
@@ -91,13 +94,13 @@ const SESSION_SEAL: &str = "session";
 impl SessionStore {
     /// A store in `redis` with `config`'s key prefix and session lifetimes.
     pub fn new(redis: redis::aio::ConnectionManager, config: &WardConfig) -> Self {
-        let secs = |value: u64| i64::try_from(value.max(1)).unwrap_or(i64::MAX);
+        let secs = |value: u64| i64::try_from(value.max(1)).unwrap_or(i64::MAX / 1000);
         let api = &config.command_api;
         Self {
             redis,
             prefix: config.redis.key_prefix.clone(),
-            idle: secs(api.session_idle_secs),
-            absolute: secs(api.session_absolute_secs),
+            idle: secs(api.session_idle_secs).saturating_mul(1000),
+            absolute: secs(api.session_absolute_secs).saturating_mul(1000),
             granule: secs(api.session_expiry_granule_secs),
         }
     }
@@ -115,7 +118,7 @@ impl SessionStore {
             .add_command(self.store_command(&token, session)?)
             .ignore()
             .sadd(&index, &key)
-            .expire_at(&index, self.aligned(session.signed_in_at + self.absolute))
+            .expire_at(&index, self.aligned(session.signed_in_ms + self.absolute))
             .query_async(&mut redis)
             .await?;
         Ok(token)
@@ -129,15 +132,15 @@ impl SessionStore {
         let Some(stored) = stored else {
             return Ok(None);
         };
-        let now = now();
+        let now = now_ms();
         // A value that does not open (a session stored before sessions were sealed) ends.
         let open = Self::open(token, &stored)
-            .filter(|s| now < s.signed_in_at + self.absolute && now < s.seen_at + self.idle);
+            .filter(|s| now < s.signed_in_ms + self.absolute && now < s.seen_ms + self.idle);
         let Some(mut session) = open else {
             let _: () = redis.del(&key).await?;
             return Ok(None);
         };
-        session.seen_at = now;
+        session.seen_ms = now;
         let _: () = self
             .store_command(token, &session)?
             .query_async(&mut redis)
@@ -169,7 +172,7 @@ impl SessionStore {
     /// `SET` of `session` sealed, expiring at the granule boundary after its idle time or
     /// its absolute end, whichever comes first.
     fn store_command(&self, token: &str, session: &Session) -> anyhow::Result<redis::Cmd> {
-        let ends = (session.seen_at + self.idle).min(session.signed_in_at + self.absolute);
+        let ends = (session.seen_ms + self.idle).min(session.signed_in_ms + self.absolute);
         let sealed = Self::seal_key(token).seal(
             SESSION_SEAL,
             uuid::Uuid::nil(),
@@ -204,9 +207,10 @@ impl SessionStore {
             .unwrap_or_else(|| unreachable!("a SHA-256 digest is 32 bytes"))
     }
 
-    /// The first granule boundary at or after `time` (Unix seconds).
-    fn aligned(&self, time: i64) -> i64 {
-        time.saturating_add(self.granule - 1) / self.granule * self.granule
+    /// The first granule boundary (Unix seconds) at or after `time_ms` (Unix milliseconds).
+    fn aligned(&self, time_ms: i64) -> i64 {
+        let secs = time_ms.saturating_add(999) / 1000;
+        secs.saturating_add(self.granule - 1) / self.granule * self.granule
     }
 
     fn key(&self, token: &str) -> String {

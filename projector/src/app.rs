@@ -18,6 +18,7 @@ use crate::board::{self, BoardProjection};
 use crate::consumer::{self, ConsumerMetrics, ConsumerSettings, Projection, Record, StoredOffset};
 use crate::hospital::{self, HospitalProjection};
 use crate::member::{self, MemberProjection};
+use crate::membership::{Beats, Health};
 
 /// Every projection this build has.
 pub const PROJECTIONS: [&str; 3] = ["board", "hospital", "member"];
@@ -189,8 +190,8 @@ pub async fn migrate(config: &WardConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Projection `name` writing to `db`, reading content keys (and, for `member`, sealed item
-/// authors) from `event_store`; with the readiness check of its database.
+/// Projection `name` writing to `db`, reading content keys from `event_store` (`member`
+/// reads nothing there: ADR 0014); with the readiness check of its database.
 pub async fn build(
     config: &WardConfig,
     name: &str,
@@ -216,17 +217,35 @@ pub async fn build(
             )
         }
         "member" => {
-            // A privileged projection: it needs the author key (ADR 0006).
+            // It keys and seals rows with the author key (ADR 0006), but never learns who
+            // wrote anything: it reads nothing of the write side (ADR 0014).
             let key = config.command_api.author_key()?;
             let pool = db.connect_mysql().await?;
             let check = sql_check(pool.clone());
             (
-                AnyProjection::Member(MemberProjection::new(pool, keys, key)),
+                AnyProjection::Member(MemberProjection::new(pool, key)),
                 check,
             )
         }
         other => anyhow::bail!("there is no projection {other:?}"),
     })
+}
+
+/// `projector.member_ttl_ms` and `projector.unassigned_grace_secs`, checked.
+pub fn sharing(config: &WardConfig) -> anyhow::Result<(Duration, Duration)> {
+    let (ttl, grace) = (
+        config.projector.member_ttl_ms,
+        config.projector.unassigned_grace_secs,
+    );
+    anyhow::ensure!(
+        (1_000..=600_000).contains(&ttl),
+        "projector.member_ttl_ms is {ttl}; it must be 1000 to 600000"
+    );
+    anyhow::ensure!(
+        (1..=3_600).contains(&grace),
+        "projector.unassigned_grace_secs is {grace}; it must be 1 to 3600"
+    );
+    Ok((Duration::from_millis(ttl), Duration::from_secs(grace)))
 }
 
 /// `projector.watermark_check_ms`, checked.
@@ -253,6 +272,7 @@ pub async fn run(
     )?;
     let watermark_check = watermark_check(config)?;
     let removal_epoch = removal_epoch(config)?;
+    let (member_ttl, unassigned_grace) = sharing(config)?;
     migrate(config).await?;
     // Content keys live in the event store; in production this is a read-only role.
     let event_store = config.event_store.connect_postgres().await?;
@@ -274,7 +294,14 @@ pub async fn run(
             kafka::appended_channel(&config.redis.key_prefix),
         )),
         partitions: None,
+        beats: Some(Beats {
+            redis: redis_client(&config.redis)?,
+            prefix: config.redis.key_prefix.clone(),
+            ttl: member_ttl,
+        }),
+        health: Health::default(),
     };
+    ops = ops.check("partitions", settings.health.check(unassigned_grace));
     let mut consumers = Vec::new();
     for name in names {
         let (projection, check) =

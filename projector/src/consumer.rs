@@ -28,6 +28,7 @@ use ward_platform::config::KafkaConfig;
 use ward_platform::kafka;
 
 use crate::follow::{self, Follow, Shared};
+use crate::membership;
 use crate::store::Gap;
 
 /// One record as a projection sees it.
@@ -83,6 +84,7 @@ pub struct ConsumerMetrics {
     lag: Family<PartitionLabels, Gauge>,
     applied: Family<GroupLabels, Counter>,
     paused: Family<GroupLabels, Gauge>,
+    assigned: Family<GroupLabels, Gauge>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -116,6 +118,11 @@ impl ConsumerMetrics {
             "Partitions read to their end, paused until records are appended",
             metrics.paused.clone(),
         );
+        registry.register(
+            "assigned_partitions",
+            "Partitions this process reads: its share of the group's (ADR 0015)",
+            metrics.assigned.clone(),
+        );
         metrics
     }
 }
@@ -137,13 +144,18 @@ pub struct ConsumerSettings {
     pub cache: Option<(redis::aio::ConnectionManager, String)>,
     /// Where the relay announces appended records: the Redis server and the channel.
     pub notices: Option<(redis::Client, String)>,
-    /// Partitions assigned by hand, without joining the group: no rebalance pauses, for a
-    /// rebuild's consumers, which divide a fixed set among themselves. `None` subscribes.
+    /// Partitions assigned by hand, for a rebuild's consumers, which divide a fixed set
+    /// among themselves. `None`: this process reads its share of every partition, dealt
+    /// among the projection's live processes (ADR 0015).
     pub partitions: Option<Vec<(String, i32)>>,
+    /// Where processes beat to deal the partitions (Redis); `None` reads every partition.
+    pub beats: Option<membership::Beats>,
+    /// Where each group's share is reported for readiness.
+    pub health: membership::Health,
 }
 
 /// Runs `projection` on a blocking thread until `shutdown` is cancelled; then finishes the
-/// batch in hand, commits it and leaves the group.
+/// batch in hand, commits it and leaves the deal.
 pub fn spawn<P: Projection>(
     projection: Arc<P>,
     settings: ConsumerSettings,
@@ -192,6 +204,10 @@ fn consume<P: Projection>(
         .set("heartbeat.interval.ms", "1000")
         .set("fetch.wait.max.ms", settings.fetch_wait_ms.to_string())
         .create_with_context(context)?;
+    // The partitions to read: fixed (a rebuild), or this process's share, dealt anew at
+    // every beat; never the broker's consumer group (ADR 0015).
+    let helpers = shutdown.child_token();
+    let mut dealer = None;
     match &settings.partitions {
         Some(partitions) => {
             let mut assignment = TopicPartitionList::new();
@@ -203,15 +219,27 @@ fn consume<P: Projection>(
                 .assign_at_stored_offsets(&consumer, &mut assignment)?;
         }
         None => {
-            let topic_refs: Vec<&str> = topics.iter().map(String::as_str).collect();
-            consumer.subscribe(&topic_refs)?;
+            let (share, thread) = membership::spawn(
+                settings.beats.clone(),
+                settings.kafka.clone(),
+                topics.clone(),
+                group.clone(),
+                helpers.clone(),
+            );
+            settings.health.track(&group, share.clone());
+            dealer = Some((share, thread));
         }
     }
+    let assigned = metrics
+        .assigned
+        .get_or_create(&GroupLabels {
+            group: group.clone(),
+        })
+        .clone();
     tracing::info!(group, ?topics, "projector consuming");
 
     let consumer = Arc::new(consumer);
     // The helpers stop with the consumer, whichever way it stops.
-    let helpers = shutdown.child_token();
     let watcher = watch_ends(
         settings.kafka.clone(),
         settings.watermark_check,
@@ -235,6 +263,22 @@ fn consume<P: Projection>(
         verified: None,
     };
     'batches: while !shutdown.is_cancelled() {
+        if let Some(share) = dealer
+            .as_ref()
+            .and_then(|(share, _)| membership::take_change(share))
+        {
+            let mut assignment = TopicPartitionList::new();
+            for (topic, partition) in &share {
+                assignment.add_partition(topic, *partition);
+            }
+            if let Err(error) = consumer
+                .context()
+                .assign_at_stored_offsets(&consumer, &mut assignment)
+            {
+                tracing::error!(group, %error, "taking up this process's share");
+            }
+            assigned.set(i64::try_from(share.len()).unwrap_or(i64::MAX));
+        }
         if progress.verify_due() {
             // Every few seconds, even when idle: is the read model still where we are? A
             // database swapped by a rebuild or restored from a backup may be behind.
@@ -294,15 +338,17 @@ fn consume<P: Projection>(
             .inc_by(batch.len() as u64);
         progress.advance(&batch);
     }
-    tracing::info!(group, "projector leaving its consumer group");
+    tracing::info!(group, "projector leaving the deal");
     helpers.cancel();
+    if dealer.is_some_and(|(_, thread)| thread.join().is_err()) {
+        tracing::error!(group, "the dealer panicked");
+    }
     if watcher.join().is_err() {
         tracing::error!(group, "the watermark watcher panicked");
     }
     if listener.is_some_and(|listener| listener.join().is_err()) {
         tracing::error!(group, "the notice listener panicked");
     }
-    // The last reference: dropping it closes the consumer, which leaves the group.
     drop(consumer);
     Ok(())
 }

@@ -1,28 +1,33 @@
-//! The member read model in MariaDB (MySQL 8 in production): each member's own activity
-//! (posts, comments, reviews), affiliations (claims) and notifications. Documented in
-//! `docs/read-models/member.md`; the design is ADR 0006.
+//! The member read model in MariaDB (MySQL 8 in production): every post, comment, review and
+//! claim, and the notifications addressed to each item's author, for the query API to serve a
+//! signed-in member's own activity, affiliations and notifications. Documented in
+//! `docs/read-models/member.md`; the design is ADR 0006, revised by ADR 0014.
 //!
-//! Events name no member, so this is a **privileged** projection: it holds the author key and
-//! reads the write side's `item_authors` table (in the event store) to find the member behind
-//! an item. What it writes names neither the member nor the item in the clear, and nothing in
-//! it can be matched against the public board or the log: rows belong to the member's
-//! pseudonym ([`AuthorKey::member_ref`]), are found by keyed hashes of item ids
-//! ([`entry_key`]), and everything else — kinds, states and times included — is sealed under
-//! a key derived from the member ([`AuthorKey::index_key`]), padded to one length
-//! ([`PAD_TO`]). No column counts insertions. The query API opens a member's rows and sorts
-//! them in memory.
+//! **This projection never learns who wrote anything** (ADR 0014, "pull, not push"). It keeps
+//! one row per item ([`item_key`]) and files a notification under the item whose author it is
+//! addressed to; the query API finds a member's items in the write side's private member index
+//! with the member id of the member's own session, and fetches those items' rows. Who is
+//! notified, and who is not (nobody is told of their own action), is decided from the events
+//! and the items' own rows: thread handles are per member and thread, so a reply whose handle
+//! equals its parent's is the member answering themselves, and `original_poster` is the
+//! post's author.
+//!
+//! Nothing in the clear links two items, or can be matched against the public board or the
+//! log: rows are found by keyed hashes of item ids, and everything else — kinds, states and
+//! times included — is sealed under [`AuthorKey::item_key`], which is derived from no member,
+//! and padded to one length ([`PAD_TO`]). No column counts insertions, no column names an
+//! owner. The query API opens a member's rows and sorts them in memory.
 //!
 //! Idempotence: `aggregate_versions` remembers the last sequence applied per post, review
 //! and claim aggregate, and an event at or below it is skipped; notifications are also
-//! unique per (event, recipient); `notification_reads` keeps the greatest mark. Only
-//! `aggregate_versions`, keyed by a hash of the aggregate and owned by nobody, holds a
-//! sequence: in a member's own rows one would name the item, joined with the public log's
-//! per-aggregate event counts (migrations 0010 and 0011 dropped those columns).
+//! unique per (event, item); `notification_reads` keeps the greatest mark. Only
+//! `aggregate_versions`, keyed by a hash of the aggregate, holds a sequence: in an item's row
+//! one would name the item, joined with the public log's per-aggregate event counts.
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
-use sqlx::{MySql, MySqlPool, PgPool, Transaction};
+use serde::{Deserialize, Serialize};
+use sqlx::{MySql, MySqlPool, Transaction};
 use uuid::Uuid;
 use ward_domain::affiliation::ClaimEvent;
 use ward_domain::author::AuthorKey;
@@ -41,13 +46,17 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/member
 /// The aggregate types whose topics this projection reads.
 pub const AGGREGATE_TYPES: &[&str] = &["post", "review", "affiliation", "member"];
 
-/// The associated-data kind of a sealed entry payload (field: the entry key).
+/// The label of an item's key ([`entry_key`], `items.item_key`).
 pub const ENTRY_SEAL: &str = "member-entry";
-/// The associated-data kind of a sealed notification payload (field: the dedupe key).
+/// The associated-data kind of a sealed item payload (field: the item key).
+pub const ITEM_SEAL: &str = "member-item";
+/// The associated-data kind of a sealed notification payload (field: the item key and the
+/// dedupe key, [`notification_field`]).
 pub const NOTIFICATION_SEAL: &str = "member-notification";
+/// The label of a notification's dedupe key.
+const NOTIFICATION_KEY: &str = "member-item-notification";
 /// The label of the key that seals read marks, and their associated-data kind (field: the
-/// owner). `NotificationsRead` names only the member's pseudonym, so the mark cannot be
-/// sealed under the member's own key.
+/// owner). `NotificationsRead` names only the member's pseudonym.
 pub use ward_domain::author::READ_MARK_SEAL;
 
 /// Sealed payloads are padded with spaces to a multiple of this many bytes, so that their
@@ -55,11 +64,11 @@ pub use ward_domain::author::READ_MARK_SEAL;
 /// is far shorter: ids, enum names and two times).
 pub const PAD_TO: usize = 512;
 
-/// Notifications kept per member: past `KEEP_NOTIFICATIONS + 100`, the oldest are dropped
+/// Notifications kept per item: past `KEEP_NOTIFICATIONS + 100`, the oldest are dropped
 /// down to `KEEP_NOTIFICATIONS`, so that the query API, which opens them all, stays bounded.
 pub const KEEP_NOTIFICATIONS: usize = 1000;
 
-/// The opaque key of an item's entry: `author_ref("member-entry", item, nil)`.
+/// The opaque key of an item's row: `author_ref("member-entry", item, nil)`.
 pub fn entry_key(key: &AuthorKey, item: Uuid) -> String {
     key.author_ref(ENTRY_SEAL, item, MemberId(Uuid::nil())).0
 }
@@ -70,9 +79,17 @@ pub fn aggregate_key(key: &AuthorKey, aggregate: Uuid) -> String {
         .0
 }
 
-/// The dedupe key of the notification `event` causes for `recipient`.
-fn notification_key(key: &AuthorKey, event: Uuid, recipient: MemberId) -> String {
-    key.author_ref(NOTIFICATION_SEAL, event, recipient).0
+/// The dedupe key of the notification `event` causes for the author of `item`: a keyed hash
+/// of the two (the item id takes the place of the member id in the reference: a notification
+/// is addressed to an item's author, whom this projection does not know).
+pub fn notification_key(key: &AuthorKey, event: Uuid, item: Uuid) -> String {
+    key.author_ref(NOTIFICATION_KEY, event, MemberId(item)).0
+}
+
+/// What a notification's payload is bound to: the item it is filed under and its dedupe key,
+/// so that a row moved to another item, or a payload to another row, does not open.
+pub fn notification_field(item_key: &str, dedupe_key: &str) -> String {
+    format!("{item_key}/{dedupe_key}")
 }
 
 /// `payload` as JSON, padded with trailing spaces (which JSON ignores) to a multiple of
@@ -86,19 +103,18 @@ fn padded(payload: &impl Serialize) -> anyhow::Result<String> {
 
 type Tx<'c> = Transaction<'c, MySql>;
 
-/// Builds `entries`, `notifications` and `notification_reads` from the post, review,
+/// Builds `items`, `item_notifications` and `notification_reads` from the post, review,
 /// affiliation and member topics.
 pub struct MemberProjection {
     pool: MySqlPool,
-    authors: PgPool,
     key: AuthorKey,
 }
 
 impl MemberProjection {
-    /// A projection writing to `pool`, finding items' authors in the event store `authors`
-    /// (its `item_authors` table) with the author key `key`.
-    pub fn new(pool: MySqlPool, authors: PgPool, key: AuthorKey) -> Self {
-        Self { pool, authors, key }
+    /// A projection writing to `pool`, keying and sealing rows with keys derived from the
+    /// author key `key`. It reads nothing of the write side.
+    pub fn new(pool: MySqlPool, key: AuthorKey) -> Self {
+        Self { pool, key }
     }
 }
 
@@ -119,8 +135,8 @@ impl Projection for MemberProjection {
     async fn apply(&self, group: &str, batch: &[Record]) -> anyhow::Result<()> {
         let mut apply = Apply {
             tx: self.pool.begin().await?,
-            authors: &self.authors,
             key: &self.key,
+            item_key: self.key.item_key(),
         };
         let mut rejects = Rejects::default();
         for record in batch {
@@ -139,9 +155,9 @@ impl Projection for MemberProjection {
     }
 }
 
-/// What an entry's sealed payload says (JSON; absent fields are left out).
-#[derive(Debug, Default, Serialize, serde::Deserialize)]
-struct EntryPayload {
+/// What an item's sealed payload says (JSON; absent fields are left out).
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct ItemPayload {
     /// `post`, `comment`, `review` or `claim`.
     kind: String,
     /// Items: `published` or `deleted`. Claims: `open`, `verified`, `rejected`, `expired`,
@@ -174,6 +190,13 @@ struct EntryPayload {
     /// Why a rejected claim was rejected.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     reason: Option<String>,
+    /// How a comment's author appears in its thread (as the board shows it): equal handles
+    /// in one thread are one member, `original_poster` is the post's author.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    handle: Option<Handle>,
+    /// The comment a reply answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    parent: Option<Uuid>,
 }
 
 /// What a notification's sealed payload says.
@@ -196,16 +219,16 @@ struct NotificationPayload {
     reason: Option<String>,
 }
 
-/// An entry to write: its item and payload (kind, state and times are set when written).
-struct NewEntry {
+/// An item to write: its id and payload (kind, state and times are set when written).
+struct NewItem {
     item: Uuid,
     kind: &'static str,
     state: &'static str,
-    payload: EntryPayload,
+    payload: ItemPayload,
 }
 
 /// A member's read mark, sealed in `notification_reads`.
-#[derive(Debug, Serialize, serde::Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 struct ReadMark {
     /// UTC, rounded down to the minute: a notification is read while its time is not later.
     read_up_to: DateTime<Utc>,
@@ -214,8 +237,9 @@ struct ReadMark {
 /// One batch's transaction and what applying an event needs.
 struct Apply<'a> {
     tx: Tx<'static>,
-    authors: &'a PgPool,
     key: &'a AuthorKey,
+    /// [`AuthorKey::item_key`]: seals items and notifications.
+    item_key: ContentKey,
 }
 
 /// Where an event sits: its envelope's id and time (to the minute). Its aggregate sequence
@@ -301,21 +325,18 @@ impl Apply<'_> {
     async fn post(&mut self, post: Uuid, at: At, event: PostEvent) -> anyhow::Result<Verdict> {
         match event {
             PostEvent::PostCreated { board, .. } => {
-                let Some(author) = self.author("post", post).await? else {
-                    return Ok(Ok(()));
-                };
-                let payload = EntryPayload {
+                let payload = ItemPayload {
                     item_id: post,
                     board: Some(board.as_str().to_owned()),
-                    ..EntryPayload::default()
+                    ..ItemPayload::default()
                 };
-                self.put_entry(author, at, NewEntry::published(post, "post", payload))
+                self.put_item(at, NewItem::published(post, "post", payload))
                     .await?;
             }
             // An edit changes nothing the member's pages show (rewriting the row would only
             // tell two copies of the database which row the edited item is).
             PostEvent::PostEdited { .. } => {}
-            PostEvent::PostDeleted { .. } => self.delete("post", post, at).await?,
+            PostEvent::PostDeleted { .. } => self.delete(post, at).await?,
             PostEvent::CommentAdded {
                 comment_id,
                 parent_id,
@@ -327,20 +348,22 @@ impl Apply<'_> {
             }
             PostEvent::CommentEdited { .. } => {}
             PostEvent::CommentDeleted { comment_id, .. } => {
-                self.delete("comment", comment_id, at).await?;
+                self.delete(comment_id, at).await?;
             }
             PostEvent::AnswerAccepted { comment_id } => {
-                let Some(answerer) = self.author("comment", comment_id).await? else {
+                // The post's author accepts; they are not told of it when the answer is
+                // their own.
+                let Some(answer) = self.item(comment_id, false).await? else {
                     return Ok(Ok(()));
                 };
-                if self.author("post", post).await? != Some(answerer) {
+                if answer.handle != Some(Handle::OriginalPoster) {
                     let payload = NotificationPayload {
                         kind: "accepted",
                         post_id: Some(post),
                         comment_id: Some(comment_id),
                         ..NotificationPayload::default()
                     };
-                    self.notify(answerer, at, payload).await?;
+                    self.notify(comment_id, at, payload).await?;
                 }
             }
             // Likes and anything newer change nothing here.
@@ -349,9 +372,9 @@ impl Apply<'_> {
         Ok(Ok(()))
     }
 
-    /// A new comment: an entry for its author; a notification for the author of the comment
-    /// it replies to (`reply`) and for the post's author (`comment`, or `answer` to a
-    /// question), never for the commenter themselves.
+    /// A new comment: its row; a notification for the author of the comment it replies to
+    /// (`reply`) and for the post's author (`comment`, or `answer` to a question), never for
+    /// the commenter themselves — decided by thread handles, which are per member and thread.
     async fn comment(
         &mut self,
         post: Uuid,
@@ -360,47 +383,37 @@ impl Apply<'_> {
         handle: Handle,
         at: At,
     ) -> anyhow::Result<()> {
-        let Some(commenter) = self.author("comment", comment).await? else {
-            return Ok(());
-        };
-        let payload = EntryPayload {
+        let payload = ItemPayload {
             item_id: comment,
             post_id: Some(post),
-            ..EntryPayload::default()
+            handle: Some(handle),
+            parent,
+            ..ItemPayload::default()
         };
-        self.put_entry(
-            commenter,
-            at,
-            NewEntry::published(comment, "comment", payload),
-        )
-        .await?;
-        let mut replied_to = None;
+        self.put_item(at, NewItem::published(comment, "comment", payload))
+            .await?;
+        let mut parent_handle = None;
         if let Some(parent) = parent {
-            replied_to = self.author("comment", parent).await?;
-            if let Some(recipient) = replied_to.filter(|r| *r != commenter) {
+            parent_handle = self.item(parent, false).await?.and_then(|p| p.handle);
+            // An equal handle: the parent's author answering themselves.
+            if parent_handle.is_some_and(|parent_handle| parent_handle != handle) {
                 let payload = NotificationPayload {
                     kind: "reply",
                     post_id: Some(post),
                     comment_id: Some(comment),
                     ..NotificationPayload::default()
                 };
-                self.notify(recipient, at, payload).await?;
+                self.notify(parent, at, payload).await?;
             }
         }
-        if handle == Handle::OriginalPoster {
+        // The post's author wrote it, or was told already by `reply`.
+        if handle == Handle::OriginalPoster || parent_handle == Some(Handle::OriginalPoster) {
             return Ok(());
         }
-        let Some(poster) = self.author("post", post).await? else {
+        let Some(question) = self.item(post, false).await? else {
             return Ok(());
         };
-        if poster == commenter || replied_to == Some(poster) {
-            return Ok(());
-        }
-        let question = self
-            .entry(poster, post)
-            .await?
-            .and_then(|payload| payload.board)
-            .is_some_and(|board| board == Board::Qna.as_str());
+        let question = question.board.as_deref() == Some(Board::Qna.as_str());
         let payload = NotificationPayload {
             kind: if question && parent.is_none() {
                 "answer"
@@ -411,7 +424,7 @@ impl Apply<'_> {
             comment_id: Some(comment),
             ..NotificationPayload::default()
         };
-        self.notify(poster, at, payload).await
+        self.notify(post, at, payload).await
     }
 
     async fn review(
@@ -422,28 +435,22 @@ impl Apply<'_> {
     ) -> anyhow::Result<Verdict> {
         match event {
             ReviewEvent::ReviewWritten { hospital_id, .. } => {
-                let Some(author) = self.author("review", review).await? else {
-                    return Ok(Ok(()));
-                };
-                let payload = EntryPayload {
+                let payload = ItemPayload {
                     item_id: review,
                     hospital_id: Some(hospital_id),
-                    ..EntryPayload::default()
+                    ..ItemPayload::default()
                 };
-                self.put_entry(author, at, NewEntry::published(review, "review", payload))
+                self.put_item(at, NewItem::published(review, "review", payload))
                     .await?;
             }
             ReviewEvent::ReviewEdited { .. } => {}
-            ReviewEvent::ReviewDeleted { .. } => self.delete("review", review, at).await?,
+            ReviewEvent::ReviewDeleted { .. } => self.delete(review, at).await?,
             ReviewEvent::ReviewMarkedHelpful { .. } => {}
         }
         Ok(Ok(()))
     }
 
     async fn claim(&mut self, claim: Uuid, at: At, event: ClaimEvent) -> anyhow::Result<Verdict> {
-        let Some(claimant) = self.author("claim", claim).await? else {
-            return Ok(Ok(()));
-        };
         if let ClaimEvent::ClaimSubmitted {
             hospital_id,
             job_category,
@@ -451,23 +458,23 @@ impl Apply<'_> {
             ..
         } = event
         {
-            let entry = NewEntry {
+            let item = NewItem {
                 item: claim,
                 kind: "claim",
                 state: "open",
-                payload: EntryPayload {
+                payload: ItemPayload {
                     item_id: claim,
                     hospital_id: Some(hospital_id),
                     job_category: Some(job_category.as_str().to_owned()),
                     tenure: Some(tenure.as_str().to_owned()),
-                    ..EntryPayload::default()
+                    ..ItemPayload::default()
                 },
             };
-            self.put_entry(claimant, at, entry).await?;
+            self.put_item(at, item).await?;
             return Ok(Ok(()));
         }
-        let Some(mut payload) = self.entry(claimant, claim).await? else {
-            // Submitted before claims were recorded: nothing to update.
+        let Some(mut payload) = self.item(claim, true).await? else {
+            // Submitted before this model saw it (a log that starts later): nothing to update.
             return Ok(Ok(()));
         };
         let (state, notification) = match event {
@@ -487,7 +494,7 @@ impl Apply<'_> {
         let hospital_id = payload.hospital_id;
         state.clone_into(&mut payload.state);
         payload.updated_at = at.time;
-        self.update_entry(claimant, claim, &payload).await?;
+        self.update_item(claim, &payload).await?;
         if let Some((kind, reason)) = notification {
             let payload = NotificationPayload {
                 kind,
@@ -496,26 +503,22 @@ impl Apply<'_> {
                 reason,
                 ..NotificationPayload::default()
             };
-            self.notify(claimant, at, payload).await?;
+            self.notify(claim, at, payload).await?;
         }
         Ok(Ok(()))
     }
 
-    /// Member events, addressed by pseudonym: the owner of the member's rows.
+    /// Member events, addressed by pseudonym: the owner of the read mark.
     async fn member(&mut self, envelope: &Envelope) -> anyhow::Result<Verdict> {
         let owner = envelope.aggregate_id.as_str();
         match envelope.event_type.as_str() {
+            // The member's items stay: their rows name nobody, and the member index that led
+            // to them went with the withdrawal.
             "MemberWithdrew" => {
-                sqlx::query("INSERT IGNORE INTO withdrawn_owners (owner) VALUES (?)")
+                sqlx::query("DELETE FROM notification_reads WHERE owner = ?")
                     .bind(owner)
                     .execute(&mut *self.tx)
                     .await?;
-                for table in ["entries", "notifications", "notification_reads"] {
-                    sqlx::query(&format!("DELETE FROM {table} WHERE owner = ?"))
-                        .bind(owner)
-                        .execute(&mut *self.tx)
-                        .await?;
-                }
             }
             "NotificationsRead" => {
                 let up_to = match store::event::<MemberEvent>(envelope) {
@@ -538,76 +541,23 @@ impl Apply<'_> {
         Ok(Ok(()))
     }
 
-    /// The member who wrote (or claimed) the item, from the write side's `item_authors`;
-    /// `None` when it is not known — withdrawn members' rows are gone, and items from before
-    /// the table (or, for claims, before claims were recorded) have none.
-    async fn author(&self, item_type: &str, item: Uuid) -> anyhow::Result<Option<MemberId>> {
-        let sealed: Option<(String, String)> = sqlx::query_as(
-            "SELECT nonce, ciphertext FROM item_authors WHERE item_type = $1 AND item_id = $2",
-        )
-        .bind(item_type)
-        .bind(item.to_string())
-        .fetch_optional(self.authors)
-        .await
-        .context("reading an item's author")?;
-        let Some((nonce, ciphertext)) = sealed else {
-            return Ok(None);
-        };
-        let opened = self.key.item_author_key().open(
-            item_type,
-            item,
-            "author",
-            &Sealed { nonce, ciphertext },
-        );
-        match opened.ok().and_then(|text| Uuid::parse_str(&text).ok()) {
-            Some(member) => Ok(Some(MemberId(member))),
-            None => {
-                // A different author key: the item cannot be filed under anyone.
-                tracing::warn!(
-                    item_type,
-                    "an item's author does not open with the author key"
-                );
-                Ok(None)
-            }
-        }
-    }
-
-    /// `member`'s pseudonym, the owner of their rows, unless they withdrew. The shared lock
-    /// on `withdrawn_owners` orders this batch against a withdrawal applied at the same time
-    /// by another replica: either this batch sees it, or the withdrawal waits and then deletes
-    /// what this batch wrote.
-    async fn owner(&mut self, member: MemberId) -> anyhow::Result<Option<String>> {
-        let owner = self.key.member_ref(member).0;
-        let withdrawn: Option<i32> =
-            sqlx::query_scalar("SELECT 1 FROM withdrawn_owners WHERE owner = ? LOCK IN SHARE MODE")
-                .bind(&owner)
-                .fetch_optional(&mut *self.tx)
-                .await?;
-        Ok(withdrawn.is_none().then_some(owner))
-    }
-
-    /// Writes `entry` for `member`, replacing one the item had (a review written again, a
-    /// claim submitted again).
-    async fn put_entry(&mut self, member: MemberId, at: At, entry: NewEntry) -> anyhow::Result<()> {
-        let Some(owner) = self.owner(member).await? else {
-            return Ok(());
-        };
-        let key = entry_key(self.key, entry.item);
-        let payload = EntryPayload {
-            kind: entry.kind.to_owned(),
-            state: entry.state.to_owned(),
+    /// Writes `item`'s row, replacing one it had (a review written again, a claim submitted
+    /// again).
+    async fn put_item(&mut self, at: At, item: NewItem) -> anyhow::Result<()> {
+        let key = entry_key(self.key, item.item);
+        let payload = ItemPayload {
+            kind: item.kind.to_owned(),
+            state: item.state.to_owned(),
             created_at: at.time,
             updated_at: at.time,
-            ..entry.payload
+            ..item.payload
         };
-        let sealed = seal_entry(&self.key.index_key(member), &key, &payload)?;
+        let sealed = seal_item(&self.item_key, &key, &payload)?;
         sqlx::query(
-            "INSERT INTO entries (entry_key, owner, nonce, ciphertext) VALUES (?, ?, ?, ?) \
-             ON DUPLICATE KEY UPDATE owner = VALUES(owner), \
-             nonce = VALUES(nonce), ciphertext = VALUES(ciphertext)",
+            "INSERT INTO items (item_key, nonce, ciphertext) VALUES (?, ?, ?) \
+             ON DUPLICATE KEY UPDATE nonce = VALUES(nonce), ciphertext = VALUES(ciphertext)",
         )
         .bind(&key)
-        .bind(&owner)
         .bind(&sealed.nonce)
         .bind(&sealed.ciphertext)
         .execute(&mut *self.tx)
@@ -615,30 +565,21 @@ impl Apply<'_> {
         Ok(())
     }
 
-    /// Marks an item's entry `deleted`. The state is sealed, so the entry is opened with its
-    /// author's key; an item with no entry (author unknown) is left alone.
-    async fn delete(&mut self, item_type: &str, item: Uuid, at: At) -> anyhow::Result<()> {
-        let Some(author) = self.author(item_type, item).await? else {
-            return Ok(());
-        };
-        let Some(mut payload) = self.entry(author, item).await? else {
+    /// Marks an item `deleted`; an item with no row is left alone.
+    async fn delete(&mut self, item: Uuid, at: At) -> anyhow::Result<()> {
+        let Some(mut payload) = self.item(item, true).await? else {
             return Ok(());
         };
         "deleted".clone_into(&mut payload.state);
         payload.updated_at = at.time;
-        self.update_entry(author, item, &payload).await
+        self.update_item(item, &payload).await
     }
 
-    /// Seals `payload` again as `member`'s entry of `item`.
-    async fn update_entry(
-        &mut self,
-        member: MemberId,
-        item: Uuid,
-        payload: &EntryPayload,
-    ) -> anyhow::Result<()> {
+    /// Seals `payload` again as `item`'s row.
+    async fn update_item(&mut self, item: Uuid, payload: &ItemPayload) -> anyhow::Result<()> {
         let key = entry_key(self.key, item);
-        let sealed = seal_entry(&self.key.index_key(member), &key, payload)?;
-        sqlx::query("UPDATE entries SET nonce = ?, ciphertext = ? WHERE entry_key = ?")
+        let sealed = seal_item(&self.item_key, &key, payload)?;
+        sqlx::query("UPDATE items SET nonce = ?, ciphertext = ? WHERE item_key = ?")
             .bind(&sealed.nonce)
             .bind(&sealed.ciphertext)
             .bind(&key)
@@ -647,93 +588,88 @@ impl Apply<'_> {
         Ok(())
     }
 
-    /// `member`'s entry of `item`, opened, if there is one.
-    async fn entry(
-        &mut self,
-        member: MemberId,
-        item: Uuid,
-    ) -> anyhow::Result<Option<EntryPayload>> {
+    /// `item`'s row, opened, if there is one; locked for an update when `lock`.
+    async fn item(&mut self, item: Uuid, lock: bool) -> anyhow::Result<Option<ItemPayload>> {
         let key = entry_key(self.key, item);
-        let row: Option<(String, String)> = sqlx::query_as(
-            "SELECT nonce, ciphertext FROM entries WHERE entry_key = ? AND owner = ? FOR UPDATE",
-        )
-        .bind(&key)
-        .bind(self.key.member_ref(member).0)
-        .fetch_optional(&mut *self.tx)
-        .await?;
+        let sql = if lock {
+            "SELECT nonce, ciphertext FROM items WHERE item_key = ? FOR UPDATE"
+        } else {
+            "SELECT nonce, ciphertext FROM items WHERE item_key = ?"
+        };
+        let row: Option<(String, String)> = sqlx::query_as(sql)
+            .bind(&key)
+            .fetch_optional(&mut *self.tx)
+            .await?;
         let Some((nonce, ciphertext)) = row else {
             return Ok(None);
         };
-        let opened = self.key.index_key(member).open(
-            ENTRY_SEAL,
-            Uuid::nil(),
-            &key,
-            &Sealed { nonce, ciphertext },
-        );
-        let payload = opened
+        let payload = self
+            .item_key
+            .open(ITEM_SEAL, Uuid::nil(), &key, &Sealed { nonce, ciphertext })
             .ok()
             .and_then(|json| serde_json::from_str(&json).ok())
-            .context("an entry's payload does not open with its owner's key")?;
+            .context("an item's payload does not open with the item key")?;
         Ok(Some(payload))
     }
 
-    /// Files a notification for `recipient`, once per event and recipient; keeps the
-    /// recipient's newest [`KEEP_NOTIFICATIONS`].
+    /// Files a notification for the author of `item`, once per event and item; keeps the
+    /// item's newest [`KEEP_NOTIFICATIONS`].
     async fn notify(
         &mut self,
-        recipient: MemberId,
+        item: Uuid,
         at: At,
         mut payload: NotificationPayload,
     ) -> anyhow::Result<()> {
-        let Some(owner) = self.owner(recipient).await? else {
-            return Ok(());
-        };
-        let dedupe = notification_key(self.key, at.event_id, recipient);
+        let item_key = entry_key(self.key, item);
+        let dedupe = notification_key(self.key, at.event_id, item);
         payload.created_at = at.time;
-        let json = padded(&payload)?;
-        let sealed =
-            self.key
-                .index_key(recipient)
-                .seal(NOTIFICATION_SEAL, Uuid::nil(), &dedupe, &json);
+        let sealed = self.item_key.seal(
+            NOTIFICATION_SEAL,
+            Uuid::nil(),
+            &notification_field(&item_key, &dedupe),
+            &padded(&payload)?,
+        );
         sqlx::query(
-            "INSERT INTO notifications (dedupe_key, owner, nonce, ciphertext) \
+            "INSERT INTO item_notifications (dedupe_key, item_key, nonce, ciphertext) \
              VALUES (?, ?, ?, ?) ON DUPLICATE KEY UPDATE dedupe_key = dedupe_key",
         )
         .bind(&dedupe)
-        .bind(&owner)
+        .bind(&item_key)
         .bind(&sealed.nonce)
         .bind(&sealed.ciphertext)
         .execute(&mut *self.tx)
         .await?;
-        self.prune(recipient, &owner).await
+        self.prune(&item_key).await
     }
 
-    /// Drops `recipient`'s oldest notifications (by time, then dedupe key: an order a
-    /// rebuild reproduces) once they have more than `KEEP_NOTIFICATIONS + 100`, down to
+    /// Drops the oldest notifications of an item (by time, then dedupe key: an order a
+    /// rebuild reproduces) once it has more than `KEEP_NOTIFICATIONS + 100`, down to
     /// [`KEEP_NOTIFICATIONS`]. One that does not open counts as oldest.
-    async fn prune(&mut self, recipient: MemberId, owner: &str) -> anyhow::Result<()> {
-        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM notifications WHERE owner = ?")
-            .bind(owner)
-            .fetch_one(&mut *self.tx)
-            .await?;
+    async fn prune(&mut self, item_key: &str) -> anyhow::Result<()> {
+        let count: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM item_notifications WHERE item_key = ?")
+                .bind(item_key)
+                .fetch_one(&mut *self.tx)
+                .await?;
         if usize::try_from(count).unwrap_or(0) <= KEEP_NOTIFICATIONS + 100 {
             return Ok(());
         }
         let rows: Vec<(String, String, String)> = sqlx::query_as(
-            "SELECT dedupe_key, nonce, ciphertext FROM notifications WHERE owner = ? FOR UPDATE",
+            "SELECT dedupe_key, nonce, ciphertext FROM item_notifications WHERE item_key = ? \
+             FOR UPDATE",
         )
-        .bind(owner)
+        .bind(item_key)
         .fetch_all(&mut *self.tx)
         .await?;
-        let key = self.key.index_key(recipient);
         let mut dated: Vec<(Option<DateTime<Utc>>, String)> = rows
             .into_iter()
             .map(|(dedupe, nonce, ciphertext)| {
-                let time = key
+                let time = self
+                    .item_key
                     .open(
                         NOTIFICATION_SEAL,
                         Uuid::nil(),
-                        &dedupe,
+                        &notification_field(item_key, &dedupe),
                         &Sealed { nonce, ciphertext },
                     )
                     .ok()
@@ -745,7 +681,7 @@ impl Apply<'_> {
         // Newest first; `None` (unreadable) sorts last.
         dated.sort_by(|a, b| b.cmp(a));
         for (_, dedupe) in dated.into_iter().skip(KEEP_NOTIFICATIONS) {
-            sqlx::query("DELETE FROM notifications WHERE dedupe_key = ?")
+            sqlx::query("DELETE FROM item_notifications WHERE dedupe_key = ?")
                 .bind(dedupe)
                 .execute(&mut *self.tx)
                 .await?;
@@ -793,13 +729,13 @@ impl Apply<'_> {
 }
 
 /// The time of a sealed notification (the rest of its payload is for the query API).
-#[derive(serde::Deserialize)]
+#[derive(Deserialize)]
 struct Dated {
     created_at: DateTime<Utc>,
 }
 
-impl NewEntry {
-    fn published(item: Uuid, kind: &'static str, payload: EntryPayload) -> Self {
+impl NewItem {
+    fn published(item: Uuid, kind: &'static str, payload: ItemPayload) -> Self {
         Self {
             item,
             kind,
@@ -809,9 +745,9 @@ impl NewEntry {
     }
 }
 
-/// Seals an entry's payload (padded) under its owner's key, bound to its entry key.
-fn seal_entry(key: &ContentKey, entry_key: &str, payload: &EntryPayload) -> anyhow::Result<Sealed> {
-    Ok(key.seal(ENTRY_SEAL, Uuid::nil(), entry_key, &padded(payload)?))
+/// Seals an item's payload (padded) under the item key, bound to the row's key.
+fn seal_item(key: &ContentKey, item_key: &str, payload: &ItemPayload) -> anyhow::Result<Sealed> {
+    Ok(key.seal(ITEM_SEAL, Uuid::nil(), item_key, &padded(payload)?))
 }
 
 /// `time` rounded down to the minute: times in this read model never say more.
@@ -830,57 +766,109 @@ mod tests {
 
     #[test]
     fn keys_are_opaque_and_distinct_per_use() {
-        let (item, member) = (Uuid::new_v4(), MemberId(Uuid::new_v4()));
+        let (item, event) = (Uuid::new_v4(), Uuid::new_v4());
         let entry = entry_key(&key(), item);
         assert_eq!(entry, entry_key(&key(), item));
         assert_eq!(entry.len(), 64);
         assert!(!entry.contains(&item.simple().to_string()));
         assert_ne!(entry, aggregate_key(&key(), item));
-        assert_ne!(
-            notification_key(&key(), item, member),
-            notification_key(&key(), item, MemberId(Uuid::new_v4()))
-        );
+        let dedupe = notification_key(&key(), event, item);
+        assert_eq!(dedupe.len(), 64);
+        assert_eq!(dedupe, notification_key(&key(), event, item));
+        assert_ne!(dedupe, notification_key(&key(), event, Uuid::new_v4()));
+        assert_ne!(dedupe, notification_key(&key(), Uuid::new_v4(), item));
+        assert!(!dedupe.contains(&item.simple().to_string()));
+        assert!(!dedupe.contains(&event.simple().to_string()));
     }
 
     #[test]
-    fn a_sealed_entry_opens_only_with_its_owners_key_and_entry_key() -> anyhow::Result<()> {
-        let (item, member) = (Uuid::new_v4(), MemberId(Uuid::new_v4()));
-        let payload = EntryPayload {
+    fn the_item_key_is_its_own_and_names_no_member() {
+        let member = MemberId(Uuid::new_v4());
+        let sealed = key()
+            .item_key()
+            .seal(ITEM_SEAL, Uuid::nil(), "row", "payload");
+        for other in [
+            key().index_key(member),
+            key().index_key(MemberId(Uuid::nil())),
+            key().read_mark_key(),
+        ] {
+            assert!(other.open(ITEM_SEAL, Uuid::nil(), "row", &sealed).is_err());
+        }
+        assert!(key()
+            .item_key()
+            .open(ITEM_SEAL, Uuid::nil(), "row", &sealed)
+            .is_ok());
+    }
+
+    #[test]
+    fn a_sealed_item_opens_only_with_the_item_key_and_its_row_key() -> anyhow::Result<()> {
+        let item = Uuid::new_v4();
+        let payload = ItemPayload {
             item_id: item,
             job_category: Some("nurse".to_owned()),
-            ..EntryPayload::default()
+            ..ItemPayload::default()
         };
-        let entry = entry_key(&key(), item);
-        let sealed = seal_entry(&key().index_key(member), &entry, &payload)?;
+        let row = entry_key(&key(), item);
+        let sealed = seal_item(&key().item_key(), &row, &payload)?;
         assert!(!sealed.ciphertext.contains("nurse"));
         let opened = key()
-            .index_key(member)
-            .open(ENTRY_SEAL, Uuid::nil(), &entry, &sealed)?;
+            .item_key()
+            .open(ITEM_SEAL, Uuid::nil(), &row, &sealed)?;
         assert!(opened.contains(&item.to_string()));
-        let other = MemberId(Uuid::new_v4());
-        assert!(key()
-            .index_key(other)
-            .open(ENTRY_SEAL, Uuid::nil(), &entry, &sealed)
+        let other = AuthorKey::new(&[8; 32]).unwrap_or_else(|e| unreachable!("{e}"));
+        assert!(other
+            .item_key()
+            .open(ITEM_SEAL, Uuid::nil(), &row, &sealed)
             .is_err());
         let elsewhere = entry_key(&key(), Uuid::new_v4());
         assert!(key()
-            .index_key(member)
-            .open(ENTRY_SEAL, Uuid::nil(), &elsewhere, &sealed)
+            .item_key()
+            .open(ITEM_SEAL, Uuid::nil(), &elsewhere, &sealed)
             .is_err());
         Ok(())
     }
 
     #[test]
+    fn a_notification_opens_only_under_its_item_and_dedupe_key() {
+        let (item, event) = (Uuid::new_v4(), Uuid::new_v4());
+        let (row, dedupe) = (
+            entry_key(&key(), item),
+            notification_key(&key(), event, item),
+        );
+        let field = notification_field(&row, &dedupe);
+        let sealed = key()
+            .item_key()
+            .seal(NOTIFICATION_SEAL, Uuid::nil(), &field, "{}");
+        let moved = notification_field(&entry_key(&key(), Uuid::new_v4()), &dedupe);
+        assert!(key()
+            .item_key()
+            .open(NOTIFICATION_SEAL, Uuid::nil(), &moved, &sealed)
+            .is_err());
+        assert!(key()
+            .item_key()
+            .open(NOTIFICATION_SEAL, Uuid::nil(), &field, &sealed)
+            .is_ok());
+    }
+
+    #[test]
     fn sealed_payloads_have_one_length_whatever_their_kind() -> anyhow::Result<()> {
-        let member = MemberId(Uuid::new_v4());
-        let post = EntryPayload {
+        let post = ItemPayload {
             kind: "post".to_owned(),
             state: "published".to_owned(),
             item_id: Uuid::new_v4(),
             board: Some("qna".to_owned()),
-            ..EntryPayload::default()
+            ..ItemPayload::default()
         };
-        let claim = EntryPayload {
+        let reply = ItemPayload {
+            kind: "comment".to_owned(),
+            state: "deleted".to_owned(),
+            item_id: Uuid::new_v4(),
+            post_id: Some(Uuid::new_v4()),
+            handle: Some(Handle::Anonymous(u32::MAX)),
+            parent: Some(Uuid::new_v4()),
+            ..ItemPayload::default()
+        };
+        let claim = ItemPayload {
             kind: "claim".to_owned(),
             state: "rejected".to_owned(),
             item_id: Uuid::new_v4(),
@@ -888,17 +876,22 @@ mod tests {
             job_category: Some("medical_technician".to_owned()),
             tenure: Some("former".to_owned()),
             reason: Some("not_staff".to_owned()),
-            ..EntryPayload::default()
+            ..ItemPayload::default()
         };
-        let index = key().index_key(member);
+        let items = key().item_key();
         let sealed = [
-            seal_entry(&index, "a", &post)?,
-            seal_entry(&index, "b", &claim)?,
+            seal_item(&items, "a", &post)?,
+            seal_item(&items, "b", &claim)?,
+            seal_item(&items, "c", &reply)?,
         ];
         assert_eq!(sealed[0].ciphertext.len(), sealed[1].ciphertext.len());
-        let opened: EntryPayload =
-            serde_json::from_str(&index.open(ENTRY_SEAL, Uuid::nil(), "b", &sealed[1])?)?;
+        assert_eq!(sealed[0].ciphertext.len(), sealed[2].ciphertext.len());
+        let opened: ItemPayload =
+            serde_json::from_str(&items.open(ITEM_SEAL, Uuid::nil(), "b", &sealed[1])?)?;
         assert_eq!(opened.reason.as_deref(), Some("not_staff"));
+        let opened: ItemPayload =
+            serde_json::from_str(&items.open(ITEM_SEAL, Uuid::nil(), "c", &sealed[2])?)?;
+        assert_eq!(opened.handle, Some(Handle::Anonymous(u32::MAX)));
         let note = padded(&NotificationPayload {
             kind: "claim_rejected",
             claim_id: Some(Uuid::new_v4()),

@@ -173,6 +173,8 @@ pub async fn rebuild(
         cache: None,
         notices: None,
         partitions: None,
+        beats: None,
+        health: crate::membership::Health::default(),
     };
     let projection = Arc::new(projection);
     let stop = CancellationToken::new();

@@ -60,12 +60,17 @@ pub async fn run(
                 board_state = Some(state);
             }
             "member" => {
-                // Finds and opens the member's own rows: needs the author key (ADR 0006).
+                // Finds and opens the member's own rows: needs the author key (ADR 0006),
+                // and the member's private index of their items in the event store, read
+                // with the member id of the member's own session (ADR 0014).
                 let key = config.command_api.author_key()?;
                 let pool = config.member_db.connect_mysql().await?;
                 ops = ops.check("member_db", sql_check(pool.clone()));
+                let events = config.event_store.connect_postgres().await?;
+                ops = ops.check("event_store", sql_check(events.clone()));
                 let state = crate::me::MeState {
                     pool,
+                    events,
                     key,
                     sessions: SessionStore::new(redis.clone(), config),
                     session_cookie: config.command_api.session_cookie.clone(),

@@ -4,12 +4,18 @@
 //!
 //! Every endpoint needs the member's session (the command API's Redis session and cookie);
 //! answers are private (`Cache-Control: private, no-store`) and never go through the shared
-//! query cache. Rows are found by the member's pseudonym and opened with a key derived from
-//! the member, both computed with the author key, which this service therefore holds.
+//! query cache.
 //!
-//! Nothing but the owner and opaque keys is in the clear (ADR 0006, "Revised"): kinds, states
-//! and times are sealed, so every page opens all of the member's rows (at most [`MAX_ROWS`]
-//! per table), then filters, sorts and pages them in memory.
+//! The read model does not know who wrote what (ADR 0014): it keeps one row per item and the
+//! notifications addressed to each item's author. Which items are the member's is read from
+//! the write side's private member index (`ward_platform::member_index`, in the event store)
+//! with the member id of the member's own session; their rows (`items`) and notifications
+//! (`item_notifications`) are then fetched by keyed hash and opened with the item key, all
+//! derived from the author key, which this service therefore holds.
+//!
+//! Nothing but opaque keys is in the clear: kinds, states and times are sealed, so every page
+//! opens all of the member's rows (at most [`MAX_ROWS`] per table), then filters, sorts and
+//! pages them in memory.
 
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -19,38 +25,48 @@ use axum::Router;
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use sqlx::MySqlPool;
+use sqlx::{MySqlPool, PgPool};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use ward_domain::author::AuthorKey;
 use ward_domain::member::MemberId;
 use ward_domain::sealed::{ContentKey, Sealed};
 use ward_platform::http::{ApiError, ApiQuery, ErrorBody};
+use ward_platform::member_index;
 use ward_platform::session::{Member, SessionSource, SessionStore};
 
 use crate::cache::Answer;
 use crate::consistency::{Freshness, Waits, Wanted};
 use crate::cursor::{self, Time};
 
-/// The associated-data kinds the member projector seals payloads under, and the label of
-/// its entry and aggregate keys (`projector/src/member.rs`).
+/// The labels of the member projector's item and aggregate keys, and the associated-data
+/// kinds it seals payloads under (`projector/src/member.rs`).
 const ENTRY_SEAL: &str = "member-entry";
+const ITEM_SEAL: &str = "member-item";
 const NOTIFICATION_SEAL: &str = "member-notification";
 const AGGREGATE_KEY: &str = "member-aggregate";
 use ward_domain::author::READ_MARK_SEAL;
 
-/// Most rows of one table (entries, notifications) a page opens for one member. The projector
-/// keeps a member's newest 1 000 notifications; entries are what the member wrote and
-/// claimed, which the rate limits keep far below this. Past it, pages answer 503
-/// `too_many_rows` rather than open without bound.
+/// Most rows of one table (items, notifications) a page opens for one member. Items are what
+/// the member wrote and claimed, which the rate limits keep far below this; the projector
+/// keeps each item's newest 1 000 notifications. Past it, pages answer 503 `too_many_rows`
+/// rather than open without bound.
 pub const MAX_ROWS: usize = 10_000;
+
+/// Notifications a member's pages list: the newest 1 000 of all their items'.
+pub const KEEP_NOTIFICATIONS: usize = 1000;
+
+/// Item keys asked for in one query (`WHERE item_key IN (…)`).
+const KEYS_PER_QUERY: usize = 500;
 
 /// What the member handlers use.
 #[derive(Clone)]
 pub struct MeState {
     /// The member read model.
     pub pool: MySqlPool,
-    /// The author key: it finds and opens the member's rows.
+    /// The event store, for the member's private index of their own items (read only).
+    pub events: PgPool,
+    /// The author key: it finds and opens the member's index entries and rows.
     pub key: AuthorKey,
     /// The sessions the command API created.
     pub sessions: SessionStore,
@@ -119,8 +135,10 @@ pub async fn whoami(
     Ok(answer.private(&headers, Freshness::Any))
 }
 
-/// The signed-in member as the read model knows them.
+/// The signed-in member: their id (which finds their index), their pseudonym (which owns
+/// their read mark) and the key that opens item rows.
 struct Me {
+    member: MemberId,
     owner: String,
     key: ContentKey,
 }
@@ -128,8 +146,9 @@ struct Me {
 impl MeState {
     fn me(&self, member: MemberId) -> Me {
         Me {
+            member,
             owner: self.key.member_ref(member).0,
-            key: self.key.index_key(member),
+            key: self.key.item_key(),
         }
     }
 
@@ -154,63 +173,129 @@ impl MeState {
 
 impl MeState {
     /// Which of `items` (posts, comments, reviews) `member` wrote, so pages offer editing
-    /// and deleting to their author only. The item's entry key is derived from its id; the
-    /// owner column says whose it is.
+    /// and deleting to their author only: those named by the member's own index.
     pub async fn owned(
         &self,
         member: MemberId,
         items: &[Uuid],
     ) -> Result<std::collections::HashSet<Uuid>, ApiError> {
-        let owner = self.me(member).owner;
-        let mut mine = std::collections::HashSet::new();
-        for chunk in items.chunks(100) {
-            let keys: Vec<(String, Uuid)> = chunk
-                .iter()
-                .map(|id| {
-                    let key = self.key.author_ref(ENTRY_SEAL, *id, MemberId(Uuid::nil()));
-                    (key.0, *id)
-                })
-                .collect();
-            let placeholders = vec!["?"; keys.len()].join(", ");
-            let sql = format!(
-                "SELECT entry_key FROM entries WHERE owner = ? AND entry_key IN ({placeholders})"
-            );
-            let mut query = sqlx::query_scalar::<_, String>(&sql).bind(&owner);
-            for (key, _) in &keys {
+        if items.is_empty() {
+            return Ok(std::collections::HashSet::new());
+        }
+        let indexed: std::collections::HashSet<Uuid> =
+            self.index(member).await?.into_iter().collect();
+        Ok(items
+            .iter()
+            .filter(|item| indexed.contains(item))
+            .copied()
+            .collect())
+    }
+
+    /// The ids of the items (posts, comments, reviews, claims) of `member`'s private index,
+    /// each once, in index order. Only the member's own session brings the member id that
+    /// finds and opens them.
+    async fn index(&self, member: MemberId) -> Result<Vec<Uuid>, ApiError> {
+        let mut db = self.events.acquire().await.map_err(ApiError::internal)?;
+        let entries = member_index::entries(&mut db, &self.key, member, false)
+            .await
+            .map_err(ApiError::internal)?;
+        let mut seen = std::collections::HashSet::with_capacity(entries.len());
+        // A retried create may have indexed an item twice.
+        Ok(entries
+            .into_iter()
+            .map(|entry| entry.item_id)
+            .filter(|item| seen.insert(*item))
+            .collect())
+    }
+
+    /// The keys of the member's items (at most [`MAX_ROWS`]), as `items.item_key`.
+    async fn item_keys(&self, me: &Me) -> Result<Vec<String>, ApiError> {
+        let items = self.index(me.member).await?;
+        too_many(items.len())?;
+        Ok(items
+            .iter()
+            .map(|id| {
+                self.key
+                    .author_ref(ENTRY_SEAL, *id, MemberId(Uuid::nil()))
+                    .0
+            })
+            .collect())
+    }
+
+    /// `columns` of the rows of `table` whose `item_key` is one of `keys`; at most
+    /// `MAX_ROWS + 1` of them (more are not read).
+    async fn rows_of<T>(
+        &self,
+        columns: &str,
+        table: &str,
+        keys: &[String],
+    ) -> Result<Vec<T>, ApiError>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::mysql::MySqlRow> + Send + Unpin,
+    {
+        let mut rows = Vec::new();
+        for chunk in keys.chunks(KEYS_PER_QUERY) {
+            let placeholders = vec!["?"; chunk.len()].join(", ");
+            let sql =
+                format!("SELECT {columns} FROM {table} WHERE item_key IN ({placeholders}) LIMIT ?");
+            let mut query = sqlx::query_as::<_, T>(&sql);
+            for key in chunk {
                 query = query.bind(key);
             }
-            let found = query
-                .fetch_all(&self.pool)
-                .await
-                .map_err(ApiError::internal)?;
-            mine.extend(
-                keys.iter()
-                    .filter(|(key, _)| found.contains(key))
-                    .map(|(_, id)| *id),
+            let left = MAX_ROWS + 1 - rows.len();
+            rows.extend(
+                query
+                    .bind(left as u64)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(ApiError::internal)?,
             );
+            if rows.len() > MAX_ROWS {
+                break;
+            }
         }
-        Ok(mine)
+        Ok(rows)
     }
-}
 
-impl MeState {
-    /// Every entry of the member, opened: at most [`MAX_ROWS`].
+    /// Every item of the member, opened: at most [`MAX_ROWS`].
     async fn entries(&self, me: &Me) -> Result<Vec<Entry>, ApiError> {
-        let rows: Vec<(String, String, String)> = sqlx::query_as(
-            "SELECT entry_key, nonce, ciphertext FROM entries WHERE owner = ? LIMIT ?",
-        )
-        .bind(&me.owner)
-        .bind(MAX_ROWS as u64 + 1)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(ApiError::internal)?;
+        let keys = self.item_keys(me).await?;
+        let rows: Vec<(String, String, String)> = self
+            .rows_of("item_key, nonce, ciphertext", "items", &keys)
+            .await?;
         too_many(rows.len())?;
         rows.into_iter()
             .map(|(key, nonce, ciphertext)| {
-                let payload = me.open(ENTRY_SEAL, &key, nonce, ciphertext)?;
+                let payload = me.open(ITEM_SEAL, &key, nonce, ciphertext)?;
                 Ok(Entry { key, payload })
             })
             .collect()
+    }
+
+    /// The notifications addressed to the author of any of the member's items, opened: the
+    /// newest [`KEEP_NOTIFICATIONS`], of at most [`MAX_ROWS`].
+    async fn notifications(&self, me: &Me) -> Result<Vec<Opened>, ApiError> {
+        let keys = self.item_keys(me).await?;
+        let rows: Vec<(String, String, String, String)> = self
+            .rows_of(
+                "dedupe_key, item_key, nonce, ciphertext",
+                "item_notifications",
+                &keys,
+            )
+            .await?;
+        too_many(rows.len())?;
+        let mut opened = rows
+            .into_iter()
+            .map(|(key, item_key, nonce, ciphertext)| {
+                // Bound to the item it is filed under and to its dedupe key.
+                let field = format!("{item_key}/{key}");
+                let payload = me.open(NOTIFICATION_SEAL, &field, nonce, ciphertext)?;
+                Ok(Opened { key, payload })
+            })
+            .collect::<Result<Vec<_>, ApiError>>()?;
+        opened.sort_by(|a, b| b.place().cmp(&a.place()));
+        opened.truncate(KEEP_NOTIFICATIONS);
+        Ok(opened)
     }
 
     /// The member's read mark (the epoch if they never marked anything read).
@@ -274,7 +359,8 @@ impl Me {
     }
 }
 
-/// An entry's sealed payload, as the member projector writes it.
+/// An item's sealed payload, as the member projector writes it (its comment fields, `handle`
+/// and `parent`, are for the projector).
 #[derive(Debug, Deserialize)]
 struct EntryPayload {
     kind: String,
@@ -315,7 +401,7 @@ struct NotificationPayload {
     reason: Option<String>,
 }
 
-/// An entry, opened.
+/// An item's row, opened.
 struct Entry {
     key: String,
     payload: EntryPayload,
@@ -646,22 +732,7 @@ pub async fn notifications(
     let freshness = state.freshness(wanted).await?;
     let me = state.me(session.member_id);
     let read_up_to = state.read_up_to(&me).await?;
-    let rows: Vec<(String, String, String)> = sqlx::query_as(
-        "SELECT dedupe_key, nonce, ciphertext FROM notifications WHERE owner = ? LIMIT ?",
-    )
-    .bind(&me.owner)
-    .bind(MAX_ROWS as u64 + 1)
-    .fetch_all(&state.pool)
-    .await
-    .map_err(ApiError::internal)?;
-    too_many(rows.len())?;
-    let mut opened = rows
-        .into_iter()
-        .map(|(key, nonce, ciphertext)| {
-            let payload = me.open(NOTIFICATION_SEAL, &key, nonce, ciphertext)?;
-            Ok(Opened { key, payload })
-        })
-        .collect::<Result<Vec<_>, ApiError>>()?;
+    let mut opened = state.notifications(&me).await?;
     let unread = |n: &Opened| n.payload.created_at > read_up_to;
     let unread_count =
         i64::try_from(opened.iter().filter(|n| unread(n)).count()).map_err(ApiError::internal)?;

@@ -5,7 +5,7 @@
 
 mod support;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
@@ -221,44 +221,14 @@ async fn dump_postgres(db: &sqlx::PgPool, name: &str) -> Result<Vec<Row>> {
 
 /// Every row of every table of a MariaDB database, each value as text (binary ones in hex).
 async fn dump_mysql(db: &sqlx::MySqlPool, name: &str) -> Result<Vec<Row>> {
-    let columns: Vec<(String, String, String)> = sqlx::query_as(
-        "SELECT CAST(table_name AS CHAR), CAST(column_name AS CHAR), CAST(data_type AS CHAR) \
-         FROM information_schema.columns WHERE table_schema = DATABASE() \
-         ORDER BY table_name, ordinal_position",
-    )
-    .fetch_all(db)
-    .await?;
-    let mut tables: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (table, column, kind) in columns {
-        let binary = kind.contains("blob") || kind.contains("binary");
-        let cell = if binary {
-            format!("HEX(`{column}`)")
-        } else {
-            format!("CAST(`{column}` AS CHAR)")
-        };
-        tables
-            .entry(table)
-            .or_default()
-            .push(format!("COALESCE({cell}, '')"));
-    }
-    let mut rows = Vec::new();
-    for (table, cells) in tables {
-        let dumped: Vec<String> = sqlx::query_scalar(&format!(
-            "SELECT CONCAT_WS('\\u001f', {}) FROM `{table}`",
-            cells.join(", ")
-        ))
-        .fetch_all(db)
-        .await?;
-        for row in dumped {
-            let values: Vec<Value> = row.split('\u{1f}').map(|v| json!(v)).collect();
-            rows.push(Row::new(
-                &format!("{name}.{table}"),
-                None,
-                &Value::Array(values),
-            ));
-        }
-    }
-    Ok(rows)
+    Ok(mysql_rows(db)
+        .await?
+        .into_iter()
+        .map(|(table, cells)| {
+            let values: Vec<Value> = cells.into_iter().map(|(_, value)| json!(value)).collect();
+            Row::new(&format!("{name}.{table}"), None, &Value::Array(values))
+        })
+        .collect())
 }
 
 /// Every key of the stack's Redis prefix with its value.
@@ -923,5 +893,161 @@ async fn profile_changes_and_edits_are_rate_limited() -> Result {
     }
     assert_eq!(last, 429, "the 31st edit in ten minutes is refused");
     running.stop().await?;
+    stack.finish().await
+}
+
+/// (c2) Whoever holds every store *and* every server secret — the author key and the
+/// identity pepper — but no member's cookie and no OAuth subject (a compromised operator, a
+/// subpoena; ADR 0014). Everything that groups a member's items is keyed by the member id
+/// (author references, derived ids, index slots), so the attacker collects every id the
+/// dumps hold or the secrets open, and computes every reference from each: none is a
+/// member's, and no reference in any store comes out of them.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_secret_without_a_cookie_finds_no_member_behind_any_item() -> Result {
+    use ward_command_api::app::store;
+    use ward_command_api::members;
+    use ward_command_api::pepper::Peppers;
+    use ward_domain::member::{JobCategory, MemberId};
+    use ward_platform::session::{Session, SessionStore};
+
+    let stack = Stack::new().await?;
+    let (running, projector, queries) = stack.start_all().await?;
+    let commands = Http::new(&running);
+    let hospital = register_hospital(&stack, "운영자병원", "광주", HospitalKind::General).await?;
+    let (_, moderator) = stack.member(&[Role::Moderator]).await?;
+    let events = stack.events_db().await?;
+    let key = stack.author_key()?;
+    let pepper = b"the operator's identity pepper, 32 bytes or more";
+    let redis = ward_platform::ops::connect_redis(&stack.config.redis).await?;
+    let sessions = SessionStore::new(redis, &stack.config);
+    // Three members sign in as the OAuth callback does (identity rows, sealed sessions),
+    // claim, post, review and comment on each other's posts.
+    let (mut members, mut posts) = (Vec::new(), Vec::new());
+    for subject in ["3000000001", "3000000002", "3000000003"] {
+        let (member, identity) = members::sign_in(
+            &events,
+            &store(events.clone()),
+            &key,
+            &Peppers::new(pepper, None),
+            "kakao",
+            subject,
+            JobCategory::Nurse,
+        )
+        .await?;
+        let cookie = sessions
+            .create(&Session::signed_in(member, identity))
+            .await?;
+        let claim = json!({"job_category": "nurse", "tenure": "current"});
+        let path = format!("/api/v1/hospitals/{hospital}/claims");
+        let claim = commands.post(&cookie, &path, claim).await?;
+        let approval = format!(
+            "/api/v1/claims/{}/approval",
+            claim["id"].as_str().unwrap_or_default()
+        );
+        commands.post(&moderator, &approval, json!({})).await?;
+        let post = json!({"board": "free", "title": "운영자 시험 글", "body": "본문입니다"});
+        posts.push(commands.post(&cookie, "/api/v1/posts", post).await?["id"].clone());
+        let review = format!("/api/v1/hospitals/{hospital}/reviews");
+        commands
+            .post(&cookie, &review, review_body("운영자 리뷰"))
+            .await?;
+        members.push((member, cookie));
+    }
+    for (i, (_, cookie)) in members.iter().enumerate() {
+        let post = posts[(i + 1) % posts.len()]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let comment = json!({"body": "이웃 글에 단 댓글"});
+        commands
+            .post(cookie, &format!("/api/v1/posts/{post}/comments"), comment)
+            .await?;
+    }
+    let board = stack.board_db().await?;
+    eventually(
+        Duration::from_secs(20),
+        "the board to hold every post",
+        || async {
+            let count: i64 = sqlx::query_scalar("SELECT count(*) FROM board_comments")
+                .fetch_one(&board)
+                .await?;
+            Ok((count == 3).then_some(()))
+        },
+    )
+    .await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for component in [running, projector, queries] {
+        component.stop().await?;
+    }
+
+    let mut rows = dump_postgres(&events, "events").await?;
+    rows.extend(dump_postgres(&board, "board").await?);
+    rows.extend(dump_mysql(&stack.hospital_db().await?, "hospital").await?);
+    rows.extend(dump_mysql(&stack.member_db().await?, "member").await?);
+    rows.extend(dump_redis(&stack).await?);
+    rows.extend(
+        log_events(&stack)
+            .await?
+            .iter()
+            .map(|e| Row::new("log", None, e)),
+    );
+    let values: BTreeSet<&str> = rows
+        .iter()
+        .flat_map(|r| r.tokens.iter().map(String::as_str))
+        .collect();
+    // Every id in the clear, and every member id a sealed author record opens to.
+    let mut ids: BTreeSet<Uuid> = values
+        .iter()
+        .filter_map(|v| Uuid::parse_str(v).ok())
+        .collect();
+    let authors: Option<String> = sqlx::query_scalar("SELECT to_regclass('item_authors')::text")
+        .fetch_one(&events)
+        .await?;
+    if authors.is_some() {
+        let sealed: Vec<(String, String, String, String)> =
+            sqlx::query_as("SELECT item_type, item_id, nonce, ciphertext FROM item_authors")
+                .fetch_all(&events)
+                .await?;
+        for (kind, item, nonce, ciphertext) in sealed {
+            let sealed = ward_domain::sealed::Sealed { nonce, ciphertext };
+            // The key `AuthorKey::item_author_key` derived while that table existed.
+            let opened = key.index_key(MemberId(Uuid::nil())).open(
+                &kind,
+                Uuid::parse_str(&item)?,
+                "author",
+                &sealed,
+            )?;
+            ids.insert(Uuid::parse_str(&opened)?);
+        }
+    }
+    for (member, _) in &members {
+        assert!(
+            !ids.contains(&member.0),
+            "the stores give away member {member}"
+        );
+    }
+    // The attack: every reference any of those ids could have made, on any item or scope.
+    let kinds = [
+        "post",
+        "review",
+        "thread",
+        "like",
+        "helpful",
+        "report",
+        "affiliation",
+        "member",
+    ];
+    let scopes: Vec<Uuid> = ids.iter().copied().chain([Uuid::nil()]).collect();
+    for candidate in &ids {
+        for kind in kinds {
+            for scope in &scopes {
+                let reference = key.author_ref(kind, *scope, MemberId(*candidate)).0;
+                assert!(
+                    !values.contains(reference.as_str()),
+                    "{candidate} made the {kind} reference on {scope}: a member found"
+                );
+            }
+        }
+    }
     stack.finish().await
 }

@@ -357,18 +357,30 @@ async fn item_versions(stack: &Stack) -> Result<(BTreeMap<Uuid, i64>, BTreeMap<S
     Ok((items, reads))
 }
 
-/// Tables of the member database with an `owner` column, and their integer columns.
-async fn per_owner_tables(pool: &sqlx::MySqlPool) -> Result<BTreeMap<String, Vec<String>>> {
+/// The member database's own bookkeeping: the redelivery guard (keyed by a hash of the
+/// aggregate, no item's or member's row), every projection's offsets and rejects, and the
+/// schema's migrations.
+const BOOKKEEPING_TABLES: &[&str] = &[
+    "aggregate_versions",
+    "projector_offsets",
+    "projector_rejects",
+    "_sqlx_migrations",
+];
+
+/// Tables of the member database that hold items, notifications or read marks, and their
+/// integer columns.
+async fn member_row_tables(pool: &sqlx::MySqlPool) -> Result<BTreeMap<String, Vec<String>>> {
     let columns: Vec<(String, String, String)> = sqlx::query_as(
         "SELECT CAST(table_name AS CHAR), CAST(column_name AS CHAR), CAST(data_type AS CHAR) \
-         FROM information_schema.columns WHERE table_schema = DATABASE() \
-         AND table_name IN (SELECT table_name FROM information_schema.columns \
-                            WHERE table_schema = DATABASE() AND column_name = 'owner')",
+         FROM information_schema.columns WHERE table_schema = DATABASE()",
     )
     .fetch_all(pool)
     .await?;
     let mut tables: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (table, column, data_type) in columns {
+        if BOOKKEEPING_TABLES.contains(&table.as_str()) {
+            continue;
+        }
         let integers = tables.entry(table).or_default();
         if data_type.contains("int") || data_type == "decimal" {
             integers.push(column);
@@ -462,7 +474,7 @@ async fn the_member_read_model_keeps_no_aggregate_sequence_in_a_members_rows() -
     let (items, reads) = item_versions(&stack).await?;
     let expected_entries = i64::try_from(items.len())?;
     eventually(WAIT, "every item in the member read model", || async {
-        let entries: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM entries")
+        let entries: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM items")
             .fetch_one(&pool)
             .await?;
         let read: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM notification_reads")
@@ -472,9 +484,9 @@ async fn the_member_read_model_keeps_no_aggregate_sequence_in_a_members_rows() -
     })
     .await?;
 
-    // The schema: only `aggregate_versions` (no owner) keeps a sequence.
-    let tables = per_owner_tables(&pool).await?;
-    for table in ["entries", "notifications", "notification_reads"] {
+    // The schema: only `aggregate_versions` (no item's or member's row) keeps a sequence.
+    let tables = member_row_tables(&pool).await?;
+    for table in ["items", "item_notifications", "notification_reads"] {
         assert!(tables.contains_key(table), "{tables:?}");
     }
     assert!(!tables.contains_key("aggregate_versions"), "{tables:?}");
@@ -487,36 +499,36 @@ async fn the_member_read_model_keeps_no_aggregate_sequence_in_a_members_rows() -
         }
     }
 
-    // The values: no integer column of a member's rows agrees with the log's sequences.
+    // The values: no integer column of an item's or member's rows agrees with the log's
+    // sequences.
     let key = stack.author_key()?;
     let by_entry_key: BTreeMap<String, i64> = items
         .iter()
         .map(|(item, version)| (ward_projector::member::entry_key(&key, *item), *version))
         .collect();
     for (table, integers) in &tables {
-        let expected = |row: &(String, String)| match table.as_str() {
-            "entries" => by_entry_key.get(&row.0).copied(),
-            "notification_reads" => reads.get(&row.1).copied(),
+        let id = match table.as_str() {
+            "items" => "item_key",
+            "notification_reads" => "owner",
+            "item_notifications" => "dedupe_key",
+            other => anyhow::bail!("an unexpected table {other}"),
+        };
+        let expected = |id: &str| match table.as_str() {
+            "items" => by_entry_key.get(id).copied(),
+            "notification_reads" => reads.get(id).copied(),
             _ => None,
         };
         for column in integers {
-            let rows: Vec<(String, String, i64)> = sqlx::query_as(&format!(
-                "SELECT CAST({id} AS CHAR), owner, CAST(`{column}` AS SIGNED) FROM `{table}`",
-                id = if table == "entries" {
-                    "entry_key"
-                } else {
-                    "owner"
-                },
+            let rows: Vec<(String, i64)> = sqlx::query_as(&format!(
+                "SELECT CAST({id} AS CHAR), CAST(`{column}` AS SIGNED) FROM `{table}`"
             ))
             .fetch_all(&pool)
             .await?;
             let known: Vec<(i64, i64)> = rows
                 .into_iter()
-                .filter_map(|(id, owner, value)| {
-                    expected(&(id, owner)).map(|version| (value, version))
-                })
+                .filter_map(|(id, value)| expected(&id).map(|version| (value, version)))
                 .collect();
-            if table == "entries" {
+            if table == "items" {
                 assert_eq!(
                     i64::try_from(known.len())?,
                     expected_entries,
@@ -674,9 +686,10 @@ async fn public_forms(stack: &Stack) -> Result<std::collections::HashSet<String>
     Ok(values.iter().flat_map(|v| forms(v)).collect())
 }
 
-/// The opaque columns a member's row may show in the clear: whose it is (the pseudonym),
-/// the keyed hashes that find it, and its sealed payload.
-const OPAQUE_COLUMNS: &[&str] = &["owner", "entry_key", "dedupe_key", "nonce", "ciphertext"];
+/// The opaque columns an item's or member's row may show in the clear: the keyed hashes that
+/// find it, whose read mark it is (the pseudonym, in `notification_reads` only), and its
+/// sealed payload.
+const OPAQUE_COLUMNS: &[&str] = &["item_key", "dedupe_key", "owner", "nonce", "ciphertext"];
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_dump_of_the_member_read_model_matches_nothing_public() -> Result {
@@ -841,7 +854,8 @@ async fn a_dump_of_the_member_read_model_matches_nothing_public() -> Result {
         1
     );
 
-    // The schema: a member's rows hold only opaque columns, and nothing counts insertions.
+    // The schema: items', notifications' and read marks' rows hold only opaque columns, and
+    // nothing counts insertions.
     let pool = stack.member_db().await?;
     let columns: Vec<(String, String, String)> = sqlx::query_as(
         "SELECT CAST(table_name AS CHAR), CAST(column_name AS CHAR), CAST(extra AS CHAR) \
@@ -851,10 +865,10 @@ async fn a_dump_of_the_member_read_model_matches_nothing_public() -> Result {
     .await?;
     let owned: std::collections::BTreeSet<&str> = columns
         .iter()
-        .filter(|(_, column, _)| column == "owner")
         .map(|(table, _, _)| table.as_str())
+        .filter(|table| !BOOKKEEPING_TABLES.contains(table))
         .collect();
-    for table in ["entries", "notifications", "notification_reads"] {
+    for table in ["items", "item_notifications", "notification_reads"] {
         assert!(owned.contains(table), "{owned:?}");
     }
     // What the attacker finds; every finding is a way to group a member's items.
@@ -862,6 +876,10 @@ async fn a_dump_of_the_member_read_model_matches_nothing_public() -> Result {
     for (table, column, extra) in &columns {
         if extra.to_lowercase().contains("auto_increment") {
             findings.push(format!("{table}.{column} numbers rows in insertion order"));
+        }
+        // Only a read mark belongs to a pseudonym; an item's row names nobody (ADR 0014).
+        if column == "owner" && table != "notification_reads" {
+            findings.push(format!("{table}.{column}: an item's row names its owner"));
         }
         if owned.contains(table.as_str()) && !OPAQUE_COLUMNS.contains(&column.as_str()) {
             findings.push(format!(
@@ -900,10 +918,7 @@ async fn a_dump_of_the_member_read_model_matches_nothing_public() -> Result {
         let rows: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM `{table}`"))
             .fetch_one(&pool)
             .await?;
-        assert!(
-            *table == "withdrawn_owners" || rows > 0,
-            "{table} holds rows to check"
-        );
+        assert!(rows > 0, "{table} holds rows to check");
         if columns
             .iter()
             .any(|(t, column, _)| t == table && column == "ciphertext")
@@ -925,6 +940,377 @@ async fn a_dump_of_the_member_read_model_matches_nothing_public() -> Result {
         "{} findings in a dump of ward_member: {:#?}",
         findings.len(),
         findings.iter().take(200).collect::<Vec<_>>()
+    );
+    stack.finish().await
+}
+
+/// Every item (post, comment, review, claim) the log shows.
+fn logged_items(log: &[Value]) -> Result<std::collections::BTreeSet<Uuid>> {
+    let mut items = std::collections::BTreeSet::new();
+    for event in log {
+        let event_type = event["event_type"].as_str().unwrap_or_default();
+        let payload = &event["payload"];
+        let fields = payload.get(event_type).unwrap_or(payload);
+        match event_type {
+            "PostCreated" | "ReviewWritten" | "ClaimSubmitted" => {
+                items.insert(event["aggregate_id"].as_str().unwrap_or_default().parse()?);
+            }
+            "CommentAdded" => {
+                items.insert(fields["comment_id"].as_str().unwrap_or_default().parse()?);
+            }
+            _ => {}
+        }
+    }
+    Ok(items)
+}
+
+/// (c2) of `docs/privacy.md` against the member read model: a dump of `ward_member` and the
+/// author key, but no member id and no live session (ADR 0014). The attacker computes every
+/// item's keys from the log (`entry_key`, `aggregate_key`), joins the dump's rows on every
+/// value they share, transitively, and opens every sealed payload. No two items end up in one
+/// group, and an opened payload holds only values the log shows too. Before ADR 0014 every
+/// item's row carried its author's pseudonym (`entries.owner`), which grouped each member's
+/// items.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_the_author_key_the_member_read_model_groups_no_members_items() -> Result {
+    use std::collections::{BTreeSet, HashMap};
+    let mut stack = Stack::new().await?;
+    stack.config.projector.projections = "member".to_owned();
+    let api = stack.command_api().await?;
+    let projector = stack.projector().await?;
+    let commands = Http::new(&api);
+    let hospital = register_hospital(&stack, "사병원", "대구", HospitalKind::General).await?;
+    let (_, moderator) = stack.member(&[Role::Moderator]).await?;
+    let id =
+        |answer: Value| -> Result<Uuid> { Ok(answer["id"].as_str().unwrap_or_default().parse()?) };
+
+    // Who wrote what: only the test knows. Four members claim (two verified, one rejected,
+    // one left open).
+    let mut author: BTreeMap<Uuid, usize> = BTreeMap::new();
+    let mut m = Vec::new();
+    for member in 0..4 {
+        let (_, cookie) = stack.member(&[]).await?;
+        let claim = id(commands
+            .post(
+                &cookie,
+                &format!("/api/v1/hospitals/{hospital}/claims"),
+                json!({"job_category": "nurse", "tenure": "current"}),
+            )
+            .await?)?;
+        match member {
+            0 | 1 => {
+                commands
+                    .post(
+                        &moderator,
+                        &format!("/api/v1/claims/{claim}/approval"),
+                        json!({}),
+                    )
+                    .await?;
+            }
+            2 => {
+                commands
+                    .post(
+                        &moderator,
+                        &format!("/api/v1/claims/{claim}/rejection"),
+                        json!({"reason": "not_staff"}),
+                    )
+                    .await?;
+            }
+            _ => {}
+        }
+        author.insert(claim, member);
+        m.push(cookie);
+    }
+    let mut write = |member: usize, answer: Value| -> Result<String> {
+        let item = id(answer)?;
+        author.insert(item, member);
+        Ok(item.to_string())
+    };
+    let post = |board: &str| json!({"board": board, "title": "제목입니다", "body": "본문입니다"});
+    let comment = |parent: Option<&str>| json!({"body": "댓글입니다", "parent_id": parent});
+    let comments = |post: &str| format!("/api/v1/posts/{post}/comments");
+    // Posts: each member one, member 0 a question too, member 1 one more that they delete.
+    let mut posts = Vec::new();
+    for (member, cookie) in m.iter().enumerate() {
+        let answer = commands.post(cookie, "/api/v1/posts", post("free")).await?;
+        posts.push(write(member, answer)?);
+    }
+    let question = write(0, commands.post(&m[0], "/api/v1/posts", post("qna")).await?)?;
+    let gone = write(
+        1,
+        commands.post(&m[1], "/api/v1/posts", post("free")).await?,
+    )?;
+    commands
+        .ok(
+            Some(&m[1]),
+            Method::DELETE,
+            &format!("/api/v1/posts/{gone}"),
+            None,
+        )
+        .await?;
+    // Comments: member 1 twice on member 0's post (one handle), member 0 answers as the
+    // original poster, member 1 replies to themselves; member 2 answers member 0's question
+    // (accepted) and comments on their own post; member 0 comments on member 2's post and
+    // member 3 replies to that; member 3 comments on member 1's post and replies to
+    // themselves.
+    let first = write(
+        1,
+        commands
+            .post(&m[1], &comments(&posts[0]), comment(None))
+            .await?,
+    )?;
+    write(
+        1,
+        commands
+            .post(&m[1], &comments(&posts[0]), comment(None))
+            .await?,
+    )?;
+    write(
+        0,
+        commands
+            .post(&m[0], &comments(&posts[0]), comment(Some(&first)))
+            .await?,
+    )?;
+    write(
+        1,
+        commands
+            .post(&m[1], &comments(&posts[0]), comment(Some(&first)))
+            .await?,
+    )?;
+    let answer = write(
+        2,
+        commands
+            .post(&m[2], &comments(&question), comment(None))
+            .await?,
+    )?;
+    commands
+        .ok(
+            Some(&m[0]),
+            Method::PUT,
+            &format!("/api/v1/posts/{question}/accepted-answer"),
+            Some(json!({"comment_id": answer})),
+        )
+        .await?;
+    write(
+        2,
+        commands
+            .post(&m[2], &comments(&posts[2]), comment(None))
+            .await?,
+    )?;
+    let on_two = write(
+        0,
+        commands
+            .post(&m[0], &comments(&posts[2]), comment(None))
+            .await?,
+    )?;
+    write(
+        3,
+        commands
+            .post(&m[3], &comments(&posts[2]), comment(Some(&on_two)))
+            .await?,
+    )?;
+    let on_one = write(
+        3,
+        commands
+            .post(&m[3], &comments(&posts[1]), comment(None))
+            .await?,
+    )?;
+    write(
+        3,
+        commands
+            .post(&m[3], &comments(&posts[1]), comment(Some(&on_one)))
+            .await?,
+    )?;
+    // Reviews by the verified members; read marks; member 3 withdraws.
+    for member in [0, 1] {
+        let answer = commands
+            .post(
+                &m[member],
+                &format!("/api/v1/hospitals/{hospital}/reviews"),
+                review("리뷰입니다"),
+            )
+            .await?;
+        write(member, answer)?;
+        commands
+            .post(&m[member], "/api/v1/me/notifications/read", json!({}))
+            .await?;
+    }
+    commands
+        .ok(Some(&m[3]), Method::DELETE, "/api/v1/me", None)
+        .await?;
+
+    // The projector caught up: every post, review and claim aggregate at its last sequence,
+    // both read marks there.
+    let events = stack.events_db().await?;
+    let (aggregates, sequences): (i64, i64) = sqlx::query_as(
+        "SELECT COUNT(*), CAST(SUM(last) AS BIGINT) FROM (SELECT MAX(sequence) AS last \
+         FROM events WHERE aggregate_type IN ('post', 'review', 'affiliation') \
+         GROUP BY aggregate_type, aggregate_id) a",
+    )
+    .fetch_one(&events)
+    .await?;
+    let pool = stack.member_db().await?;
+    eventually(WAIT, "the member read model to catch up", || async {
+        let (applied, sum): (i64, i64) = sqlx::query_as(
+            "SELECT COUNT(*), CAST(COALESCE(SUM(version), 0) AS SIGNED) FROM aggregate_versions",
+        )
+        .fetch_one(&pool)
+        .await?;
+        let reads: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM notification_reads")
+            .fetch_one(&pool)
+            .await?;
+        Ok((applied == aggregates && sum == sequences && reads == 2).then_some(()))
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    projector.stop().await?;
+
+    // The attacker: every item of the log, and the keys the author key computes for it.
+    let key = stack.author_key()?;
+    let log = log_events(&stack).await?;
+    let items = logged_items(&log)?;
+    assert_eq!(
+        items,
+        author.keys().copied().collect::<BTreeSet<_>>(),
+        "the log shows every item"
+    );
+    let mut item_of: HashMap<String, Uuid> = HashMap::new();
+    for item in &items {
+        item_of.insert(ward_projector::member::entry_key(&key, *item), *item);
+        item_of.insert(ward_projector::member::aggregate_key(&key, *item), *item);
+    }
+
+    // Join the dump's rows on every value they share, transitively. Values shorter than 12
+    // characters (versions, partitions, offsets) are small numbers that items of every member
+    // share; only bookkeeping tables hold any.
+    let rows = mysql_rows(&pool).await?;
+    let mut short = BTreeSet::new();
+    let mut group: Vec<usize> = (0..rows.len()).collect();
+    fn root(group: &mut [usize], mut row: usize) -> usize {
+        while group[row] != row {
+            group[row] = group[group[row]];
+            row = group[row];
+        }
+        row
+    }
+    let mut first_row: HashMap<&str, usize> = HashMap::new();
+    for (row, (table, values)) in rows.iter().enumerate() {
+        for (column, value) in values {
+            if value.len() < 12 {
+                short.insert(format!("{table}.{column}"));
+                continue;
+            }
+            match first_row.get(value.as_str()) {
+                Some(&other) => {
+                    let (a, b) = (root(&mut group, row), root(&mut group, other));
+                    group[a] = b;
+                }
+                None => {
+                    first_row.insert(value, row);
+                }
+            }
+        }
+    }
+    for column in &short {
+        let table = column.split('.').next().unwrap_or_default();
+        assert!(
+            BOOKKEEPING_TABLES.contains(&table),
+            "{column} holds values too short to compare"
+        );
+    }
+    let mut grouped: BTreeMap<usize, BTreeSet<Uuid>> = BTreeMap::new();
+    for (row, (_, values)) in rows.iter().enumerate() {
+        let found: Vec<Uuid> = values
+            .iter()
+            .filter_map(|(_, value)| item_of.get(value).copied())
+            .collect();
+        let at = root(&mut group, row);
+        grouped.entry(at).or_default().extend(found);
+    }
+    let found: BTreeSet<Uuid> = grouped.values().flatten().copied().collect();
+    assert!(
+        found.len() * 2 > items.len(),
+        "the attacker finds the rows of most items: {} of {}",
+        found.len(),
+        items.len()
+    );
+    let (mut same, mut different) = (Vec::new(), Vec::new());
+    for together in grouped.values().filter(|items| items.len() > 1) {
+        let members: BTreeSet<usize> = together.iter().map(|item| author[item]).collect();
+        if members.len() < together.len() {
+            same.push(format!("{together:?} (members {members:?})"));
+        } else {
+            different.push(format!("{together:?}"));
+        }
+    }
+    assert!(
+        same.is_empty(),
+        "rows of ward_member group items of one member: {same:#?}"
+    );
+    assert!(
+        different.is_empty(),
+        "rows of ward_member join items: {different:#?}"
+    );
+    assert_eq!(found, items, "every item has its row, alone");
+
+    // Opened with the author key, an item's, notification's or read mark's payload says only
+    // what the log says too: kinds, states, times to the minute, ids, boards, handles,
+    // claims' fields.
+    let public = public_forms(&stack).await?;
+    let (item_key, read_mark_key) = (key.item_key(), key.read_mark_key());
+    let (mut opened, mut secrets) = (0, Vec::new());
+    for (table, values) in &rows {
+        let value = |name: &str| {
+            values
+                .iter()
+                .find(|(column, _)| column == name)
+                .map(|(_, value)| value.clone())
+                .unwrap_or_default()
+        };
+        let sealed = ward_domain::sealed::Sealed {
+            nonce: value("nonce"),
+            ciphertext: value("ciphertext"),
+        };
+        let json = match table.as_str() {
+            "items" => item_key.open(
+                ward_projector::member::ITEM_SEAL,
+                Uuid::nil(),
+                &value("item_key"),
+                &sealed,
+            )?,
+            "item_notifications" => item_key.open(
+                ward_projector::member::NOTIFICATION_SEAL,
+                Uuid::nil(),
+                &ward_projector::member::notification_field(
+                    &value("item_key"),
+                    &value("dedupe_key"),
+                ),
+                &sealed,
+            )?,
+            "notification_reads" => read_mark_key.open(
+                ward_domain::author::READ_MARK_SEAL,
+                Uuid::nil(),
+                &value("owner"),
+                &sealed,
+            )?,
+            _ => continue,
+        };
+        opened += 1;
+        let mut scalars_of = Vec::new();
+        scalars(&serde_json::from_str(&json)?, &mut scalars_of);
+        for scalar in scalars_of {
+            if !forms(&scalar).iter().any(|form| public.contains(form)) {
+                secrets.push(format!("{table}: {scalar}"));
+            }
+        }
+    }
+    assert!(
+        opened > items.len(),
+        "every item and its notifications open"
+    );
+    assert!(
+        secrets.is_empty(),
+        "opened payloads hold values the log does not: {secrets:#?}"
     );
     stack.finish().await
 }

@@ -2,7 +2,9 @@
 //! API's `member` service. A member sees their own posts, comments, reviews, claims and
 //! notifications and nobody else's; nobody is notified of their own action; marking read,
 //! withdrawal and redelivery work; and a dump of the whole `ward_member` database names no
-//! member, no item, no hospital and no job category in the clear.
+//! member, no item, no hospital and no job category in the clear. The projector never learns
+//! who wrote anything (ADR 0014): a member's pages find their items through the private
+//! member index, read with the member id of their own session.
 
 mod support;
 
@@ -214,20 +216,31 @@ async fn dump(stack: &Stack) -> Result<String> {
     Ok(dump)
 }
 
-/// How many rows of each member table belong to `member`.
+/// How many rows anyone holding `member`'s id (and the author key) reaches: their entries
+/// in the write side's member index, the rows and notifications of the items those name,
+/// and their read mark.
 async fn rows_of(stack: &Stack, member: MemberId) -> Result<i64> {
-    let owner = stack.author_key()?.member_ref(member).0;
+    let key = stack.author_key()?;
+    let mut events = stack.events_db().await?.acquire().await?;
+    let entries = ward_platform::member_index::entries(&mut events, &key, member, false).await?;
     let pool = stack.member_db().await?;
-    let mut rows = 0;
-    for table in ["entries", "notifications", "notification_reads"] {
-        let count: i64 =
-            sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table} WHERE owner = ?"))
-                .bind(&owner)
-                .fetch_one(&pool)
-                .await?;
-        rows += count;
+    let mut rows = i64::try_from(entries.len())?;
+    for entry in &entries {
+        let item_key = ward_projector::member::entry_key(&key, entry.item_id);
+        for table in ["items", "item_notifications"] {
+            let count: i64 =
+                sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table} WHERE item_key = ?"))
+                    .bind(&item_key)
+                    .fetch_one(&pool)
+                    .await?;
+            rows += count;
+        }
     }
-    Ok(rows)
+    let reads: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM notification_reads WHERE owner = ?")
+        .bind(key.member_ref(member).0)
+        .fetch_one(&pool)
+        .await?;
+    Ok(rows + reads)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -285,6 +298,10 @@ async fn members_see_their_own_items_and_notifications_and_nothing_leaks() -> Re
     let bob_reply = w.comment(&bob, &post, Some(&bob_comment)).await?;
     // Carol replies to Bob's comment on Alice's post: Bob gets a reply, Alice a comment.
     let carol_reply = w.comment(&carol, &post, Some(&bob_comment)).await?;
+    // Alice answers Bob's comment as the original poster: Bob gets a reply, Alice nothing.
+    // Carol replies to Alice's own comment: Alice gets a reply (and not a comment as well).
+    let op_reply = w.comment(&alice, &post, Some(&bob_comment)).await?;
+    let carol_on_op = w.comment(&carol, &post, Some(&own_comment)).await?;
     w.command(
         &alice,
         Method::PUT,
@@ -296,7 +313,7 @@ async fn members_see_their_own_items_and_notifications_and_nothing_leaks() -> Re
     // Activity: each member's own items and nobody else's.
     let alice_activity = w
         .page_until(&alice, "/api/v1/me/activity", "Alice's activity", |page| {
-            items(page).len() == 5
+            items(page).len() == 6
         })
         .await?;
     assert_eq!(
@@ -306,6 +323,7 @@ async fn members_see_their_own_items_and_notifications_and_nothing_leaks() -> Re
             ("post", &question),
             ("post", &deleted),
             ("comment", &own_comment),
+            ("comment", &op_reply),
             ("review", &review),
         ])
     );
@@ -380,10 +398,13 @@ async fn members_see_their_own_items_and_notifications_and_nothing_leaks() -> Re
     );
     let carol_activity = w
         .page_until(&carol, "/api/v1/me/activity", "Carol's activity", |page| {
-            items(page).len() == 1
+            items(page).len() == 2
         })
         .await?;
-    assert_eq!(items(&carol_activity), set(&[("comment", &carol_reply)]));
+    assert_eq!(
+        items(&carol_activity),
+        set(&[("comment", &carol_reply), ("comment", &carol_on_op)])
+    );
     assert_eq!(
         items(&w.page(&moderator, "/api/v1/me/activity").await?),
         BTreeSet::new()
@@ -424,6 +445,7 @@ async fn members_see_their_own_items_and_notifications_and_nothing_leaks() -> Re
         ("answer", &bob_answer),
         ("comment", &bob_reply),
         ("comment", &carol_reply),
+        ("reply", &carol_on_op),
         ("claim_verified", &alice_claim),
     ]);
     let alice_notices = w
@@ -434,9 +456,10 @@ async fn members_see_their_own_items_and_notifications_and_nothing_leaks() -> Re
             |page| notices(page) == alice_expected,
         )
         .await?;
-    assert_eq!(alice_notices["unread_count"], 5);
+    assert_eq!(alice_notices["unread_count"], 6);
     let bob_expected = set(&[
         ("reply", &carol_reply),
+        ("reply", &op_reply),
         ("accepted", &bob_answer),
         ("claim_rejected", &bob_claim),
     ]);
@@ -504,8 +527,20 @@ async fn members_see_their_own_items_and_notifications_and_nothing_leaks() -> Re
         json!([])
     );
     let bob_unread = w.page(&bob, "/api/v1/me/notifications?unread=true").await?;
-    assert_eq!(bob_unread["unread_count"], 3, "Bob's marks are his own");
+    assert_eq!(bob_unread["unread_count"], 4, "Bob's marks are his own");
     assert_eq!(notices(&bob_unread), bob_expected);
+    // Bob keeps a read mark too (one that marks nothing read), for his withdrawal to remove.
+    mark(bob.clone(), Some(json!({"up_to": "2001-01-01T00:00:00Z"}))).await?;
+    let bob_owner = stack.author_key()?.member_ref(bob_id).0;
+    eventually(WAIT, "Bob's read mark", || async {
+        let marks: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM notification_reads WHERE owner = ?")
+                .bind(&bob_owner)
+                .fetch_one(&stack.member_db().await?)
+                .await?;
+        Ok((marks == 1).then_some(()))
+    })
+    .await?;
 
     // The dump: a leaked `ward_member` names no member, item, hospital or job category.
     let dump = dump(stack).await?;
@@ -522,6 +557,8 @@ async fn members_see_their_own_items_and_notifications_and_nothing_leaks() -> Re
         &bob_claim,
         &bob_reply,
         &carol_reply,
+        &op_reply,
+        &carol_on_op,
     ] {
         secrets.push(id.parse()?);
     }
@@ -540,21 +577,24 @@ async fn members_see_their_own_items_and_notifications_and_nothing_leaks() -> Re
             "the member database shows {category}"
         );
     }
-    // Kinds and states are sealed too (ADR 0006, "Revised"); the dump holds the owners'
-    // pseudonyms and their sealed rows.
+    // Kinds and states are sealed too (ADR 0006, "Revised"); the dump holds the read marks'
+    // owners and sealed rows.
     let alice_owner = stack.author_key()?.member_ref(alice_id).0;
     assert!(
         dump.contains(&alice_owner) && dump.lines().count() > 20,
         "the dump is real"
     );
 
-    // Withdrawal removes Bob's rows and nobody else's.
+    // Withdrawal removes Bob's read mark and his index entries, so nothing leads to the rows
+    // of his items any more (they name nobody and stay); nobody else's.
+    let alice_rows = rows_of(stack, alice_id).await?;
     assert!(rows_of(stack, bob_id).await? > 0);
     w.command(&bob, Method::DELETE, "/api/v1/me", None).await?;
     eventually(WAIT, "Bob's rows to go", || async {
         Ok((rows_of(stack, bob_id).await? == 0).then_some(()))
     })
     .await?;
+    assert_eq!(rows_of(stack, alice_id).await?, alice_rows);
     // And Bob's sessions ended with it: his pages are closed to that cookie.
     let (status, _, _) = w.query(Some(&bob), "/api/v1/me/activity", &[]).await?;
     assert_eq!(status, 401);
@@ -606,8 +646,8 @@ async fn members_see_their_own_items_and_notifications_and_nothing_leaks() -> Re
 async fn table_sizes(pool: &sqlx::MySqlPool) -> Result<Vec<i64>> {
     let mut sizes = Vec::new();
     for table in [
-        "entries",
-        "notifications",
+        "items",
+        "item_notifications",
         "notification_reads",
         "aggregate_versions",
         "projector_rejects",

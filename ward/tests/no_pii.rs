@@ -209,7 +209,7 @@ async fn a_signed_in_verified_member_leaves_no_personal_data_in_topics_tables_re
         let reviews: i64 = sqlx::query_scalar("SELECT count(*) FROM reviews")
             .fetch_one(&stack.hospital_db().await?)
             .await?;
-        let entries: i64 = sqlx::query_scalar("SELECT count(*) FROM entries")
+        let entries: i64 = sqlx::query_scalar("SELECT count(*) FROM items")
             .fetch_one(&stack.member_db().await?)
             .await?;
         Ok((outbox == 0 && board == 1 && reviews == 1 && entries >= 4).then_some(()))

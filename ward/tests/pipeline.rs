@@ -387,13 +387,13 @@ async fn a_projector_killed_mid_stream_loses_and_doubles_nothing() -> Result {
     .await?;
     assert_board_holds_exactly(&board, &ids).await?;
     // The member projection (MariaDB) was killed in the same process: it, too, ends up with
-    // each post exactly once in its author's activity.
+    // each post exactly once (one row per item).
     let member = stack.member_db().await?;
     eventually(
         Duration::from_secs(30),
         "300 entries in the member model",
         || async {
-            let entries: i64 = sqlx::query_scalar("SELECT count(*) FROM entries")
+            let entries: i64 = sqlx::query_scalar("SELECT count(*) FROM items")
                 .fetch_one(&member)
                 .await?;
             anyhow::ensure!(entries <= 300, "{entries} entries for 300 posts");
@@ -401,6 +401,80 @@ async fn a_projector_killed_mid_stream_loses_and_doubles_nothing() -> Result {
         },
     )
     .await?;
+    stack.finish().await
+}
+
+/// Three projector processes share the partitions (ADR 0015). Two are killed with SIGKILL
+/// while posts keep arriving, and the last takes up their shares within seconds; then the
+/// broker and the last process go down together and come back (the restart that used to
+/// leave a process with no partitions). Every acknowledged post reaches the board once.
+#[tokio::test(flavor = "multi_thread")]
+async fn killed_projector_processes_shares_move_to_the_living_and_nothing_stalls() -> Result {
+    let mut stack = Stack::new().await?;
+    let commands = stack.command_api().await?;
+    let client = reqwest::Client::new();
+    let cookie = stack.session().await?;
+    let board = stack.board_db().await?;
+    let mut processes = Vec::new();
+    for _ in 0..3 {
+        processes.push(stack.projector_process(7).await?);
+    }
+    let mut ids = HashSet::new();
+    let post = |n: usize| {
+        let (client, commands, cookie) = (&client, &commands, &cookie);
+        async move { create_post(client, commands, cookie, &format!("나눠 읽기 {n}")).await }
+    };
+    for n in 0..100 {
+        ids.insert(post(n).await?);
+    }
+    eventually(Duration::from_secs(30), "the first 100 posts", || async {
+        Ok((board_count(&board).await? >= 100).then_some(()))
+    })
+    .await?;
+    let mut redis = ward_platform::ops::connect_redis(&stack.config.redis).await?;
+    let members = format!(
+        "{}projector-members:ward-board",
+        stack.config.redis.key_prefix
+    );
+    let dealt: usize = redis::cmd("ZCARD")
+        .arg(&members)
+        .query_async(&mut redis)
+        .await?;
+    assert_eq!(dealt, 3, "three processes share the board's partitions");
+
+    // Two of three die without a word while posts keep coming.
+    for mut process in processes.drain(..2) {
+        process.start_kill()?;
+        process.wait().await?;
+    }
+    for n in 100..200 {
+        ids.insert(post(n).await?);
+    }
+    eventually(Duration::from_secs(30), "all 200 posts", || async {
+        Ok((board_count(&board).await? >= 200).then_some(()))
+    })
+    .await?;
+    let dealt: usize = redis::cmd("ZCARD")
+        .arg(&members)
+        .query_async(&mut redis)
+        .await?;
+    assert_eq!(dealt, 1, "the dead are dealt out");
+
+    // The broker and the last process go down together; posts wait in the outbox.
+    stack.broker.stop().await?;
+    let mut last = processes.remove(0);
+    last.start_kill()?;
+    last.wait().await?;
+    for n in 200..220 {
+        ids.insert(post(n).await?);
+    }
+    stack.broker.resume().await?;
+    let _replacement = stack.projector_process(7).await?;
+    eventually(Duration::from_secs(60), "all 220 posts", || async {
+        Ok((board_count(&board).await? >= 220).then_some(()))
+    })
+    .await?;
+    assert_board_holds_exactly(&board, &ids).await?;
     stack.finish().await
 }
 

@@ -47,18 +47,22 @@ DELETE FROM outbox; \
 ANALYZE";
 
 /// Loads a member's events, as every authenticated command does (the session's member must
-/// still be registered and not suspended).
+/// still be registered and not suspended), then looks for strikes against the member's items
+/// (their index entries, one probe past the last, and the strikes among them; ADR 0014).
 const MEMBER_LOAD: &str = "\\set member random(1, 400)
 \\set item random(1, 9223372036854775806)
 \\set thread random(1, 1000)
 SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata FROM events WHERE aggregate_type = 'member' AND aggregate_id = 'bench-member-' || :member ORDER BY sequence;
+SELECT slot, nonce, ciphertext FROM member_index WHERE slot = ANY(ARRAY(SELECT md5(:member || '-' || n) FROM generate_series(0, 63) n));
+SELECT slot, nonce, ciphertext FROM member_index WHERE slot = ANY(ARRAY(SELECT md5(:member || '-' || n) FROM generate_series(64, 127) n));
+SELECT s.days FROM strikes s JOIN unnest(ARRAY['post'], ARRAY[md5(:item::text)]) AS mine (item_type, item_id) ON s.item_type = mine.item_type AND s.item_id = mine.item_id;
 ";
 
 /// Finds the member's first free index slot (64 slots a query), then records a new item's
-/// content key, sealed author and the member's index entry in one statement, as
-/// `member_items::record_new` does (`ITEM` is `post` or `comment`; ADR 0012).
+/// content key and the member's index entry in one statement, as `member_items::record_new`
+/// does (`ITEM` is `post` or `comment`; ADR 0012).
 const ITEM_RECORD: &str = "SELECT slot FROM member_index WHERE slot = ANY(ARRAY(SELECT md5(:member || '-' || n) FROM generate_series(0, 63) n));
-WITH stored_key AS (INSERT INTO content_keys (item_type, item_id, key) SELECT 'ITEM', md5(:item::text), decode(md5(:item::text) || md5('k' || :item), 'hex') ON CONFLICT (item_type, item_id) DO UPDATE SET key = content_keys.key RETURNING key), author AS (INSERT INTO item_authors (item_type, item_id, nonce, ciphertext) VALUES ('ITEM', md5(:item::text), 'nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn', repeat('a', 96)) ON CONFLICT (item_type, item_id) DO NOTHING RETURNING 1), entry AS (INSERT INTO member_index (slot, nonce, ciphertext) VALUES (md5('s' || :item), 'nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn', repeat('i', 96)) ON CONFLICT (slot) DO NOTHING RETURNING 1) SELECT (SELECT key FROM stored_key), EXISTS (SELECT 1 FROM author), EXISTS (SELECT 1 FROM entry);
+WITH stored_key AS (INSERT INTO content_keys (item_type, item_id, key) SELECT 'ITEM', md5(:item::text), decode(md5(:item::text) || md5('k' || :item), 'hex') ON CONFLICT (item_type, item_id) DO UPDATE SET key = content_keys.key RETURNING key), entry AS (INSERT INTO member_index (slot, nonce, ciphertext) VALUES (md5('s' || :item), 'nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn', repeat('i', 96)) ON CONFLICT (slot) DO NOTHING RETURNING 1) SELECT (SELECT key FROM stored_key), EXISTS (SELECT 1 FROM entry);
 ";
 
 /// One command on a post aggregate: the member, the record of the new `item`, the load of

@@ -1013,3 +1013,44 @@ pub fn id_and_version(answer: &serde_json::Value) -> (String, i64) {
         answer["version"].as_i64().unwrap_or_default(),
     )
 }
+
+/// Every row of every table of a MariaDB database: its table and its `(column, value)`
+/// pairs, each value as text (binary ones in hex).
+pub async fn mysql_rows(pool: &sqlx::MySqlPool) -> Result<Vec<(String, Vec<(String, String)>)>> {
+    let columns: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT CAST(table_name AS CHAR), CAST(column_name AS CHAR), CAST(data_type AS CHAR) \
+         FROM information_schema.columns WHERE table_schema = DATABASE() \
+         ORDER BY table_name, ordinal_position",
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut tables: std::collections::BTreeMap<String, Vec<(String, String)>> =
+        std::collections::BTreeMap::new();
+    for (table, column, data_type) in columns {
+        let cell = if data_type.contains("blob") || data_type.contains("binary") {
+            format!("COALESCE(HEX(`{column}`), '')")
+        } else {
+            format!("COALESCE(CAST(`{column}` AS CHAR), '')")
+        };
+        tables.entry(table).or_default().push((column, cell));
+    }
+    let mut rows = Vec::new();
+    for (table, cells) in tables {
+        let select: Vec<&str> = cells.iter().map(|(_, cell)| cell.as_str()).collect();
+        let dumped: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT CONCAT_WS(CHAR(31 USING utf8mb4), {}) FROM `{table}`",
+            select.join(", ")
+        ))
+        .fetch_all(pool)
+        .await?;
+        for row in dumped {
+            let values = cells
+                .iter()
+                .map(|(column, _)| column.clone())
+                .zip(row.split('\u{1f}').map(str::to_owned))
+                .collect();
+            rows.push((table.clone(), values));
+        }
+    }
+    Ok(rows)
+}

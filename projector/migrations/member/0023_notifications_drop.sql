@@ -1,0 +1,3 @@
+-- See 0020: a member's notifications, filed under their pseudonym, give way to
+-- `item_notifications`.
+DROP TABLE notifications;

@@ -1,0 +1,359 @@
+//! How the projector processes of one projection share its partitions without a Kafka
+//! consumer group (ADR 0015): each process beats in Redis, every process deals the sorted
+//! partitions round-robin over the sorted live processes, and each reads its own share.
+//! The read model's offset check fences the moment two processes read one partition.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use tokio_util::sync::CancellationToken;
+use ward_platform::config::KafkaConfig;
+use ward_platform::kafka;
+
+/// A partition: topic and number.
+pub type Partition = (String, i32);
+
+/// How often a process beats and looks at the deal again.
+pub const BEAT: Duration = Duration::from_secs(1);
+/// How often the topics' partitions are read from the broker again.
+const METADATA_EVERY: Duration = Duration::from_secs(30);
+
+/// One beat: adds or refreshes `ARGV[1]` at Redis's own time (ms), prunes members silent for
+/// `ARGV[2]` ms, keeps the set a while after the last beat, and lists the live members.
+const BEAT_SCRIPT: &str = r"
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 10)
+return redis.call('ZRANGE', KEYS[1], 0, -1)
+";
+
+/// Where a process beats: the Redis server and key prefix.
+#[derive(Clone)]
+pub struct Beats {
+    /// The Redis server. The dealer talks to it over a blocking connection of its own, with
+    /// timeouts, so that neither a slow Redis nor a runtime shutting down can hold it.
+    pub redis: redis::Client,
+    /// The installation's key prefix (`redis.key_prefix`).
+    pub prefix: String,
+    /// How long a silent member stays in the deal (`projector.member_ttl_ms`).
+    pub ttl: Duration,
+}
+
+/// The partitions of `all` that the member at `position` of `members` reads: sorted by
+/// topic, then partition, and dealt round-robin, so that each topic spreads over the
+/// members and the shares differ by one partition at most.
+pub fn deal(all: &[Partition], members: usize, position: usize) -> Vec<Partition> {
+    let mut sorted: Vec<&Partition> = all.iter().collect();
+    sorted.sort();
+    sorted
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| members > 0 && i % members == position % members)
+        .map(|(_, partition)| partition.clone())
+        .collect()
+}
+
+/// What the dealer decided last, for the consumer to take up and readiness to judge.
+#[derive(Debug, Default)]
+pub struct Share {
+    /// The partitions this process should read, once known; taken by the consumer.
+    wanted: Option<Vec<Partition>>,
+    /// Whether `wanted` changed since the consumer last took it.
+    changed: bool,
+    /// Since when the process has read nothing although it should: no share known yet (the
+    /// broker never listed the partitions), or an empty one while the group has fewer live
+    /// processes than partitions.
+    starved_since: Option<Instant>,
+    /// Live members and partitions at the last beat, for the readiness message.
+    members: usize,
+    partitions: usize,
+}
+
+/// The share, shared between the dealer thread, the consumer thread and readiness.
+pub type Shared = Arc<Mutex<Share>>;
+
+fn lock(share: &Shared) -> MutexGuard<'_, Share> {
+    share
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The new share, if it changed since the consumer last took one.
+pub fn take_change(share: &Shared) -> Option<Vec<Partition>> {
+    let mut share = lock(share);
+    if !share.changed {
+        return None;
+    }
+    share.changed = false;
+    share.wanted.clone()
+}
+
+/// Every group's share in this process, for `/readyz`.
+#[derive(Clone, Default)]
+pub struct Health(Arc<Mutex<HashMap<String, Shared>>>);
+
+impl Health {
+    /// Registers `group`'s share.
+    pub fn track(&self, group: &str, share: Shared) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(group.to_owned(), share);
+    }
+
+    /// A readiness check that fails while a group's share has been empty for longer than
+    /// `grace` although the group has fewer live processes than partitions.
+    pub fn check(&self, grace: Duration) -> ward_platform::ops::Check {
+        let groups = self.0.clone();
+        Arc::new(move || {
+            let groups = groups.clone();
+            Box::pin(async move {
+                let groups = groups
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                for (group, share) in groups.iter() {
+                    let share = lock(share);
+                    if let Some(since) = share.starved_since.filter(|s| s.elapsed() > grace) {
+                        anyhow::bail!(
+                            "{group}: no partition for {} s while {} processes share {} partitions",
+                            since.elapsed().as_secs(),
+                            share.members,
+                            share.partitions
+                        );
+                    }
+                }
+                Ok(())
+            })
+        })
+    }
+}
+
+/// Starts the dealer of `group` (reading `topics`) on its own thread until `shutdown`: it
+/// beats, reads the partitions from the broker and publishes this process's share. Without
+/// `beats` (no Redis), or until the first beat succeeds, the process reads every partition.
+pub fn spawn(
+    beats: Option<Beats>,
+    kafka: KafkaConfig,
+    topics: Vec<String>,
+    group: String,
+    shutdown: CancellationToken,
+) -> (Shared, std::thread::JoinHandle<()>) {
+    let share: Shared = Arc::default();
+    let published = share.clone();
+    let thread = std::thread::spawn(move || {
+        let me = uuid::Uuid::new_v4().to_string();
+        let key = beats
+            .as_ref()
+            .map(|b| format!("{}projector-members:{group}", b.prefix));
+        let client: Option<BaseConsumer> = kafka::client_config(&kafka).create().ok();
+        let mut redis: Option<redis::Connection> = None;
+        let mut partitions: Vec<Partition> = Vec::new();
+        let mut read_at: Option<Instant> = None;
+        while !shutdown.is_cancelled() {
+            if read_at.is_none_or(|at| at.elapsed() > METADATA_EVERY) || partitions.is_empty() {
+                if let Some(found) = client.as_ref().and_then(|c| read_partitions(c, &topics)) {
+                    partitions = found;
+                    read_at = Some(Instant::now());
+                }
+            }
+            let members = match (&beats, &key) {
+                (Some(beats), Some(key)) => match beat(beats, &mut redis, key, &me) {
+                    Ok(members) => Some(members),
+                    Err(error) => {
+                        tracing::debug!(group, %error, "beating in Redis");
+                        redis = None;
+                        None
+                    }
+                },
+                _ => Some(vec![me.clone()]),
+            };
+            if !partitions.is_empty() {
+                publish(&published, &partitions, members.as_deref(), &me);
+            }
+            judge(&published);
+            let until = Instant::now() + BEAT;
+            while Instant::now() < until && !shutdown.is_cancelled() {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        if let (Some(beats), Some(key)) = (&beats, &key) {
+            let left = connection(beats, &mut redis)
+                .and_then(|c| redis::cmd("ZREM").arg(key).arg(&me).query::<()>(c));
+            if let Err(error) = left {
+                tracing::debug!(group, %error, "leaving the deal");
+            }
+        }
+    });
+    (share, thread)
+}
+
+/// Publishes this process's share of `partitions` among `members` (`None`: Redis did not
+/// answer, keep the share, or read everything if there is none yet).
+fn publish(share: &Shared, partitions: &[Partition], members: Option<&[String]>, me: &str) {
+    let mut share = lock(share);
+    let wanted = match members {
+        Some(members) => {
+            let mut members = members.to_vec();
+            if !members.iter().any(|m| m == me) {
+                members.push(me.to_owned());
+                members.sort();
+            }
+            let position = members.iter().position(|m| m == me).unwrap_or_default();
+            share.members = members.len();
+            deal(partitions, members.len(), position)
+        }
+        None => match &share.wanted {
+            Some(kept) => kept.clone(),
+            None => partitions.to_vec(),
+        },
+    };
+    share.partitions = partitions.len();
+    if share.wanted.as_ref() != Some(&wanted) {
+        share.wanted = Some(wanted);
+        share.changed = true;
+    }
+}
+
+/// Notes since when the process has been starved, or that it is not.
+fn judge(share: &Shared) {
+    let mut share = lock(share);
+    let empty = share.wanted.as_ref().is_none_or(Vec::is_empty);
+    let should_read = share.partitions == 0 || share.members < share.partitions;
+    match (empty && should_read, share.starved_since) {
+        (true, None) => share.starved_since = Some(Instant::now()),
+        (false, Some(_)) => share.starved_since = None,
+        _ => {}
+    }
+}
+
+/// How long the dealer waits for Redis at most.
+const REDIS_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// The dealer's Redis connection, made if there is none.
+fn connection<'c>(
+    beats: &Beats,
+    redis: &'c mut Option<redis::Connection>,
+) -> redis::RedisResult<&'c mut redis::Connection> {
+    if redis.is_none() {
+        let connection = beats.redis.get_connection_with_timeout(REDIS_TIMEOUT)?;
+        connection.set_read_timeout(Some(REDIS_TIMEOUT))?;
+        connection.set_write_timeout(Some(REDIS_TIMEOUT))?;
+        *redis = Some(connection);
+    }
+    redis
+        .as_mut()
+        .ok_or_else(|| redis::RedisError::from((redis::ErrorKind::IoError, "no connection")))
+}
+
+/// One beat; the live members, sorted.
+fn beat(
+    beats: &Beats,
+    redis: &mut Option<redis::Connection>,
+    key: &str,
+    me: &str,
+) -> redis::RedisResult<Vec<String>> {
+    let ttl = u64::try_from(beats.ttl.as_millis()).unwrap_or(u64::MAX);
+    let mut members: Vec<String> = redis::Script::new(BEAT_SCRIPT)
+        .key(key)
+        .arg(me)
+        .arg(ttl)
+        .invoke(connection(beats, redis)?)?;
+    members.sort();
+    Ok(members)
+}
+
+/// Every partition of `topics`, or `None` if the broker did not say for all of them.
+fn read_partitions(client: &BaseConsumer, topics: &[String]) -> Option<Vec<Partition>> {
+    let mut all = Vec::new();
+    for topic in topics {
+        let metadata = client
+            .fetch_metadata(Some(topic), Duration::from_secs(5))
+            .ok()?;
+        let found = metadata.topics().iter().find(|t| t.name() == topic)?;
+        if found.error().is_some() || found.partitions().is_empty() {
+            return None;
+        }
+        all.extend(found.partitions().iter().map(|p| (topic.clone(), p.id())));
+    }
+    Some(all)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn partitions(topics: &[&str], count: i32) -> Vec<Partition> {
+        topics
+            .iter()
+            .flat_map(|t| (0..count).map(move |p| ((*t).to_owned(), p)))
+            .collect()
+    }
+
+    #[test]
+    fn the_deal_gives_every_partition_to_exactly_one_member_evenly() {
+        let all = partitions(&["post", "review", "member"], 3);
+        for members in 1..=10 {
+            let shares: Vec<Vec<Partition>> =
+                (0..members).map(|i| deal(&all, members, i)).collect();
+            let mut dealt: Vec<Partition> = shares.iter().flatten().cloned().collect();
+            dealt.sort();
+            let mut expected = all.clone();
+            expected.sort();
+            assert_eq!(dealt, expected, "{members} members");
+            let (least, most) = (
+                shares.iter().map(Vec::len).min().unwrap_or_default(),
+                shares.iter().map(Vec::len).max().unwrap_or_default(),
+            );
+            assert!(most - least <= 1, "{members} members: {least} to {most}");
+        }
+    }
+
+    #[test]
+    fn a_topic_spreads_over_the_members() {
+        let all = partitions(&["post", "review"], 4);
+        let first = deal(&all, 2, 0);
+        assert!(first.iter().any(|p| p.0 == "post") && first.iter().any(|p| p.0 == "review"));
+        assert!(first.iter().filter(|p| p.0 == "post").count() == 2);
+    }
+
+    #[test]
+    fn without_redis_a_process_keeps_its_share_or_reads_everything() {
+        let share: Shared = Arc::default();
+        let all = partitions(&["post"], 4);
+        publish(&share, &all, None, "me");
+        assert_eq!(take_change(&share), Some(all.clone()));
+        let members = ["a".to_owned(), "me".to_owned()];
+        publish(&share, &all, Some(&members), "me");
+        let half = take_change(&share).unwrap_or_default();
+        assert_eq!(half.len(), 2);
+        publish(&share, &all, None, "me");
+        assert_eq!(take_change(&share), None, "kept");
+    }
+
+    #[test]
+    fn a_process_is_starved_only_while_it_reads_nothing_it_should() {
+        let share: Shared = Arc::default();
+        judge(&share);
+        assert!(
+            lock(&share).starved_since.is_some(),
+            "no partitions known yet"
+        );
+        let all = partitions(&["post"], 2);
+        let one = ["me".to_owned()];
+        publish(&share, &all, Some(&one), "me");
+        judge(&share);
+        assert!(lock(&share).starved_since.is_none(), "reading its share");
+        let three = ["a".to_owned(), "b".to_owned(), "me".to_owned()];
+        publish(&share, &all, Some(&three), "me");
+        judge(&share);
+        assert!(take_change(&share).is_some_and(|s| s.is_empty()));
+        assert!(
+            lock(&share).starved_since.is_none(),
+            "more processes than partitions"
+        );
+    }
+}
