@@ -5,6 +5,11 @@
 //!
 //! It forwards the browser's `Host` (the command API's CSRF check compares `Origin` with it)
 //! and adds nothing: no `X-Forwarded-For`, since Ward never learns readers' addresses.
+//!
+//! It reads a request's whole body before forwarding it, and answers a body over the command
+//! API's limit (`command_api.max_body_bytes`) with the command API's own `413`: forwarded,
+//! such a body would be cut off by the command API's early answer, and the gateway would see
+//! a broken connection instead of the answer (a `502` to the browser; issue 20).
 
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
@@ -13,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use ward_platform::http::ApiError;
 
 /// Largest request or response body forwarded (the APIs' own limits are smaller).
 const MAX_BODY: usize = 16 * 1024 * 1024;
@@ -34,6 +40,8 @@ struct Upstreams {
     client: reqwest::Client,
     command: String,
     query: String,
+    /// The command API's largest accepted body.
+    command_body: usize,
 }
 
 /// Whether the command API answers `method` on `path`.
@@ -45,12 +53,14 @@ pub fn to_command_api(method: &Method, path: &str) -> bool {
         || path == "/api/v1/openapi/commands.json"
 }
 
-/// Serves the single origin on `listener`, forwarding to the command API at `command` and
-/// the query API at `query` (`http://host:port`), until `shutdown` is cancelled.
+/// Serves the single origin on `listener`, forwarding to the command API at `command` (which
+/// accepts bodies up to `command_body` bytes) and the query API at `query`
+/// (`http://host:port`), until `shutdown` is cancelled.
 pub async fn run(
     listener: TcpListener,
     command: String,
     query: String,
+    command_body: usize,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let client = reqwest::Client::builder()
@@ -60,6 +70,7 @@ pub async fn run(
         client,
         command,
         query,
+        command_body,
     });
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.cancelled_owned())
@@ -77,17 +88,16 @@ fn forwardable(
 
 async fn forward(State(up): State<Upstreams>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let base = if to_command_api(&parts.method, parts.uri.path()) {
-        &up.command
-    } else {
-        &up.query
-    };
+    let to_command = to_command_api(&parts.method, parts.uri.path());
+    let base = if to_command { &up.command } else { &up.query };
     let target = format!(
         "{base}{}",
         parts.uri.path_and_query().map_or("/", |p| p.as_str())
     );
-    let Ok(body) = to_bytes(body, MAX_BODY).await else {
-        return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+    // Read to the end, so that the browser gets the answer, not a reset connection.
+    let body = match to_bytes(body, MAX_BODY).await {
+        Ok(body) if !(to_command && body.len() > up.command_body) => body,
+        _ => return ApiError::payload_too_large().into_response(),
     };
     let mut outgoing = up.client.request(parts.method, target).body(body);
     for (name, value) in forwardable(&parts.headers) {

@@ -103,7 +103,8 @@ pub async fn run(
                 Component::Projector => ward_projector::run(&config, listener, shutdown).await,
                 Component::QueryApi => ward_query_api::run(&config, listener, shutdown).await,
                 Component::Gateway => {
-                    gateway::run(listener, command_url, query_url, shutdown).await
+                    let limit = config.command_api.max_body_bytes;
+                    gateway::run(listener, command_url, query_url, limit, shutdown).await
                 }
             };
             result.with_context(|| format!("the {component} stopped"))

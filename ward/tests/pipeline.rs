@@ -478,6 +478,42 @@ async fn killed_projector_processes_shares_move_to_the_living_and_nothing_stalls
     stack.finish().await
 }
 
+/// A body over the command API's limit, sent through the local gateway without
+/// `Expect: 100-continue` (as browsers send it), gets the command API's `413`, every time —
+/// never a `502` from a connection the command API cut while the body was still arriving.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_too_large_gets_413_through_the_gateway_every_time() -> Result {
+    let stack = Stack::new().await?;
+    let commands = stack.command_api().await?;
+    let cookie = stack.session().await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let gateway = format!("http://{}", listener.local_addr()?);
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let served = tokio::spawn(ward::gateway::run(
+        listener,
+        commands.url("").trim_end_matches('/').to_owned(),
+        "http://127.0.0.1:9".to_owned(),
+        stack.config.command_api.max_body_bytes,
+        shutdown.clone(),
+    ));
+    let client = reqwest::Client::new();
+    let body = json!({"board": "free", "title": "큰 글", "body": "가".repeat(700_000)});
+    for attempt in 0..12 {
+        let answer = client
+            .post(format!("{gateway}/api/v1/posts"))
+            .header("cookie", format!("ward_session={cookie}"))
+            .json(&body)
+            .send()
+            .await?;
+        assert_eq!(answer.status(), 413, "attempt {attempt}");
+        let error: Value = answer.json().await?;
+        assert_eq!(error["error"], "payload_too_large", "attempt {attempt}");
+    }
+    shutdown.cancel();
+    served.await??;
+    stack.finish().await
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn posts_created_while_the_broker_is_down_arrive_exactly_once_after_it_returns() -> Result {
     let mut stack = Stack::new().await?;
