@@ -320,8 +320,7 @@ pub async fn start(
             serde_json::to_string(&record).map_err(ApiError::internal)?,
             PRELOGIN_SECS,
         )
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     let mut headers = HeaderMap::new();
     headers.insert(
         SET_COOKIE,
@@ -363,8 +362,7 @@ pub async fn callback(
     let stored: Option<String> = redis::cmd("GETDEL")
         .arg(auth.prelogin_key(id))
         .query_async(&mut redis)
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     let record: PreLogin = stored
         .and_then(|s| serde_json::from_str(&s).ok())
         .ok_or_else(expired)?;
@@ -407,17 +405,12 @@ pub async fn callback(
     .map_err(ApiError::internal)?;
     // A new session id at every sign-in: a session planted before it is worth nothing.
     if let Some(old) = cookie(&headers, &state.session_cookie) {
-        state
-            .sessions
-            .delete(old)
-            .await
-            .map_err(ApiError::internal)?;
+        state.sessions.delete(old).await?;
     }
     let token = state
         .sessions
         .create(&Session::signed_in(member, identity))
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     tracing::info!(provider, "signed in");
     let mut response = HeaderMap::new();
     response.append(SET_COOKIE, auth.cookie(&state.session_cookie, &token, None));
@@ -505,11 +498,7 @@ pub async fn signout(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     if let Some(token) = cookie(&headers, &state.session_cookie) {
-        state
-            .sessions
-            .delete(token)
-            .await
-            .map_err(ApiError::internal)?;
+        state.sessions.delete(token).await?;
     }
     let mut response = HeaderMap::new();
     response.insert(

@@ -251,11 +251,7 @@ pub async fn withdraw(
     .await
     .map_err(crate::execute::api_error)?;
     // Every session of the member ends, not only this one.
-    state
-        .sessions
-        .delete_all(member)
-        .await
-        .map_err(ApiError::internal)?;
+    state.sessions.delete_all(member).await?;
     Ok(axum::Json(
         json!({"withdrawn": true, "erased_items": erased}),
     ))

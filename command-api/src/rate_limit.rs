@@ -77,8 +77,7 @@ impl RateLimiter {
             let _: i64 = redis::Script::new(REFUND)
                 .key(&key)
                 .invoke_async(&mut redis)
-                .await
-                .map_err(ApiError::internal)?;
+                .await?;
         }
         result
     }
@@ -103,8 +102,7 @@ impl RateLimiter {
             .arg(limit.count)
             .arg(rest)
             .invoke_async(&mut redis)
-            .await
-            .map_err(ApiError::internal)?;
+            .await?;
         if counted == 1 {
             return Ok(());
         }

@@ -121,6 +121,18 @@ impl ApiError {
         )
     }
 
+    /// 503: a service Ward depends on (Redis, a database) cannot be reached; the client may
+    /// try again shortly. The cause is logged, not answered.
+    pub fn unavailable(error: impl std::fmt::Display) -> Self {
+        tracing::warn!(%error, "a dependency is unavailable");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service_unavailable",
+            "a service Ward depends on is unavailable; try again in a few seconds",
+        )
+        .with_retry_after(5)
+    }
+
     /// 500: something failed that the client cannot fix. The cause is logged, not answered.
     pub fn internal(error: impl std::fmt::Display) -> Self {
         tracing::error!(%error, "request failed");
@@ -154,8 +166,35 @@ impl ApiError {
 
 impl From<anyhow::Error> for ApiError {
     fn from(error: anyhow::Error) -> Self {
-        Self::internal(format!("{error:#}"))
+        let unreachable = error
+            .chain()
+            .filter_map(|cause| cause.downcast_ref::<redis::RedisError>())
+            .any(unreachable_redis);
+        if unreachable {
+            Self::unavailable(format!("{error:#}"))
+        } else {
+            Self::internal(format!("{error:#}"))
+        }
     }
+}
+
+impl From<redis::RedisError> for ApiError {
+    fn from(error: redis::RedisError) -> Self {
+        if unreachable_redis(&error) {
+            Self::unavailable(error)
+        } else {
+            Self::internal(error)
+        }
+    }
+}
+
+/// Whether `error` says Redis could not be reached (rather than that a command failed).
+fn unreachable_redis(error: &redis::RedisError) -> bool {
+    error.is_io_error()
+        || error.is_connection_refusal()
+        || error.is_connection_dropped()
+        || error.is_timeout()
+        || error.is_unrecoverable_error()
 }
 
 impl IntoResponse for ApiError {

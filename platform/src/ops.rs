@@ -236,7 +236,14 @@ pub fn redis_check(redis: redis::aio::ConnectionManager) -> Check {
 
 /// Opens a Redis connection manager, which reconnects by itself.
 pub async fn connect_redis(config: &RedisConfig) -> anyhow::Result<redis::aio::ConnectionManager> {
-    Ok(redis_client(config)?.get_connection_manager().await?)
+    // Bounded waits: while Redis is down, requests fail within seconds (503), never hang.
+    let bounded = redis::aio::ConnectionManagerConfig::new()
+        .set_connection_timeout(std::time::Duration::from_secs(1))
+        .set_response_timeout(std::time::Duration::from_secs(2))
+        .set_number_of_retries(1);
+    Ok(redis_client(config)?
+        .get_connection_manager_with_config(bounded)
+        .await?)
 }
 
 /// A client of the configured Redis, for connections of their own (a subscription).

@@ -514,6 +514,49 @@ async fn a_body_too_large_gets_413_through_the_gateway_every_time() -> Result {
     stack.finish().await
 }
 
+/// Redis down (a degraded mode of issue 20): commands answer `503 service_unavailable` with
+/// `Retry-After` within seconds — never `500`, never a hang — and work again once Redis is
+/// back, without a restart.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_redis_down_commands_answer_503_and_recover_when_it_returns() -> Result {
+    let mut stack = Stack::new().await?;
+    let redis = RedisSwitch::start().await?;
+    stack.config.redis.url = redis.url.clone().into();
+    let commands = stack.command_api().await?;
+    let cookie = stack.session().await?;
+    let client = reqwest::Client::new();
+    create_post(&client, &commands, &cookie, "레디스가 있을 때").await?;
+    let post = || {
+        client
+            .post(commands.url("/api/v1/posts"))
+            .header("cookie", format!("ward_session={cookie}"))
+            .json(&json!({"board": "free", "title": "레디스", "body": "본문"}))
+            .send()
+    };
+
+    redis.cut();
+    let asked = std::time::Instant::now();
+    let answer = post().await?;
+    let waited = asked.elapsed();
+    assert_eq!(answer.status(), 503);
+    assert!(answer.headers().get("retry-after").is_some(), "Retry-After");
+    let error: Value = answer.json().await?;
+    assert_eq!(error["error"], "service_unavailable");
+    assert!(
+        waited < Duration::from_secs(10),
+        "answered after {waited:?}"
+    );
+
+    redis.restore();
+    eventually(
+        Duration::from_secs(20),
+        "commands to work again",
+        || async { Ok((post().await?.status() == 201).then_some(())) },
+    )
+    .await?;
+    stack.finish().await
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn posts_created_while_the_broker_is_down_arrive_exactly_once_after_it_returns() -> Result {
     let mut stack = Stack::new().await?;

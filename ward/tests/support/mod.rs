@@ -1054,3 +1054,50 @@ pub async fn mysql_rows(pool: &sqlx::MySqlPool) -> Result<Vec<(String, Vec<(Stri
     }
     Ok(rows)
 }
+
+/// A TCP proxy to Redis that a test can cut and restore, to play Redis going down for one
+/// stack without stopping the Redis every test shares: while cut, it drops every connection
+/// it carries and every new one at once (as a stopped server's port refuses them).
+pub struct RedisSwitch {
+    /// `redis://127.0.0.1:<port>` of the proxy.
+    pub url: String,
+    up: tokio::sync::watch::Sender<bool>,
+}
+
+impl RedisSwitch {
+    /// A proxy to the local Redis, up.
+    pub async fn start() -> Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("redis://{}", listener.local_addr()?);
+        let (up, watch) = tokio::sync::watch::channel(true);
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let mut watch = watch.clone();
+                if !*watch.borrow() {
+                    continue; // dropped: the client sees the connection closed
+                }
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect("127.0.0.1:6379").await
+                    else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = watch.wait_for(|up| !up) => {}
+                    }
+                });
+            }
+        });
+        Ok(Self { url, up })
+    }
+
+    /// Redis "goes down": every connection through the proxy is dropped.
+    pub fn cut(&self) {
+        self.up.send_replace(false);
+    }
+
+    /// Redis is back.
+    pub fn restore(&self) {
+        self.up.send_replace(true);
+    }
+}
