@@ -192,8 +192,16 @@ impl MemberItems {
     }
 
     /// The strikes against items `member` wrote: the items and the longest suspension.
+    /// Every command asks, so the common case — no strike pending anywhere — costs one
+    /// round trip, not a read of the member's index.
     pub async fn strikes_against(&self, member: MemberId) -> anyhow::Result<Option<Strikes>> {
         let mut db = self.pool.acquire().await?;
+        let pending: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM strikes)")
+            .fetch_one(&mut *db)
+            .await?;
+        if !pending {
+            return Ok(None);
+        }
         let entries = member_index::entries(&mut db, &self.key, member, false).await?;
         if entries.is_empty() {
             return Ok(None);
