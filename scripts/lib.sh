@@ -94,3 +94,22 @@ ensure_nextest() {
   say "installing cargo-nextest"
   cargo install cargo-nextest --locked
 }
+
+# The API fuzzer (ward/tests/api_fuzz.rs): schemathesis as scripts/fuzz/requirements.txt pins
+# it, in a virtual environment of its own, rebuilt when that file changes (as
+# infra/tests/run.sh does for its checks). The test finds it at $WARD_SCHEMATHESIS.
+ensure_schemathesis() {
+  local venv="${XDG_CACHE_HOME:-$HOME/.cache}/ward/fuzz-venv"
+  local requirements=scripts/fuzz/requirements.txt
+  local want; want="$(sha256sum "$requirements" | cut -d' ' -f1)"
+  export WARD_SCHEMATHESIS="$venv/bin/schemathesis"
+  if [[ -x "$WARD_SCHEMATHESIS" && "$(cat "$venv/.requirements.sha256" 2>/dev/null)" = "$want" ]]; then
+    return 0
+  fi
+  say "installing the API fuzzer (schemathesis, pinned) into $venv"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input \
+    --requirement "$requirements"
+  echo "$want" > "$venv/.requirements.sha256"
+}

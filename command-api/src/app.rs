@@ -20,7 +20,7 @@ use ward_domain::post::{Post, PostServices};
 use ward_domain::review::{Review, ReviewServices};
 use ward_platform::config::{RateLimits, WardConfig};
 use ward_platform::http::{correlate, ApiError};
-use ward_platform::ops::{redis_check, sql_check, Ops};
+use ward_platform::ops::{redis_check, sql_check, Need, Ops};
 use ward_platform::{kafka, ops, shutdown};
 
 use crate::content_keys::ContentKeys;
@@ -107,7 +107,8 @@ pub async fn run(
     let ops = ops
         .check("event_store", sql_check(pool.clone()))
         .check("redis", redis_check(redis.clone()))
-        .check("kafka", kafka::broker_check(&config.kafka)?)
+        // Without the broker commands are still accepted into the outbox: ready, degraded.
+        .check_for("kafka", Need::Degrading, kafka::broker_check(&config.kafka)?)
         .build();
 
     let state = AppState {

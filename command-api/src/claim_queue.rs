@@ -98,7 +98,7 @@ pub async fn open_claims(
     path = "/api/v1/moderation/claims",
     operation_id = "claim_queue",
     tag = "claims",
-    params(("limit" = Option<i64>, Query, description = "1 to 200, default 50.")),
+    params(("limit" = Option<i64>, Query, minimum = 1, maximum = 200, description = "1 to 200, default 50.")),
     security(("session_cookie" = [])),
     responses(
         (status = 200, description = "Open claims, oldest first.", body = Queue),
@@ -147,7 +147,7 @@ pub async fn approval(
         .claims
         .load_aggregate(&claim.to_string())
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(crate::execute::api_error)?;
     let by_claimant = context.aggregate().hospital_id().is_some_and(|hospital| {
         state
             .post_services

@@ -20,7 +20,8 @@ use crate::idempotency::{created_before, Answer};
 use crate::members::{now, Actor};
 use crate::openapi::{
     Changed, Created, ErrorBody, IdempotencyKey, Internal, MalformedJson,
-    MalformedJsonOrIdempotencyKey, PayloadTooLarge, Unauthenticated, UnsupportedMediaType,
+    MalformedJsonOrIdempotencyKey, PayloadTooLarge, RateLimited, Unauthenticated,
+    UnsupportedMediaType,
 };
 
 /// The item type of claims in the member index.
@@ -37,7 +38,7 @@ pub async fn open_hospital(state: &AppState, hospital: &str) -> Result<Uuid, Api
         .hospitals
         .load_aggregate(&hospital.to_string())
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(api_error)?;
     if !context.aggregate().is_open() {
         return Err(ApiError::not_found(
             "hospital_not_found",
@@ -78,6 +79,7 @@ pub struct NewClaim {
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
         (status = 422, description = "Unknown, missing or ill-typed fields (`invalid_body`), or the `Idempotency-Key` was used with another body (`idempotency_key_reused`).", body = ErrorBody),
+        (status = 429, response = RateLimited),
         (status = 500, response = Internal),
     ),
 )]

@@ -20,7 +20,8 @@ use crate::idempotency::{created_before, Answer};
 use crate::members::Actor;
 use crate::openapi::{
     Changed, CommentCreated, ErrorBody, IdempotencyKey, Internal, MalformedJson,
-    MalformedJsonOrIdempotencyKey, PayloadTooLarge, Unauthenticated, UnsupportedMediaType,
+    MalformedJsonOrIdempotencyKey, PayloadTooLarge, RateLimited, Unauthenticated,
+    UnsupportedMediaType,
 };
 use crate::posts::{post_id, run};
 
@@ -159,6 +160,7 @@ pub struct CommentEdit {
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
         (status = 422, description = "Unknown, missing or ill-typed fields (`invalid_body`), or a text rule is broken (e.g. `body_too_long`, `personal_data`).", body = ErrorBody),
+        (status = 429, response = RateLimited),
         (status = 500, response = Internal),
     ),
 )]

@@ -35,7 +35,9 @@ use ward_platform::http::{ApiError, ApiJson, CorrelationId};
 use crate::app::AppState;
 use crate::execute::{api_error, execute};
 use crate::members::{now, Actor};
-use crate::openapi::{ErrorBody, Internal, MalformedJson, Unauthenticated};
+use crate::openapi::{
+    ErrorBody, Internal, MalformedJson, PayloadTooLarge, Unauthenticated, UnsupportedMediaType,
+};
 
 /// A code is valid this long.
 const CODE_SECS: u64 = 15 * 60;
@@ -186,7 +188,7 @@ async fn own_open_claim(
         .claims
         .load_aggregate(&claim.to_string())
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(api_error)?;
     let aggregate = context.aggregate();
     let hospital = aggregate.hospital_id().ok_or_else(not_found)?;
     let key = &state.post_services.author_key;
@@ -247,10 +249,12 @@ fn code_hash(claim: Uuid, code: &str) -> String {
         (status = 401, response = Unauthenticated),
         (status = 404, description = "No such claim of the member's (`claim_not_found`).", body = ErrorBody),
         (status = 409, description = "The claim is not open (`claim_not_open`), or the address already verified another member's claim (`email_already_used`).", body = ErrorBody),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
         (status = 422, description = "Not an address (`email_invalid`), or not at one of the hospital's staff domains (`email_domain_not_allowed`).", body = ErrorBody),
         (status = 423, description = "Five wrong codes locked the claim's email verification for an hour (`claim_locked`).", body = ErrorBody),
         (status = 429, description = "Too many codes requested (`rate_limited`).", body = ErrorBody),
-        (status = 503, description = "Work-email verification is not configured (`email_verification_unavailable`).", body = ErrorBody),
+        (status = 503, description = "Work-email verification is not configured (`email_verification_unavailable`), or a service Ward depends on cannot be reached (`service_unavailable`, with `Retry-After`).", body = ErrorBody),
         (status = 500, response = Internal),
     ),
 )]
@@ -273,7 +277,7 @@ pub async fn send_code(
         .hospitals
         .load_aggregate(&hospital.to_string())
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(api_error)?;
     if !context
         .aggregate()
         .email_domains()
@@ -428,6 +432,8 @@ async fn ensure_unused(state: &AppState, hashes: &[String], claim: Uuid) -> Resu
         (status = 404, description = "No such claim of the member's (`claim_not_found`).", body = ErrorBody),
         (status = 409, description = "The claim is not open (`claim_not_open`), or the address verified another member meanwhile (`email_already_used`).", body = ErrorBody),
         (status = 410, description = "No code is out, or it expired (`code_expired`).", body = ErrorBody),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
         (status = 422, description = "The code is wrong (`code_wrong`, with `attempts_left`).", body = ErrorBody),
         (status = 423, description = "Five wrong codes: locked for an hour (`claim_locked`).", body = ErrorBody),
         (status = 500, response = Internal),

@@ -70,8 +70,12 @@ where
     Ok(committed.last().map_or(0, |event| event.sequence))
 }
 
-/// Maps a command failure to the API error: a broken rule gets its refusal's status (422,
-/// 403, 404, 409) with the rule's code and details, a concurrent change 409, anything else an opaque 500.
+/// Maps a command failure (or a failure to load an aggregate) to the API error: a broken rule
+/// gets its refusal's status (422, 403, 404, 409) with the rule's code and details, a
+/// concurrent change 409, an event store that cannot be reached 503 `service_unavailable`
+/// with `Retry-After`, anything else an opaque 500. The event store's connection failures
+/// come as `DatabaseConnectionError`, but postgres-es reports a pool that found no connection
+/// in time as an `UnexpectedError`: [`ApiError::internal`] looks into it and answers 503 too.
 pub fn api_error<E: BrokenRule>(error: AggregateError<E>) -> ApiError {
     match error {
         AggregateError::UserError(rule) => {
@@ -94,6 +98,47 @@ pub fn api_error<E: BrokenRule>(error: AggregateError<E>) -> ApiError {
             "conflict",
             "someone changed this at the same moment; try again",
         ),
-        other => ApiError::internal(other),
+        AggregateError::DatabaseConnectionError(error) => ApiError::unavailable(error),
+        AggregateError::UnexpectedError(error) | AggregateError::DeserializationError(error) => {
+            ApiError::internal(error)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ward_domain::post::PostError;
+
+    #[test]
+    fn an_event_store_out_of_reach_is_503_and_a_broken_rule_its_refusal() {
+        let status = |error: AggregateError<PostError>| api_error(error).status();
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert_eq!(
+            status(AggregateError::DatabaseConnectionError(Box::new(
+                sqlx::Error::Io(refused)
+            ))),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            status(AggregateError::UnexpectedError(Box::new(
+                sqlx::Error::PoolTimedOut
+            ))),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            status(AggregateError::UnexpectedError(Box::new(
+                sqlx::Error::RowNotFound
+            ))),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        assert_eq!(
+            status(AggregateError::AggregateConflict),
+            StatusCode::CONFLICT
+        );
+        assert_eq!(
+            status(AggregateError::UserError(PostError::AlreadyExists)),
+            StatusCode::CONFLICT
+        );
     }
 }

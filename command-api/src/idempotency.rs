@@ -261,7 +261,7 @@ where
         AggregateError::UserError(ref refusal) if claimed && duplicate(refusal) => Ok(store
             .load_events(id)
             .await
-            .map_err(ApiError::internal)?
+            .map_err(api_error)?
             .len()),
         error => Err(api_error(error)),
     }

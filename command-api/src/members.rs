@@ -81,7 +81,7 @@ impl FromRequestParts<AppState> for Actor {
             .members
             .load_aggregate(&id)
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(crate::execute::api_error)?;
         let member = context.aggregate();
         if !member.is_registered() {
             // Never registered, or withdrawn: the session is not a member's any more.
@@ -287,7 +287,7 @@ async fn end_claims(state: &AppState, member: MemberId) -> Result<(), ApiError> 
                 Err(AggregateError::UserError(
                     ClaimError::NotVerified(_) | ClaimError::NotOpen(_) | ClaimError::NotFound,
                 )) => {}
-                Err(error) => return Err(ApiError::internal(error)),
+                Err(error) => return Err(crate::execute::api_error(error)),
             }
         }
     }
@@ -439,9 +439,13 @@ pub struct MeChange {
     security(("session_cookie" = [])),
     responses(
         (status = 200, description = "Changed.", body = serde_json::Value),
+        (status = 400, response = crate::openapi::MalformedJson),
         (status = 401, response = crate::openapi::Unauthenticated),
         (status = 403, description = "The member is suspended (`member_suspended`).", body = crate::openapi::ErrorBody),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedMediaType),
         (status = 422, description = "An unknown job category or a malformed body (`invalid_body`).", body = crate::openapi::ErrorBody),
+        (status = 429, response = crate::openapi::RateLimited),
         (status = 500, response = crate::openapi::Internal),
     ),
 )]

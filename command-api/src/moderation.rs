@@ -323,9 +323,12 @@ pub struct SuspendBody {
     security(("session_cookie" = [])),
     responses(
         (status = 200, description = "The item is struck: its author is suspended for `days` from their next command (`{\"struck\": true}`).", body = Value),
+        (status = 400, response = MalformedJson),
         (status = 401, response = Unauthenticated),
         (status = 403, description = "The caller is suspended (`member_suspended`) or not a moderator (`moderator_only`).", body = ErrorBody),
         (status = 404, description = "No such item, or its author withdrew (`target_not_found`).", body = ErrorBody),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
         (status = 422, description = "Days out of range (`suspension_days_out_of_range`) or a malformed body (`invalid_body`).", body = ErrorBody),
         (status = 500, response = Internal),
     ),

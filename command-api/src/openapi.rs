@@ -4,7 +4,9 @@
 //!
 //! Every operation needs the session cookie ([`SESSION_COOKIE`]); creates accept an
 //! `Idempotency-Key` header ([`IdempotencyKey`]). Every error has one body, [`ErrorBody`]: the
-//! JSON of `ward_platform::http::ApiError`.
+//! JSON of `ward_platform::http::ApiError`. Any operation may answer `503`
+//! (`service_unavailable`, with `Retry-After`) while Redis or the event store cannot be reached
+//! ([`Unavailable`]).
 
 use axum::Json;
 use serde::Serialize;
@@ -12,7 +14,7 @@ use utoipa::{IntoParams, OpenApi, ToResponse, ToSchema};
 
 use crate::{claims, comments, moderation, posts, reviews};
 
-pub use ward_platform::http::{SessionCookie, SESSION_COOKIE};
+pub use ward_platform::http::{SessionCookie, Unavailable, SESSION_COOKIE};
 
 /// The command API's OpenAPI document.
 #[derive(OpenApi)]
@@ -63,9 +65,10 @@ pub use ward_platform::http::{SessionCookie, SESSION_COOKIE};
             UnsupportedMediaType,
             MalformedJson,
             MalformedJsonOrIdempotencyKey,
+            RateLimited,
         )
     ),
-    modifiers(&SessionCookie),
+    modifiers(&SessionCookie, &Unavailable),
     tags(
         (name = "posts", description = "Posts and likes."),
         (name = "comments", description = "Comments, replies and accepted answers."),
@@ -149,6 +152,14 @@ pub struct PayloadTooLarge(pub ErrorBody);
 #[derive(Debug, ToResponse)]
 #[response(description = "The body is not `application/json` (`unsupported_media_type`).")]
 pub struct UnsupportedMediaType(pub ErrorBody);
+
+/// `429`: over the member's rate limit for this kind of command.
+#[derive(Debug, ToResponse)]
+#[response(
+    description = "Over the member's rate limit for this kind of command (`rate_limited`).",
+    headers(("Retry-After" = u64, description = "Seconds until the limit's window ends."))
+)]
+pub struct RateLimited(pub ErrorBody);
 
 /// `400` to a change: the body is not JSON.
 #[derive(Debug, ToResponse)]

@@ -12,6 +12,10 @@
 //! After each acknowledged batch the relay announces on Redis where each partition it appended
 //! to now ends ([`kafka::Appended`]), so projectors that paused caught-up partitions fetch the
 //! new records at once (ADR 0011).
+//!
+//! `ward events republish` publishes stored events again with the same pieces — the leader
+//! lock ([`try_lock`], [`release`]), the [`producer`], the envelope ([`EventRow::envelope`])
+//! and [`send`] — so that its records are the relay's.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -27,7 +31,8 @@ use tokio_util::sync::CancellationToken;
 use ward_platform::config::KafkaConfig;
 use ward_platform::kafka::{self, Appended, Envelope, Metadata};
 
-/// The advisory lock key that elects the relay leader ("WARD" and 1).
+/// The advisory lock key that elects the relay leader ("WARD" and 1). `ward events republish`
+/// holds it too, so that no relay publishes while it runs.
 const LEADER_LOCK: i64 = 0x5741_5244_0001;
 /// Most rows published per round trip.
 const BATCH: i64 = 1000;
@@ -106,11 +111,7 @@ impl Relay {
     async fn lead(&self, shutdown: &CancellationToken) -> anyhow::Result<()> {
         let mut lock = self.pool.acquire().await?.detach();
         loop {
-            let acquired: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-                .bind(LEADER_LOCK)
-                .fetch_one(&mut lock)
-                .await?;
-            if acquired {
+            if try_lock(&mut lock).await? {
                 break;
             }
             tokio::select! {
@@ -177,42 +178,9 @@ impl Relay {
             self.backlog.set(0);
             return Ok(0);
         }
-        let mut deliveries = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let topic = kafka::topic_for(&self.kafka, &row.aggregate_type);
-            let value = serde_json::to_vec(&row.envelope()?)?;
-            let record = FutureRecord::to(&topic)
-                .key(row.aggregate_id.as_str())
-                .payload(&value);
-            match producer.send_result(record) {
-                Ok(delivery) => deliveries.push((topic, delivery)),
-                Err((error, _)) => {
-                    tracing::warn!(%error, "producer queue refused a record");
-                    break;
-                }
-            }
-        }
-        let mut acknowledged = Vec::with_capacity(deliveries.len());
-        let mut ends: BTreeMap<(String, i32), i64> = BTreeMap::new();
-        let mut failure = None;
-        for (row, (topic, delivery)) in rows.iter().zip(deliveries) {
-            match delivery.await {
-                Ok(Ok(delivery)) => {
-                    let end = ends.entry((topic, delivery.partition)).or_default();
-                    *end = (*end).max(delivery.offset + 1);
-                    if failure.is_none() {
-                        acknowledged.push(row.id);
-                    }
-                }
-                Ok(Err((error, _))) => {
-                    failure.get_or_insert_with(|| anyhow::anyhow!("publishing: {error}"));
-                }
-                Err(_) => {
-                    failure.get_or_insert_with(|| anyhow::anyhow!("the producer was dropped"));
-                }
-            }
-        }
-        self.announce(ends).await;
+        let sent = send(producer, &self.kafka, rows.iter().map(|row| &row.event)).await?;
+        let acknowledged: Vec<i64> = rows[..sent.acknowledged].iter().map(|r| r.id).collect();
+        self.announce(sent.ends).await;
         sqlx::query("DELETE FROM outbox WHERE id = ANY($1)")
             .bind(&acknowledged)
             .execute(&self.pool)
@@ -227,7 +195,7 @@ impl Relay {
                 .fetch_one(&self.pool)
                 .await?;
         self.backlog.set(backlog);
-        match failure {
+        match sent.failure {
             Some(error) => Err(error),
             None => Ok(acknowledged.len()),
         }
@@ -265,7 +233,19 @@ impl Relay {
     }
 }
 
-async fn release(lock: &mut PgConnection) {
+/// Takes the leader lock on `lock` (a connection of its own, detached from any pool) if no
+/// one holds it: whether it did. The lock is held until [`release`] or until the connection
+/// closes.
+pub async fn try_lock(lock: &mut PgConnection) -> sqlx::Result<bool> {
+    sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+        .bind(LEADER_LOCK)
+        .fetch_one(lock)
+        .await
+}
+
+/// Gives the leader lock taken with [`try_lock`] back; if that fails, closing the connection
+/// does it.
+pub async fn release(lock: &mut PgConnection) {
     if let Err(error) = sqlx::query("SELECT pg_advisory_unlock($1)")
         .bind(LEADER_LOCK)
         .execute(lock)
@@ -277,7 +257,7 @@ async fn release(lock: &mut PgConnection) {
 
 /// The relay's producer: idempotent, every in-sync replica acknowledges, no compression
 /// (Tansu, the local broker, does not take compressed batches).
-fn producer(config: &KafkaConfig) -> anyhow::Result<FutureProducer> {
+pub fn producer(config: &KafkaConfig) -> anyhow::Result<FutureProducer> {
     Ok(kafka::client_config(config)
         .set("enable.idempotence", "true")
         .set("acks", "all")
@@ -287,22 +267,102 @@ fn producer(config: &KafkaConfig) -> anyhow::Result<FutureProducer> {
         .create()?)
 }
 
+/// What [`send`] achieved.
+pub struct Sent {
+    /// How many of the rows, from the first on, the broker acknowledged before any failure:
+    /// those may be forgotten, the rest must be sent again, in order.
+    pub acknowledged: usize,
+    /// Where each partition appended to now ends: the offset after its last record.
+    pub ends: BTreeMap<(String, i32), i64>,
+    /// The first failure, if any.
+    pub failure: Option<anyhow::Error>,
+}
+
+/// Produces `rows` in order, each to its aggregate type's topic keyed by its aggregate id, as
+/// [`EventRow::envelope`] JSON, and waits for the broker's answers. Stops sending at the first
+/// record the producer's queue refuses (the rest count as not acknowledged).
+pub async fn send<'a>(
+    producer: &FutureProducer,
+    config: &KafkaConfig,
+    rows: impl IntoIterator<Item = &'a EventRow>,
+) -> anyhow::Result<Sent> {
+    let mut deliveries = Vec::new();
+    for row in rows {
+        let topic = kafka::topic_for(config, &row.aggregate_type);
+        let value = serde_json::to_vec(&row.envelope()?)?;
+        let record = FutureRecord::to(&topic)
+            .key(row.aggregate_id.as_str())
+            .payload(&value);
+        match producer.send_result(record) {
+            Ok(delivery) => deliveries.push((topic, delivery)),
+            Err((error, _)) => {
+                tracing::warn!(%error, "producer queue refused a record");
+                break;
+            }
+        }
+    }
+    let mut sent = Sent {
+        acknowledged: 0,
+        ends: BTreeMap::new(),
+        failure: None,
+    };
+    for (topic, delivery) in deliveries {
+        match delivery.await {
+            Ok(Ok(delivery)) => {
+                let end = sent.ends.entry((topic, delivery.partition)).or_default();
+                *end = (*end).max(delivery.offset + 1);
+                if sent.failure.is_none() {
+                    sent.acknowledged += 1;
+                }
+            }
+            Ok(Err((error, _))) => {
+                sent.failure
+                    .get_or_insert_with(|| anyhow::anyhow!("publishing: {error}"));
+            }
+            Err(_) => {
+                sent.failure
+                    .get_or_insert_with(|| anyhow::anyhow!("the producer was dropped"));
+            }
+        }
+    }
+    Ok(sent)
+}
+
 #[derive(sqlx::FromRow)]
 struct OutboxRow {
     id: i64,
-    event_id: uuid::Uuid,
-    aggregate_type: String,
-    aggregate_id: String,
-    sequence: i64,
-    event_type: String,
-    event_version: String,
-    payload: serde_json::Value,
-    metadata: serde_json::Value,
-    occurred_at: chrono::DateTime<chrono::Utc>,
+    #[sqlx(flatten)]
+    event: EventRow,
 }
 
-impl OutboxRow {
-    fn envelope(&self) -> anyhow::Result<Envelope> {
+/// One stored event with what its record carries: the columns of an outbox row, and of
+/// `events` (which keeps `event_id` and `occurred_at` since migration 0017; the payload there
+/// is read through `ward_event_fields`, as the outbox trigger stores it).
+#[derive(Debug, sqlx::FromRow)]
+pub struct EventRow {
+    /// The envelope's `event_id`.
+    pub event_id: uuid::Uuid,
+    /// The aggregate's type; selects the topic.
+    pub aggregate_type: String,
+    /// The aggregate's id; the record key.
+    pub aggregate_id: String,
+    /// The event's position in its aggregate.
+    pub sequence: i64,
+    /// The event's name.
+    pub event_type: String,
+    /// Its payload's schema version.
+    pub event_version: String,
+    /// The event's fields (without postgres-es's `{"EventType": ...}` wrapper).
+    pub payload: serde_json::Value,
+    /// The metadata as stored; only what [`Metadata`] names is published.
+    pub metadata: serde_json::Value,
+    /// When the event was committed.
+    pub occurred_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl EventRow {
+    /// The record's value.
+    pub fn envelope(&self) -> anyhow::Result<Envelope> {
         Ok(Envelope {
             event_id: self.event_id,
             aggregate_type: self.aggregate_type.clone(),

@@ -23,7 +23,8 @@ use crate::labels::Place;
 use crate::members::Actor;
 use crate::openapi::{
     Changed, Created, ErrorBody, IdempotencyKey, Internal, MalformedJson,
-    MalformedJsonOrIdempotencyKey, PayloadTooLarge, Unauthenticated, UnsupportedMediaType,
+    MalformedJsonOrIdempotencyKey, PayloadTooLarge, RateLimited, Unauthenticated,
+    UnsupportedMediaType,
 };
 use crate::reviews::insider;
 
@@ -226,6 +227,7 @@ pub struct PostEdit {
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
         (status = 422, description = "Unknown, missing or ill-typed fields (`invalid_body`), or a text rule is broken (e.g. `title_too_long`, `personal_data`).", body = ErrorBody),
+        (status = 429, response = RateLimited),
         (status = 500, response = Internal),
     ),
 )]
@@ -306,6 +308,7 @@ pub async fn delete(
         (status = 403, description = "The member is suspended (`member_suspended`), or members may not like their own posts (`post_own_like`).", body = ErrorBody),
         (status = 404, description = "There is no such post (`post_not_found`).", body = ErrorBody),
         (status = 409, description = "The member already likes it (`post_already_liked`) or it is deleted (`post_deleted`), or someone changed it at the same moment (`conflict`).", body = ErrorBody),
+        (status = 429, response = RateLimited),
         (status = 500, response = Internal),
     ),
 )]
@@ -335,6 +338,7 @@ pub async fn like(
         (status = 403, description = "The member is suspended (`member_suspended`).", body = ErrorBody),
         (status = 404, description = "There is no such post (`post_not_found`).", body = ErrorBody),
         (status = 409, description = "The member does not like it (`post_not_liked`) or it is deleted (`post_deleted`), or someone changed it at the same moment (`conflict`).", body = ErrorBody),
+        (status = 429, response = RateLimited),
         (status = 500, response = Internal),
     ),
 )]

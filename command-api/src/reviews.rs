@@ -23,7 +23,8 @@ use crate::idempotency::{created_before, Answer};
 use crate::members::Actor;
 use crate::openapi::{
     Changed, Created, ErrorBody, IdempotencyKey, Internal, MalformedJson,
-    MalformedJsonOrIdempotencyKey, PayloadTooLarge, Unauthenticated, UnsupportedMediaType,
+    MalformedJsonOrIdempotencyKey, PayloadTooLarge, RateLimited, Unauthenticated,
+    UnsupportedMediaType,
 };
 
 fn review_id(text: &str) -> Result<Uuid, ApiError> {
@@ -251,6 +252,7 @@ async fn run(
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
         (status = 422, description = "Unknown, missing or ill-typed fields (`invalid_body`), or a rating is not 1 to 5 (`rating_out_of_range`), or a text rule is broken (e.g. `title_too_long`, `personal_data`).", body = ErrorBody),
+        (status = 429, response = RateLimited),
         (status = 500, response = Internal),
     ),
 )]

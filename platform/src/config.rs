@@ -390,12 +390,20 @@ impl Default for QueryApiConfig {
 pub struct GatewayConfig {
     /// Address to listen on.
     pub listen: String,
+    /// Comma-separated base URLs (`http://host:port`) of command API processes, taken in
+    /// turn; empty: the command API started in the same `ward run`, else `command_api.listen`.
+    pub command_api_urls: String,
+    /// Comma-separated base URLs of query API processes, taken in turn; empty: the query API
+    /// started in the same `ward run`, else `query_api.listen`.
+    pub query_api_urls: String,
 }
 
 impl Default for GatewayConfig {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:8000".to_owned(),
+            command_api_urls: String::new(),
+            query_api_urls: String::new(),
         }
     }
 }

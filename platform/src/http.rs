@@ -42,6 +42,54 @@ impl utoipa::Modify for SessionCookie {
     }
 }
 
+/// Documents in an OpenAPI document that every operation may answer
+/// `503 service_unavailable` with `Retry-After` ([`ApiError::unavailable`]) while a service it
+/// depends on cannot be reached: adds the reusable response `Unavailable` and refers to it
+/// from every operation that does not document a `503` of its own.
+pub struct Unavailable;
+
+impl utoipa::Modify for Unavailable {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{header::Header, Content, Ref, RefOr, ResponseBuilder};
+        use utoipa::{PartialSchema, ToSchema};
+        let response = ResponseBuilder::new()
+            .description(
+                "A service Ward depends on cannot be reached for now (`service_unavailable`); \
+                 try again after `Retry-After` seconds.",
+            )
+            .header("Retry-After", Header::new(u64::schema()))
+            .content(
+                "application/json",
+                Content::new(Some(Ref::from_schema_name(ErrorBody::name()))),
+            )
+            .build();
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components
+            .schemas
+            .entry(ErrorBody::name().into_owned())
+            .or_insert_with(ErrorBody::schema);
+        components
+            .responses
+            .insert("Unavailable".to_owned(), RefOr::T(response));
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                operation
+                    .responses
+                    .responses
+                    .entry("503".to_owned())
+                    .or_insert_with(|| RefOr::Ref(Ref::from_response_name("Unavailable")));
+            }
+        }
+    }
+}
+
 /// Every error's body, as [`ApiError`] answers it (for OpenAPI documents).
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
@@ -124,18 +172,34 @@ impl ApiError {
     /// 503: a service Ward depends on (Redis, a database) cannot be reached; the client may
     /// try again shortly. The cause is logged, not answered.
     pub fn unavailable(error: impl std::fmt::Display) -> Self {
-        tracing::warn!(%error, "a dependency is unavailable");
+        tracing::warn!(error = %format_args!("{error:#}"), "a dependency is unavailable");
+        Self::still_unavailable()
+    }
+
+    /// 503 like [`ApiError::unavailable`], for a dependency already known to be down (its
+    /// failure was logged when it was found out): logs nothing, so an outage does not log a
+    /// line per request.
+    pub fn still_unavailable() -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "service_unavailable",
             "a service Ward depends on is unavailable; try again in a few seconds",
         )
-        .with_retry_after(5)
+        .with_retry_after(RETRY_AFTER_SECS)
     }
 
     /// 500: something failed that the client cannot fix. The cause is logged, not answered.
-    pub fn internal(error: impl std::fmt::Display) -> Self {
-        tracing::error!(%error, "request failed");
+    ///
+    /// A failure caused by a dependency that cannot be reached right now is an outage, not a
+    /// bug, and answers `503` like [`ApiError::unavailable`]: whatever `error` is — a
+    /// `sqlx::Error`, a `redis::RedisError`, an `anyhow::Error` or boxed error carrying one
+    /// among its causes — [`unreachable_dependency`] decides, here and in the `From`
+    /// conversions, so no call site has to tell the two apart.
+    pub fn internal<E: std::fmt::Display + 'static>(error: E) -> Self {
+        if as_error(&error).is_some_and(unreachable_dependency) {
+            return Self::unavailable(error);
+        }
+        tracing::error!(error = %format_args!("{error:#}"), "request failed");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
@@ -166,35 +230,85 @@ impl ApiError {
 
 impl From<anyhow::Error> for ApiError {
     fn from(error: anyhow::Error) -> Self {
-        let unreachable = error
-            .chain()
-            .filter_map(|cause| cause.downcast_ref::<redis::RedisError>())
-            .any(unreachable_redis);
-        if unreachable {
-            Self::unavailable(format!("{error:#}"))
-        } else {
-            Self::internal(format!("{error:#}"))
-        }
+        Self::internal(error)
     }
 }
 
 impl From<redis::RedisError> for ApiError {
     fn from(error: redis::RedisError) -> Self {
-        if unreachable_redis(&error) {
-            Self::unavailable(error)
-        } else {
-            Self::internal(error)
-        }
+        Self::internal(error)
     }
 }
 
-/// Whether `error` says Redis could not be reached (rather than that a command failed).
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> Self {
+        Self::internal(error)
+    }
+}
+
+/// Seconds a client is asked to wait before trying again while a dependency is unavailable.
+pub const RETRY_AFTER_SECS: u64 = 5;
+
+/// `error` as a standard error with its chain of causes, if it is of a kind that can carry
+/// a dependency's failure.
+fn as_error(error: &dyn std::any::Any) -> Option<&(dyn std::error::Error + 'static)> {
+    type Boxed = Box<dyn std::error::Error + Send + Sync>;
+    if let Some(error) = error.downcast_ref::<anyhow::Error>() {
+        Some(error.as_ref())
+    } else if let Some(error) = error.downcast_ref::<Boxed>() {
+        Some(error.as_ref())
+    } else if let Some(error) = error.downcast_ref::<sqlx::Error>() {
+        Some(error)
+    } else if let Some(error) = error.downcast_ref::<redis::RedisError>() {
+        Some(error)
+    } else {
+        None
+    }
+}
+
+/// Whether `error`, or any error that caused it, says that a service Ward depends on could
+/// not be reached — Redis, PostgreSQL or MariaDB refused or dropped the connection, did not
+/// answer in time, or is shutting down — rather than that a request to it failed. Such a
+/// failure answers `503 service_unavailable` with `Retry-After`, never `500`.
+pub fn unreachable_dependency(error: &(dyn std::error::Error + 'static)) -> bool {
+    std::iter::successors(Some(error), |cause| cause.source()).any(|cause| {
+        if let Some(error) = cause.downcast_ref::<sqlx::Error>() {
+            unreachable_database(error)
+        } else if let Some(error) = cause.downcast_ref::<redis::RedisError>() {
+            unreachable_redis(error)
+        } else {
+            false
+        }
+    })
+}
+
+/// Whether `error` says the database could not be reached: the connection failed or broke,
+/// the pool found no connection in time, or the server refuses connections for now
+/// (SQLSTATE class `08`, connection exception, which MariaDB uses too; PostgreSQL's `57P0x`,
+/// shutting down or starting up; `53300`, too many connections).
+fn unreachable_database(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed => true,
+        sqlx::Error::Database(error) => error.code().is_some_and(|code| {
+            code.starts_with("08") || code.starts_with("57P") || code == "53300"
+        }),
+        _ => false,
+    }
+}
+
+/// Whether `error` says Redis could not be reached (rather than that a command failed), or
+/// asks to be tried again later: it is loading its data after a restart (`LOADING`), or has
+/// no primary right now.
 fn unreachable_redis(error: &redis::RedisError) -> bool {
     error.is_io_error()
         || error.is_connection_refusal()
         || error.is_connection_dropped()
         || error.is_timeout()
         || error.is_unrecoverable_error()
+        || matches!(error.retry_method(), redis::RetryMethod::WaitAndRetry)
 }
 
 impl IntoResponse for ApiError {
@@ -324,6 +438,41 @@ pub async fn correlate(mut request: Request, next: Next) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unreachable_dependency_is_503_with_retry_after_and_anything_else_500() {
+        let refused = || std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(sqlx::Error::PoolTimedOut);
+        let unavailable = [
+            ApiError::internal(sqlx::Error::PoolTimedOut),
+            ApiError::from(sqlx::Error::Io(refused())),
+            ApiError::from(anyhow::Error::new(sqlx::Error::PoolClosed).context("reading posts")),
+            ApiError::internal(boxed),
+            ApiError::from(redis::RedisError::from(refused())),
+            ApiError::from(redis::RedisError::from((
+                redis::ErrorKind::BusyLoadingError,
+                "Redis is loading the dataset in memory",
+            ))),
+        ];
+        for error in unavailable {
+            assert_eq!(error.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(error.code(), "service_unavailable");
+            assert_eq!(error.retry_after(), Some(RETRY_AFTER_SECS));
+        }
+        let internal = [
+            ApiError::internal(sqlx::Error::RowNotFound),
+            ApiError::from(anyhow::anyhow!("a claim entry lacks its hospital")),
+            ApiError::internal("plain text"),
+            ApiError::from(redis::RedisError::from((
+                redis::ErrorKind::TypeError,
+                "not a number",
+            ))),
+        ];
+        for error in internal {
+            assert_eq!(error.status(), StatusCode::INTERNAL_SERVER_ERROR);
+            assert_eq!(error.retry_after(), None);
+        }
+    }
 
     #[test]
     fn a_plausible_request_id_is_kept_and_anything_else_replaced() {

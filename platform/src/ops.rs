@@ -1,5 +1,14 @@
 //! The operational endpoints every Ward process serves — `/livez`, `/readyz`, `/metrics` —
 //! and the layer that counts and times HTTP requests.
+//!
+//! Readiness checks come in two kinds. A *required* dependency is one without which the
+//! process serves nothing useful: while it fails, `/readyz` answers `503` and names it under
+//! `failing`, and the load balancer stops sending requests. A *degrading* one is needed by
+//! some answers only (the broker, for a command API that still accepts commands into the
+//! outbox; Redis, for a query API that still reads its databases): while it fails, `/readyz`
+//! stays `200` and names it under `degraded`, so the process keeps serving what it can and
+//! answers the rest `503 service_unavailable` itself, with `Retry-After`. Either way the gauge
+//! `<service>_dependency_up{dependency}` says, as of the last readiness run, which answered.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,6 +23,7 @@ use futures::future::BoxFuture;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use secrecy::ExposeSecret;
@@ -28,10 +38,19 @@ pub type Check = Arc<dyn Fn() -> BoxFuture<'static, anyhow::Result<()>> + Send +
 /// How long one readiness check may take before it counts as failed.
 pub(crate) const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Whether a process can serve without a dependency ([module docs](self)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// Without it the process serves nothing useful: not ready.
+    Required,
+    /// Without it the process serves less: ready, but degraded.
+    Degrading,
+}
+
 /// Collects a process's metrics and readiness checks before it starts serving.
 pub struct OpsBuilder {
     registry: Registry,
-    checks: Vec<(&'static str, Check)>,
+    checks: Vec<(&'static str, Need, Check)>,
 }
 
 impl OpsBuilder {
@@ -40,9 +59,14 @@ impl OpsBuilder {
         &mut self.registry
     }
 
-    /// Adds a named readiness check.
-    pub fn check(mut self, name: &'static str, check: Check) -> Self {
-        self.checks.push((name, check));
+    /// Adds a named readiness check of a required dependency.
+    pub fn check(self, name: &'static str, check: Check) -> Self {
+        self.check_for(name, Need::Required, check)
+    }
+
+    /// Adds a named readiness check of a dependency the process needs as `need` says.
+    pub fn check_for(mut self, name: &'static str, need: Need, check: Check) -> Self {
+        self.checks.push((name, need, check));
         self
     }
 
@@ -59,10 +83,17 @@ impl OpsBuilder {
             "HTTP request latency, by route and status",
             http.latency.clone(),
         );
+        let up = Family::<DependencyLabels, Gauge>::default();
+        self.registry.register(
+            "dependency_up",
+            "Whether each dependency answered at the last readiness check (1) or not (0)",
+            up.clone(),
+        );
         Ops {
             inner: Arc::new(OpsInner {
                 registry: self.registry,
                 checks: self.checks,
+                up,
             }),
             http,
         }
@@ -78,7 +109,22 @@ pub struct Ops {
 
 struct OpsInner {
     registry: Registry,
-    checks: Vec<(&'static str, Check)>,
+    checks: Vec<(&'static str, Need, Check)>,
+    up: Family<DependencyLabels, Gauge>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DependencyLabels {
+    dependency: &'static str,
+}
+
+/// What the readiness checks found: the dependencies that failed, by need.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Readiness {
+    /// Required dependencies that failed: the process is not ready.
+    pub failing: Vec<&'static str>,
+    /// Degrading dependencies that failed: the process is ready, but serves less.
+    pub degraded: Vec<&'static str>,
 }
 
 impl Ops {
@@ -109,40 +155,63 @@ impl Ops {
             ))
     }
 
-    /// Runs every readiness check; returns the names of those that failed.
-    pub async fn failing_checks(&self) -> Vec<&'static str> {
-        let runs = self.inner.checks.iter().map(|(name, check)| async move {
-            match tokio::time::timeout(CHECK_TIMEOUT, check()).await {
-                Ok(Ok(())) => None,
-                Ok(Err(error)) => {
-                    tracing::warn!(check = name, %error, "readiness check failed");
-                    Some(*name)
-                }
-                Err(_) => {
-                    tracing::warn!(check = name, "readiness check timed out");
-                    Some(*name)
-                }
+    /// Runs every readiness check at once; returns those that failed, by need, and sets
+    /// `dependency_up`.
+    pub async fn readiness(&self) -> Readiness {
+        let runs = self
+            .inner
+            .checks
+            .iter()
+            .map(|(name, need, check)| async move {
+                let up = match tokio::time::timeout(CHECK_TIMEOUT, check()).await {
+                    Ok(Ok(())) => true,
+                    Ok(Err(error)) => {
+                        tracing::warn!(
+                            check = name,
+                            error = format!("{error:#}"),
+                            "readiness check failed"
+                        );
+                        false
+                    }
+                    Err(_) => {
+                        tracing::warn!(check = name, "readiness check timed out");
+                        false
+                    }
+                };
+                self.inner
+                    .up
+                    .get_or_create(&DependencyLabels { dependency: name })
+                    .set(i64::from(up));
+                (*name, *need, up)
+            });
+        let mut readiness = Readiness::default();
+        for (name, need, up) in futures::future::join_all(runs).await {
+            match (up, need) {
+                (true, _) => {}
+                (false, Need::Required) => readiness.failing.push(name),
+                (false, Need::Degrading) => readiness.degraded.push(name),
             }
-        });
-        futures::future::join_all(runs)
-            .await
-            .into_iter()
-            .flatten()
-            .collect()
+        }
+        readiness
     }
 }
 
 async fn readyz(State(ops): State<Ops>) -> Response {
-    let failing = ops.failing_checks().await;
-    if failing.is_empty() {
-        Json(json!({"status": "ready"})).into_response()
+    let Readiness { failing, degraded } = ops.readiness().await;
+    let mut body = if failing.is_empty() {
+        json!({"status": "ready"})
     } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "not_ready", "failing": failing})),
-        )
-            .into_response()
+        json!({"status": "not_ready", "failing": failing})
+    };
+    if !degraded.is_empty() {
+        body["degraded"] = json!(degraded);
     }
+    let status = if failing.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
 }
 
 async fn metrics(State(ops): State<Ops>) -> Response {
@@ -249,4 +318,56 @@ pub async fn connect_redis(config: &RedisConfig) -> anyhow::Result<redis::aio::C
 /// A client of the configured Redis, for connections of their own (a subscription).
 pub fn redis_client(config: &RedisConfig) -> anyhow::Result<redis::Client> {
     Ok(redis::Client::open(config.url.expose_secret())?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answering(up: bool) -> Check {
+        Arc::new(move || {
+            Box::pin(async move {
+                anyhow::ensure!(up, "down");
+                Ok(())
+            })
+        })
+    }
+
+    #[tokio::test]
+    async fn a_failing_degrading_dependency_leaves_the_process_ready_and_a_required_one_does_not(
+    ) -> anyhow::Result<()> {
+        let ops = Ops::builder("ward_test")
+            .check("database", answering(true))
+            .check_for("broker", Need::Degrading, answering(false))
+            .build();
+        assert_eq!(
+            ops.readiness().await,
+            Readiness {
+                failing: vec![],
+                degraded: vec!["broker"]
+            }
+        );
+        let ops = Ops::builder("ward_test")
+            .check("database", answering(false))
+            .check_for("broker", Need::Degrading, answering(true))
+            .build();
+        assert_eq!(
+            ops.readiness().await,
+            Readiness {
+                failing: vec!["database"],
+                degraded: vec![]
+            }
+        );
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &ops.inner.registry)?;
+        assert!(
+            text.contains("ward_test_dependency_up{dependency=\"database\"} 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ward_test_dependency_up{dependency=\"broker\"} 1"),
+            "{text}"
+        );
+        Ok(())
+    }
 }

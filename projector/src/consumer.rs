@@ -262,7 +262,11 @@ fn consume<P: Projection>(
         follow,
         verified: None,
     };
+    let mut bump = CacheBump::default();
     'batches: while !shutdown.is_cancelled() {
+        if let Some((redis, prefix)) = &settings.cache {
+            bump.settle(handle, redis, prefix, projection.name(), &group);
+        }
         if let Some(share) = dealer
             .as_ref()
             .and_then(|(share, _)| membership::take_change(share))
@@ -328,7 +332,8 @@ fn consume<P: Projection>(
             std::thread::sleep(Duration::from_secs(1));
         }
         if let Some((redis, prefix)) = &settings.cache {
-            invalidate_cache(handle, redis.clone(), prefix, projection.name(), &group);
+            bump.owed = true;
+            bump.settle(handle, redis, prefix, projection.name(), &group);
         }
         metrics
             .applied
@@ -365,23 +370,49 @@ fn reseek<P: Projection>(consumer: &BaseConsumer<SeekToStored<P>>, group: &str) 
     }
 }
 
-/// Bumps the query cache's version after a commit, retrying briefly: until it succeeds,
-/// readers may be served answers from before the batch (for at most the cache's TTL).
-fn invalidate_cache(
-    handle: &Handle,
-    mut redis: redis::aio::ConnectionManager,
-    prefix: &str,
-    service: &str,
-    group: &str,
-) {
-    for attempt in 1..=3 {
+/// The query cache's version bump owed after commits. Until Redis takes it, readers may be
+/// served cached answers from before them, so it is retried — at once after a commit, at
+/// most once a second while Redis fails — for as long as it takes: a cache that missed a bump
+/// while Redis was unreachable would otherwise serve older answers for their whole time to
+/// live once Redis is back.
+#[derive(Default)]
+struct CacheBump {
+    /// Whether a commit has not been announced to the cache yet.
+    owed: bool,
+    /// When the last attempt failed, if it did.
+    failed_at: Option<Instant>,
+}
+
+impl CacheBump {
+    /// Bumps the version if a bump is owed and due.
+    fn settle(
+        &mut self,
+        handle: &Handle,
+        redis: &redis::aio::ConnectionManager,
+        prefix: &str,
+        service: &str,
+        group: &str,
+    ) {
+        let due = self
+            .failed_at
+            .is_none_or(|failed| failed.elapsed() >= Duration::from_secs(1));
+        if !self.owed || !due {
+            return;
+        }
+        let mut redis = redis.clone();
         match handle.block_on(ward_platform::cache::invalidate(
             &mut redis, prefix, service,
         )) {
-            Ok(_) => return,
+            Ok(_) => *self = Self::default(),
             Err(error) => {
-                tracing::warn!(group, attempt, %error, "invalidating the query cache failed");
-                std::thread::sleep(Duration::from_millis(100 * attempt));
+                if self.failed_at.is_none() {
+                    tracing::warn!(
+                        group,
+                        %error,
+                        "invalidating the query cache failed; retrying every second"
+                    );
+                }
+                self.failed_at = Some(Instant::now());
             }
         }
     }

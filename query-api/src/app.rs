@@ -8,12 +8,12 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use ward_platform::config::{self, WardConfig};
 use ward_platform::http::{correlate, ApiError};
-use ward_platform::ops::{connect_redis, redis_check, sql_check, Ops};
+use ward_platform::ops::{connect_redis, redis_check, sql_check, Need, Ops};
 use ward_platform::session::SessionStore;
 use ward_platform::shutdown;
 
 use crate::board;
-use crate::cache::Cache;
+use crate::cache::{Cache, RedisHealth};
 use crate::consistency::Waits;
 use crate::hospital;
 use crate::pages;
@@ -30,16 +30,30 @@ pub async fn run(
     let services = config::names(&config.query_api.services, "query_api.services", &SERVICES)?;
     let redis = connect_redis(&config.redis).await?;
     let mut ops = Ops::builder("ward_query");
+    // One breaker for everything of the process that asks Redis.
+    let redis_health = RedisHealth::default();
     let cache = Cache::new(
         redis.clone(),
+        redis_health.clone(),
         &config.redis.key_prefix,
         config.query_api.cache_ttl_secs,
         ops.registry(),
     );
-    ops = ops.check("redis", redis_check(redis.clone()));
+    // Reads go on without Redis (only a member's own pages need it, for the session), and
+    // each read model's database is needed by its answers only: while one fails, the process
+    // answers those `503` itself and serves the rest, so it stays ready unless it serves
+    // nothing but that read model.
+    let read_models = services.iter().filter(|s| **s != "web").count();
+    let database = if read_models > 1 {
+        Need::Degrading
+    } else {
+        Need::Required
+    };
+    ops = ops.check_for("redis", Need::Degrading, redis_check(redis.clone()));
     // One ration of read-your-writes waits for every service of the process.
     let waits = Waits::new(
         SessionStore::new(redis.clone(), config),
+        redis_health,
         &config.command_api.session_cookie,
         config.query_api.max_waits,
         config.query_api.max_waits_per_member,
@@ -50,7 +64,7 @@ pub async fn run(
         match *service {
             "board" => {
                 let pool = config.board_db.connect_postgres().await?;
-                ops = ops.check("board_db", sql_check(pool.clone()));
+                ops = ops.check_for("board_db", database, sql_check(pool.clone()));
                 let state = board::BoardState {
                     pool,
                     cache: cache.clone(),
@@ -65,9 +79,9 @@ pub async fn run(
                 // with the member id of the member's own session (ADR 0014).
                 let key = config.command_api.author_key()?;
                 let pool = config.member_db.connect_mysql().await?;
-                ops = ops.check("member_db", sql_check(pool.clone()));
+                ops = ops.check_for("member_db", database, sql_check(pool.clone()));
                 let events = config.event_store.connect_postgres().await?;
-                ops = ops.check("event_store", sql_check(events.clone()));
+                ops = ops.check_for("event_store", database, sql_check(events.clone()));
                 let state = crate::me::MeState {
                     pool,
                     events,
@@ -81,7 +95,7 @@ pub async fn run(
             }
             "hospital" => {
                 let pool = config.hospital_db.connect_mysql().await?;
-                ops = ops.check("hospital_db", sql_check(pool.clone()));
+                ops = ops.check_for("hospital_db", database, sql_check(pool.clone()));
                 let state = hospital::HospitalState {
                     pool,
                     cache: cache.clone(),

@@ -174,10 +174,8 @@ pub struct PostDetail {
 pub struct CommentView {
     /// Its id.
     pub id: Uuid,
-    /// How its author appears in this thread: `"original_poster"` (글쓴이) or
-    /// `{"anonymous": n}` (익명n).
-    #[schema(value_type = Object)]
-    pub handle: serde_json::Value,
+    /// How its author appears in this thread.
+    pub handle: Handle,
     /// `published`, `hidden`, `deleted` or `erased`; the body is absent unless `published`.
     pub state: String,
     /// Its text.
@@ -189,6 +187,17 @@ pub struct CommentView {
     /// Replies, oldest first (top-level comments only).
     #[schema(no_recursion)]
     pub replies: Vec<CommentView>,
+}
+
+/// How a comment's author appears in its thread: never who they are, only whether they wrote
+/// the post and, if not, which of the thread's other commenters they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Handle {
+    /// `"original_poster"`: the post's author (글쓴이).
+    OriginalPoster,
+    /// `{"anonymous": n}`: the thread's n-th other commenter (익명n), from 1.
+    Anonymous(i32),
 }
 
 /// An entry of the public moderation log. It never names a moderator or a reporter.
@@ -385,9 +394,9 @@ pub async fn boards(
     params(
         ("board" = String, Path, description = "`free` or `qna`."),
         ("sort" = Option<String>, Query, description = "`new` (default), `hot` or `top`."),
-        ("limit" = Option<i64>, Query, description = "1 to 100, default 20."),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 100, description = "1 to 100, default 20."),
         ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page."),
-        ("Ward-Min-Version" = Option<String>, Header, description = "`post:<id>:<version>`: wait until the read model shows it (signed-in members only, 2 s at most; others are told at once)."),
+        ("Ward-Min-Version" = Option<String>, Header, pattern = r"^[A-Za-z0-9_-]+:[A-Za-z0-9_-]+:[1-9][0-9]{0,17}$", description = "`post:<id>:<version>`: wait until the read model shows it (signed-in members only, 2 s at most; others are told at once)."),
     ),
     responses(
         (status = 200, description = "A page of posts.", body = PostPage),
@@ -519,7 +528,7 @@ fn like_escape(text: &str) -> String {
     params(
         ("q" = String, Query, description = "2 to 100 characters to find in titles and bodies."),
         ("board" = Option<String>, Query, description = "Only this board."),
-        ("limit" = Option<i64>, Query, description = "1 to 100, default 20."),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 100, description = "1 to 100, default 20."),
         ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page."),
     ),
     responses(
@@ -527,7 +536,7 @@ fn like_escape(text: &str) -> String {
         (status = 304, description = "Not modified."),
         (status = 400, description = "A malformed cursor (`cursor_invalid`) or parameter (`invalid_query`).", body = ErrorBody),
         (status = 404, description = "No such board (`board_not_found`).", body = ErrorBody),
-        (status = 422, description = "`q` missing, shorter than 2 or longer than 100 characters (`search_text_length`), or a limit out of range (`limit_out_of_range`).", body = ErrorBody),
+        (status = 422, description = "`q` missing, shorter than 2 or longer than 100 characters (`search_text_length`), or holding a NUL character (`search_text_invalid`), or a limit out of range (`limit_out_of_range`).", body = ErrorBody),
     ))]
 #[tracing::instrument(skip_all)]
 pub async fn search(
@@ -544,6 +553,13 @@ pub async fn search(
                 "q must be {} to {} characters long",
                 SEARCH_CHARS.0, SEARCH_CHARS.1
             ),
+        ));
+    }
+    // No title or body holds one, and PostgreSQL's text cannot: it would fail the query.
+    if q.contains('\0') {
+        return Err(ApiError::invalid(
+            "search_text_invalid",
+            "q must not contain NUL characters",
         ));
     }
     if let Some(board) = &params.board {
@@ -600,7 +616,7 @@ struct CommentRow {
 #[utoipa::path(get, path = "/api/v1/posts/{id}", tag = "boards",
     params(
         ("id" = Uuid, Path, description = "The post."),
-        ("Ward-Min-Version" = Option<String>, Header, description = "`post:<id>:<version>`: wait until the read model shows it (signed-in members only, 2 s at most; others are told at once)."),
+        ("Ward-Min-Version" = Option<String>, Header, pattern = r"^[A-Za-z0-9_-]+:[A-Za-z0-9_-]+:[1-9][0-9]{0,17}$", description = "`post:<id>:<version>`: wait until the read model shows it (signed-in members only, 2 s at most; others are told at once)."),
     ),
     responses(
         (status = 200, description = "The post.", body = PostDetail),
@@ -685,8 +701,8 @@ async fn comments(
             row.state
         };
         let handle = match row.handle {
-            0 => serde_json::json!("original_poster"),
-            n => serde_json::json!({ "anonymous": n }),
+            0 => Handle::OriginalPoster,
+            n => Handle::Anonymous(n),
         };
         CommentView {
             id: row.id,
@@ -714,7 +730,7 @@ async fn comments(
 /// first. Names no moderator and no reporter.
 #[utoipa::path(get, path = "/api/v1/moderation/log", tag = "moderation",
     params(
-        ("limit" = Option<i64>, Query, description = "1 to 100, default 20."),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 100, description = "1 to 100, default 20."),
         ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page."),
     ),
     responses(

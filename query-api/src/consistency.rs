@@ -33,6 +33,8 @@ use ward_domain::member::MemberId;
 use ward_platform::http::ApiError;
 use ward_platform::session::{cookie, SessionStore};
 
+use crate::cache::RedisHealth;
+
 /// The request header naming the version a client needs.
 pub const MIN_VERSION: &str = "ward-min-version";
 /// How long a request waits for the read model at most.
@@ -47,6 +49,7 @@ const MAX_POLL: Duration = Duration::from_millis(100);
 #[derive(Clone)]
 pub struct Waits {
     sessions: SessionStore,
+    redis: RedisHealth,
     session_cookie: String,
     turns: Arc<Turns>,
 }
@@ -105,31 +108,29 @@ impl Drop for Turn {
 }
 
 impl Waits {
-    /// Waits for the members of `sessions` (cookie `session_cookie`): `total` requests at
-    /// once in this process, `per_member` of one member.
+    /// Waits for the members of `sessions` (cookie `session_cookie`), looked up while
+    /// `redis` allows: `total` requests at once in this process, `per_member` of one member.
     pub fn new(
         sessions: SessionStore,
+        redis: RedisHealth,
         session_cookie: &str,
         total: usize,
         per_member: usize,
     ) -> Self {
         Self {
             sessions,
+            redis,
             session_cookie: session_cookie.to_owned(),
             turns: Turns::new(total, per_member),
         }
     }
 
-    /// The signed-in member sending `headers`, if their session cookie names a session.
+    /// The signed-in member sending `headers`, if their session cookie names a session. While
+    /// Redis is unavailable nobody is known, so nobody waits: the answer comes at once.
     async fn member(&self, headers: &HeaderMap) -> Option<MemberId> {
         let token = cookie(headers, &self.session_cookie)?;
-        match self.sessions.get(token).await {
-            Ok(session) => session.map(|s| s.member_id),
-            Err(error) => {
-                tracing::warn!(%error, "session lookup failed; not waiting for the version");
-                None
-            }
-        }
+        let session = self.redis.session(&self.sessions, token).await.ok()??;
+        Some(session.member_id)
     }
 }
 

@@ -517,7 +517,7 @@ impl Totals {
     tag = "hospitals",
     params(
         ("id" = Uuid, Path, description = "The hospital's id."),
-        ("Ward-Min-Version" = Option<String>, Header, description = "`review:<id>:<version>`: wait until the read model shows that review version (signed-in members only, 2 s at most; others are told at once)."),
+        ("Ward-Min-Version" = Option<String>, Header, pattern = r"^[A-Za-z0-9_-]+:[A-Za-z0-9_-]+:[1-9][0-9]{0,17}$", description = "`review:<id>:<version>`: wait until the read model shows that review version (signed-in members only, 2 s at most; others are told at once)."),
     ),
     responses(
         (status = 200, description = "The hospital; `ward-consistency` says whether a requested version was reached.", body = HospitalProfile),
@@ -787,7 +787,7 @@ enum After {
     params(
         ("id" = Uuid, Path, description = "The hospital's id."),
         ReviewFilter,
-        ("Ward-Min-Version" = Option<String>, Header, description = "`review:<id>:<version>`: wait until the read model shows that review version (signed-in members only, 2 s at most; others are told at once)."),
+        ("Ward-Min-Version" = Option<String>, Header, pattern = r"^[A-Za-z0-9_-]+:[A-Za-z0-9_-]+:[1-9][0-9]{0,17}$", description = "`review:<id>:<version>`: wait until the read model shows that review version (signed-in members only, 2 s at most; others are told at once)."),
     ),
     responses(
         (status = 200, description = "A page of reviews (deleted and hidden ones are left out).", body = ReviewPage),
@@ -916,7 +916,7 @@ pub async fn reviews(
     tag = "hospitals",
     params(
         ("id" = Uuid, Path, description = "The review's id."),
-        ("Ward-Min-Version" = Option<String>, Header, description = "`review:<id>:<version>`: wait until the read model shows that review version (signed-in members only, 2 s at most; others are told at once)."),
+        ("Ward-Min-Version" = Option<String>, Header, pattern = r"^[A-Za-z0-9_-]+:[A-Za-z0-9_-]+:[1-9][0-9]{0,17}$", description = "`review:<id>:<version>`: wait until the read model shows that review version (signed-in members only, 2 s at most; others are told at once)."),
     ),
     responses(
         (status = 200, description = "The review; a deleted or hidden one with its `state` and without content.", body = ReviewDetail),

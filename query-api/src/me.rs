@@ -486,7 +486,7 @@ pub struct Affiliations {
         (status = 200, description = "The member's claims.", body = Affiliations),
         (status = 400, description = "A malformed `Ward-Min-Version` (`min_version_invalid`) or one naming something else than an affiliation, post or review (`min_version_kind_unknown`).", body = ErrorBody),
         (status = 401, description = "No session (`unauthenticated`).", body = ErrorBody),
-        (status = 503, description = "The member has more rows than a page opens (`too_many_rows`).", body = ErrorBody),
+        (status = 503, description = "The member has more rows than a page opens (`too_many_rows`), or a service Ward depends on cannot be reached (`service_unavailable`, with `Retry-After`).", body = ErrorBody),
     ),
 )]
 #[tracing::instrument(skip_all)]
@@ -586,7 +586,7 @@ pub struct ActivityPage {
         (status = 400, description = "An unknown query parameter (`invalid_query`), a cursor this API did not give out (`cursor_invalid`), or a bad `Ward-Min-Version` (`min_version_invalid`, `min_version_kind_unknown`).", body = ErrorBody),
         (status = 401, description = "No session (`unauthenticated`).", body = ErrorBody),
         (status = 422, description = "An unknown kind (`kind_unknown`) or a limit out of 1..=100 (`limit_out_of_range`).", body = ErrorBody),
-        (status = 503, description = "The member has more rows than a page opens (`too_many_rows`).", body = ErrorBody),
+        (status = 503, description = "The member has more rows than a page opens (`too_many_rows`), or a service Ward depends on cannot be reached (`service_unavailable`, with `Retry-After`).", body = ErrorBody),
     ),
 )]
 #[tracing::instrument(skip_all)]
@@ -715,7 +715,7 @@ impl Placed for Opened {
         (status = 400, description = "An unknown or ill-typed query parameter (`invalid_query`), a cursor this API did not give out (`cursor_invalid`), or a bad `Ward-Min-Version` (`min_version_invalid`, `min_version_kind_unknown`).", body = ErrorBody),
         (status = 401, description = "No session (`unauthenticated`).", body = ErrorBody),
         (status = 422, description = "A limit out of 1..=100 (`limit_out_of_range`).", body = ErrorBody),
-        (status = 503, description = "The member has more rows than a page opens (`too_many_rows`).", body = ErrorBody),
+        (status = 503, description = "The member has more rows than a page opens (`too_many_rows`), or a service Ward depends on cannot be reached (`service_unavailable`, with `Retry-After`).", body = ErrorBody),
     ),
 )]
 #[tracing::instrument(skip_all)]
@@ -769,6 +769,11 @@ pub struct MinVersionHeader {
     /// review: `affiliation:<claim id>:<version>`, `post:<post id>:<version>` or
     /// `review:<review id>:<version>`, the version a command answered. The answer says in
     /// `Ward-Consistency` whether it did.
-    #[param(rename = "Ward-Min-Version", value_type = String, required = false)]
+    #[param(
+        rename = "Ward-Min-Version",
+        value_type = String,
+        required = false,
+        pattern = r"^[A-Za-z0-9_-]+:[A-Za-z0-9_-]+:[1-9][0-9]{0,17}$"
+    )]
     pub ward_min_version: Option<String>,
 }

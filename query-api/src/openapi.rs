@@ -1,11 +1,13 @@
 //! The query API's OpenAPI 3.1 document, generated from the handlers' `#[utoipa::path]`
 //! annotations and served at `GET /api/v1/openapi.json` (the command API serves its own at
-//! `/api/v1/openapi/commands.json`; a gateway sends that path to command pods).
+//! `/api/v1/openapi/commands.json`; a gateway sends that path to command pods). Any operation
+//! may answer `503` (`service_unavailable`, with `Retry-After`) while its read model's database
+//! cannot be reached ([`Unavailable`]).
 
 use axum::Json;
 use utoipa::OpenApi;
 
-use ward_platform::http::SessionCookie;
+use ward_platform::http::{SessionCookie, Unavailable};
 
 use crate::{board, hospital, me};
 
@@ -41,7 +43,7 @@ use crate::{board, hospital, me};
         me::activity,
         me::notifications,
     ),
-    modifiers(&SessionCookie),
+    modifiers(&SessionCookie, &Unavailable),
     tags(
         (name = "boards", description = "Boards, posts, comments and search."),
         (name = "moderation", description = "The public moderation log."),

@@ -4,6 +4,7 @@
 
 pub mod gateway;
 pub mod replay;
+pub mod republish;
 pub mod seed;
 
 use std::fmt;
@@ -83,29 +84,39 @@ pub async fn run(
             .with_context(|| format!("binding the {component} to {address}"))?;
         listeners.push((component, listener));
     }
-    // The gateway forwards to the APIs started here (their real ports), else to the
-    // configured addresses.
-    let url_of = |wanted: Component| -> anyhow::Result<String> {
-        Ok(match listeners.iter().find(|(c, _)| *c == wanted) {
+    // The gateway forwards to the configured processes, else to the APIs started here (their
+    // real ports), else to the configured addresses.
+    let urls_of = |wanted: Component, configured: &str| -> anyhow::Result<Vec<String>> {
+        let configured: Vec<String> = configured
+            .split(',')
+            .map(str::trim)
+            .filter(|url| !url.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if !configured.is_empty() {
+            return Ok(configured);
+        }
+        Ok(vec![match listeners.iter().find(|(c, _)| *c == wanted) {
             Some((_, listener)) => format!("http://{}", listener.local_addr()?),
             None => format!("http://{}", wanted.listen(config)),
-        })
+        }])
     };
-    let (command_url, query_url) = (url_of(Component::CommandApi)?, url_of(Component::QueryApi)?);
+    let upstreams = gateway::Upstreams {
+        command: urls_of(Component::CommandApi, &config.gateway.command_api_urls)?,
+        query: urls_of(Component::QueryApi, &config.gateway.query_api_urls)?,
+        command_body: config.command_api.max_body_bytes,
+    };
     let mut tasks = JoinSet::new();
     for (component, listener) in listeners {
         println!("{component:<12} http://{}", listener.local_addr()?);
         let (config, shutdown) = (config.clone(), shutdown.clone());
-        let (command_url, query_url) = (command_url.clone(), query_url.clone());
+        let upstreams = upstreams.clone();
         tasks.spawn(async move {
             let result = match component {
                 Component::CommandApi => ward_command_api::run(&config, listener, shutdown).await,
                 Component::Projector => ward_projector::run(&config, listener, shutdown).await,
                 Component::QueryApi => ward_query_api::run(&config, listener, shutdown).await,
-                Component::Gateway => {
-                    let limit = config.command_api.max_body_bytes;
-                    gateway::run(listener, command_url, query_url, limit, shutdown).await
-                }
+                Component::Gateway => gateway::run(listener, upstreams, shutdown).await,
             };
             result.with_context(|| format!("the {component} stopped"))
         });

@@ -79,6 +79,12 @@ enum Command {
         #[command(subcommand)]
         command: ProjectorCommand,
     },
+    /// Publish the event store into the event topics again (docs/operations.md, "The Kafka
+    /// log is lost or damaged").
+    Events {
+        #[command(subcommand)]
+        command: EventsCommand,
+    },
     /// Write the event log, from the beginning, as JSON Lines or CSV (for analysts). The log
     /// names no member; sealed texts stay sealed unless --open-texts is given, and erased
     /// ones stay erased.
@@ -105,6 +111,29 @@ enum Command {
         /// Write to this file instead of standard output.
         #[arg(long, short)]
         output: Option<std::path::PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum EventsCommand {
+    /// Publish stored events again exactly as the outbox relay did, in sequence order per
+    /// aggregate, holding the relay's leader lock (it waits while a relay publishes). An
+    /// interrupted run resumes where it stopped when run again with the same options; a
+    /// finished one publishes nothing again unless --restart is given.
+    Republish {
+        /// Only events that occurred at or after this time (RFC 3339).
+        #[arg(long)]
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        /// Only these aggregate types (post, hospital, member, affiliation, review,
+        /// moderation); all when omitted.
+        #[arg(long, value_delimiter = ',')]
+        aggregates: Vec<String>,
+        /// Forget any earlier run, finished or not, and start from the first event.
+        #[arg(long)]
+        restart: bool,
+        /// Stop after publishing this many events (run again to resume).
+        #[arg(long)]
+        limit: Option<u64>,
     },
 }
 
@@ -320,6 +349,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Projector { command } => projector(&config, command).await,
+        Command::Events { command } => events(&config, command).await,
         Command::Members { command } => {
             let (member, grant) = match &command {
                 MembersCommand::Grant { member, .. } => (member, true),
@@ -404,6 +434,43 @@ async fn projector(config: &WardConfig, command: ProjectorCommand) -> anyhow::Re
             Ok(())
         }
     }
+}
+
+async fn events(config: &WardConfig, command: EventsCommand) -> anyhow::Result<()> {
+    let EventsCommand::Republish {
+        since,
+        aggregates,
+        restart,
+        limit,
+    } = command;
+    let options = ward::republish::Options {
+        since,
+        aggregate_types: aggregates,
+        restart,
+        limit,
+    };
+    let show_progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let done = ward::republish::republish(config, &options, show_progress).await?;
+    if let Some(at) = done.finished_before {
+        println!(
+            "republish: a run with these options finished at {at}; nothing to publish \
+             (--restart publishes everything again)"
+        );
+        return Ok(());
+    }
+    let state = if done.finished {
+        "finished"
+    } else {
+        "stopped at --limit; run the same command again to resume"
+    };
+    println!(
+        "republish: {} events published ({} by earlier runs); {state}",
+        done.published, done.earlier
+    );
+    for (topic, count) in &done.topics {
+        println!("  {topic:<32} {count:>10}");
+    }
+    Ok(())
 }
 
 async fn claims(config: &WardConfig, command: ClaimsCommand) -> anyhow::Result<()> {

@@ -75,21 +75,7 @@ pub async fn replay(
     show_progress: bool,
     out: &mut dyn Write,
 ) -> anyhow::Result<Replayed> {
-    let known: Vec<String> = kafka::topic_definitions()?
-        .into_iter()
-        .map(|t| t.aggregate_type)
-        .collect();
-    if let Some(unknown) = filter.aggregate_types.iter().find(|t| !known.contains(t)) {
-        anyhow::bail!(
-            "no topic carries {unknown:?} events; choose from {}",
-            known.join(", ")
-        );
-    }
-    let types = if filter.aggregate_types.is_empty() {
-        known
-    } else {
-        filter.aggregate_types.clone()
-    };
+    let types = chosen_aggregate_types(&filter.aggregate_types)?;
     let keys = if open_texts {
         Some(ContentKeys::new(
             config.event_store.connect_postgres().await?,
@@ -104,7 +90,7 @@ pub async fn replay(
         .create()?;
     let (assignment, mut remaining, total) = ends(config, &types).await?;
     consumer.assign(&assignment)?;
-    let bar = show_progress.then(|| progress_bar(total));
+    let bar = show_progress.then(|| progress_bar(total, "records"));
 
     let mut sink = match format {
         Format::Jsonl => Sink::Jsonl(out),
@@ -188,6 +174,25 @@ pub async fn replay(
     Ok(replayed)
 }
 
+/// The aggregate types `wanted`, all when it is empty; an error names one no topic carries.
+pub(crate) fn chosen_aggregate_types(wanted: &[String]) -> anyhow::Result<Vec<String>> {
+    let known: Vec<String> = kafka::topic_definitions()?
+        .into_iter()
+        .map(|t| t.aggregate_type)
+        .collect();
+    if let Some(unknown) = wanted.iter().find(|t| !known.contains(t)) {
+        anyhow::bail!(
+            "no topic carries {unknown:?} events; choose from {}",
+            known.join(", ")
+        );
+    }
+    Ok(if wanted.is_empty() {
+        known
+    } else {
+        wanted.to_vec()
+    })
+}
+
 enum Sink<'a> {
     Jsonl(&'a mut dyn Write),
     Csv(Box<csv::Writer<&'a mut dyn Write>>),
@@ -214,12 +219,13 @@ async fn ends(config: &WardConfig, types: &[String]) -> anyhow::Result<Ends> {
     Ok((assignment, remaining, total))
 }
 
-fn progress_bar(total: u64) -> indicatif::ProgressBar {
+/// A progress bar on standard error over `total` things called `unit`.
+pub(crate) fn progress_bar(total: u64, unit: &str) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(total);
     bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{bar:40} {pos}/{len} records ({per_sec}, {eta} left)",
-        )
+        indicatif::ProgressStyle::with_template(&format!(
+            "{{bar:40}} {{pos}}/{{len}} {unit} ({{per_sec}}, {{eta}} left)"
+        ))
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     bar

@@ -335,6 +335,12 @@ async fn hot_and_top_orders_page_without_gaps_and_search_finds_korean_substrings
 
     for (path, status, code) in [
         ("/api/v1/posts?q=a", 422, "search_text_length"),
+        // PostgreSQL's text cannot hold NUL: refused, not failed (found by api_fuzz).
+        (
+            "/api/v1/posts?q=%EC%84%9C%00%EC%9A%B8",
+            422,
+            "search_text_invalid",
+        ),
         ("/api/v1/posts", 422, "search_text_length"),
         ("/api/v1/boards/free/posts?sort=best", 422, "sort_unknown"),
         ("/api/v1/boards/nope/posts", 404, "board_not_found"),

@@ -282,3 +282,109 @@ async fn the_query_api_documents_every_route_in_openapi_3_1() -> Result {
     anyhow::ensure!(cookie["in"] == "cookie", "session cookie scheme {cookie}");
     stack.finish().await
 }
+
+/// The command API's operations that count against one of the member's rate limits
+/// (`command_api.rate_limits`), by operation id.
+const RATE_LIMITED: &[&str] = &[
+    "create_post",
+    "edit_post",
+    "like_post",
+    "unlike_post",
+    "create_comment",
+    "edit_comment",
+    "submit_claim",
+    "send_email_code",
+    "write_review",
+    "edit_review",
+    "report",
+    "change_me",
+];
+
+/// Every operation of `document`: path, method and the operation.
+fn operations(document: &Value) -> Vec<(String, &'static str, &Value)> {
+    document["paths"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .flat_map(|(path, item)| {
+            METHODS
+                .iter()
+                .filter(|method| item[**method].is_object())
+                .map(move |method| (path.clone(), *method, &item[*method]))
+        })
+        .collect()
+}
+
+/// Whether `operation` documents an error body for `status`.
+fn documents_error(document: &Value, operation: &Value, status: &str) -> bool {
+    is_error_body(resolve(document, &operation["responses"][status]))
+}
+
+// Found by the API fuzzing (api_fuzz.rs): answers that the document did not mention.
+#[tokio::test]
+async fn every_command_documents_refused_bodies_rate_limits_and_outages() -> Result {
+    let document = serde_json::to_value(ward_command_api::openapi::document().await.0)?;
+    let operations = operations(&document);
+    anyhow::ensure!(operations.len() >= ROUTES.len(), "{document}");
+    for (path, method, operation) in &operations {
+        let mut expected = vec!["503"];
+        if operation["requestBody"].is_object() {
+            // ApiJson's refusals: malformed JSON, too large, not JSON.
+            expected.extend(["400", "413", "415"]);
+        }
+        if RATE_LIMITED.contains(&operation["operationId"].as_str().unwrap_or_default()) {
+            expected.push("429");
+        }
+        for status in expected {
+            anyhow::ensure!(
+                documents_error(&document, operation, status),
+                "{method} {path} documents no {status}: {}",
+                operation["responses"]
+            );
+        }
+    }
+    let retry_after = &document["components"]["responses"]["Unavailable"]["headers"]["Retry-After"];
+    anyhow::ensure!(retry_after.is_object(), "503 without Retry-After");
+    Ok(())
+}
+
+// Found by the API fuzzing (api_fuzz.rs): a comment's handle was documented as an object,
+// but `"original_poster"` is a string.
+#[tokio::test]
+async fn the_query_api_documents_comment_handles_and_outages_as_answered() -> Result {
+    let document = serde_json::to_value(ward_query_api::openapi::document().await.0)?;
+    for (path, method, operation) in operations(&document) {
+        anyhow::ensure!(
+            documents_error(&document, operation, "503"),
+            "{method} {path} documents no 503: {}",
+            operation["responses"]
+        );
+    }
+    let schemas = &document["components"]["schemas"];
+    let mut handle = &schemas["CommentView"]["properties"]["handle"];
+    if let Some(name) = handle["$ref"]
+        .as_str()
+        .and_then(|r| r.strip_prefix("#/components/schemas/"))
+    {
+        handle = &schemas[name];
+    }
+    let variants = handle["oneOf"].as_array().cloned().unwrap_or_default();
+    let original_poster = variants.iter().any(|v| {
+        v["type"] == "string"
+            && v["enum"]
+                .as_array()
+                .is_some_and(|e| e.contains(&Value::from("original_poster")))
+    });
+    let anonymous = variants.iter().any(|v| {
+        v["type"] == "object"
+            && v["properties"]["anonymous"]["type"] == "integer"
+            && v["required"]
+                .as_array()
+                .is_some_and(|r| r.contains(&Value::from("anonymous")))
+    });
+    anyhow::ensure!(
+        original_poster && anonymous,
+        "a handle is \"original_poster\" or {{\"anonymous\": n}}, documented as {handle}"
+    );
+    Ok(())
+}

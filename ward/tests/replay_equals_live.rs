@@ -17,7 +17,6 @@ use serde_json::{json, Value};
 use support::*;
 use ward_domain::hospital::HospitalKind;
 use ward_domain::member::Role;
-use ward_platform::config::DatabaseConfig;
 use ward_platform::kafka;
 use ward_projector::rebuild;
 
@@ -412,128 +411,11 @@ async fn run(
     ensure_no_failure(status, &answer)
 }
 
-/// Each member's own pages, as the query API shows them.
-async fn own_pages(reader: &Http, cookies: &[&String]) -> Result<Vec<Value>> {
-    let mut pages = Vec::new();
-    for cookie in cookies {
-        for path in [
-            "/api/v1/me/activity?limit=100",
-            "/api/v1/me/affiliations",
-            "/api/v1/me/notifications?limit=100",
-        ] {
-            pages.push(
-                reader
-                    .ok(Some(cookie.as_str()), Method::GET, path, None)
-                    .await?,
-            );
-        }
-    }
-    Ok(pages)
-}
-
 /// Refusals are part of a random sequence (liking twice, deleting what is gone); server
 /// errors are not.
 fn ensure_no_failure(status: u16, answer: &Value) -> Result {
     anyhow::ensure!(status < 500, "{status} {answer}");
     Ok(())
-}
-
-/// Waits until the relay has published everything and every projection has applied it.
-async fn settle(stack: &Stack) -> Result {
-    let events = stack.events_db().await?;
-    eventually(
-        Duration::from_secs(60),
-        "everything published and applied",
-        || async {
-            let outbox: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox")
-                .fetch_one(&events)
-                .await?;
-            if outbox > 0 {
-                return Ok(None);
-            }
-            for name in ["board", "hospital", "member"] {
-                if rebuild::status(&stack.config, name)
-                    .await?
-                    .iter()
-                    .any(|p| p.lag > 0)
-                {
-                    return Ok(None);
-                }
-            }
-            Ok(Some(()))
-        },
-    )
-    .await?;
-    // Applied includes the cache invalidation and the member projection's follow-ups.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    Ok(())
-}
-
-async fn dumps(config: &ward_platform::config::WardConfig) -> Result<Vec<(String, Vec<String>)>> {
-    let mut all = Vec::new();
-    for name in ["board", "hospital", "member"] {
-        all.push((
-            name.to_owned(),
-            dump(ward_projector::app::database(config, name)?).await?,
-        ));
-    }
-    Ok(all)
-}
-
-/// Every row of a read model's own tables (not its offsets), as text, sorted. Columns a
-/// database numbers by itself (AUTO_INCREMENT) are left out: they count arrivals; so are
-/// the member model's sealed payloads (`nonce`, `ciphertext`), which differ by their random
-/// nonces — their contents are compared through the query API instead.
-async fn dump(db: &DatabaseConfig) -> Result<Vec<String>> {
-    let mut rows = Vec::new();
-    if db.is_postgres() {
-        let pool = db.connect_postgres().await?;
-        let tables: Vec<String> = sqlx::query_scalar(
-            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public' \
-             AND table_name NOT IN ('projector_offsets', 'projector_rejects', '_sqlx_migrations')",
-        )
-        .fetch_all(&pool)
-        .await?;
-        for table in tables {
-            let table_rows: Vec<String> =
-                sqlx::query_scalar(&format!("SELECT to_jsonb(t)::text FROM {table} t"))
-                    .fetch_all(&pool)
-                    .await?;
-            rows.extend(table_rows.into_iter().map(|r| format!("{table}: {r}")));
-        }
-    } else {
-        let pool = db.connect_mysql().await?;
-        let tables: Vec<String> = sqlx::query_scalar(
-            "SELECT CAST(table_name AS CHAR) FROM information_schema.tables WHERE table_schema = DATABASE() \
-             AND table_name NOT IN ('projector_offsets', 'projector_rejects', '_sqlx_migrations')",
-        )
-        .fetch_all(&pool)
-        .await?;
-        for table in tables {
-            let columns: Vec<String> = sqlx::query_scalar(
-                "SELECT CAST(column_name AS CHAR) FROM information_schema.columns \
-                 WHERE table_schema = DATABASE() AND table_name = ? AND extra NOT LIKE '%auto_increment%' \
-                 AND column_name NOT IN ('nonce', 'ciphertext') \
-                 ORDER BY ordinal_position",
-            )
-            .bind(&table)
-            .fetch_all(&pool)
-            .await?;
-            let values: Vec<String> = columns
-                .iter()
-                .map(|c| format!("IFNULL(HEX(`{c}`), '-')"))
-                .collect();
-            let table_rows: Vec<String> = sqlx::query_scalar(&format!(
-                "SELECT CAST(CONCAT_WS('|', {}) AS CHAR) FROM `{table}`",
-                values.join(", ")
-            ))
-            .fetch_all(&pool)
-            .await?;
-            rows.extend(table_rows.into_iter().map(|r| format!("{table}: {r}")));
-        }
-    }
-    rows.sort();
-    Ok(rows)
 }
 
 /// Produces every third record of every topic again, with its key, after all the others.

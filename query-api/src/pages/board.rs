@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Uri};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -15,8 +15,8 @@ use ward_web::Chrome;
 
 use super::{decode, form_key, query, wanted, Pages, Viewer};
 use crate::board::{
-    self, Badge, BoardInfo, Boards, CommentView, ListParams, LogPage, PageParams, PostDetail,
-    PostPage, PostSummary, SearchParams,
+    self, Badge, BoardInfo, Boards, CommentView, Handle, ListParams, LogPage, PageParams,
+    PostDetail, PostPage, PostSummary, SearchParams,
 };
 use crate::consistency::Wanted;
 
@@ -219,9 +219,9 @@ impl PostView<'_> {
     }
 
     fn handle(&self, comment: &CommentView) -> String {
-        match comment.handle.get("anonymous").and_then(|n| n.as_i64()) {
-            Some(n) => format!("{}{n}", self.chrome.t.anonymous),
-            None => self.chrome.t.original_poster.to_owned(),
+        match comment.handle {
+            Handle::Anonymous(n) => format!("{}{n}", self.chrome.t.anonymous),
+            Handle::OriginalPoster => self.chrome.t.original_poster.to_owned(),
         }
     }
 
@@ -274,18 +274,30 @@ pub async fn post(
         let post = page.value;
         let mine = match &viewer.session {
             Some(session) => {
-                // "Is it mine?" is the member model's to say: after the reader's own write,
-                // wait for it there too, or their new post would lack its edit button.
-                pages
-                    .me
-                    .freshness(wanted(&pages, &viewer, params.v.as_deref()))
-                    .await?;
                 let mut items = vec![post.id];
                 for comment in &post.comments {
                     items.push(comment.id);
                     items.extend(comment.replies.iter().map(|r| r.id));
                 }
-                pages.me.owned(session.member_id, &items).await?
+                let owned = async {
+                    // "Is it mine?" is the member model's to say: after the reader's own
+                    // write, wait for it there too, or their new post would lack its edit
+                    // button.
+                    pages
+                        .me
+                        .freshness(wanted(&pages, &viewer, params.v.as_deref()))
+                        .await?;
+                    pages.me.owned(session.member_id, &items).await
+                };
+                match owned.await {
+                    Ok(mine) => mine,
+                    // The member model or the event store is down: the post is shown as
+                    // anyone's (its author's commands could not run now anyway).
+                    Err(error) if error.status() == StatusCode::SERVICE_UNAVAILABLE => {
+                        HashSet::new()
+                    }
+                    Err(error) => return Err(error),
+                }
             }
             None => HashSet::new(),
         };

@@ -195,30 +195,40 @@ pub async fn hospital(
         .await?;
         let (mut verified_here, mut reviewed, mut mine) = (false, false, HashSet::new());
         if let Some(session) = &viewer.session {
-            // After the reader's own review, the member model must know it too.
-            pages
-                .me
-                .freshness(wanted(&pages, &viewer, params.v.as_deref()))
-                .await?;
-            let hospital_id = Uuid::parse_str(&h.id).map_err(ApiError::internal)?;
-            verified_here = super::me::verified(&pages, session)
-                .await?
-                .iter()
-                .any(|(hospital, _, _)| *hospital == hospital_id);
-            reviewed = super::me::reviewed(&pages, session, hospital_id).await?;
-            let ids: Vec<Uuid> = page
-                .value
-                .reviews
-                .iter()
-                .filter_map(|r| Uuid::parse_str(&r.id).ok())
-                .collect();
-            mine = pages
-                .me
-                .owned(session.member_id, &ids)
-                .await?
-                .into_iter()
-                .map(|id| id.to_string())
-                .collect();
+            let members_part = async {
+                // After the reader's own review, the member model must know it too.
+                pages
+                    .me
+                    .freshness(wanted(&pages, &viewer, params.v.as_deref()))
+                    .await?;
+                let hospital_id = Uuid::parse_str(&h.id).map_err(ApiError::internal)?;
+                let verified_here = super::me::verified(&pages, session)
+                    .await?
+                    .iter()
+                    .any(|(hospital, _, _)| *hospital == hospital_id);
+                let reviewed = super::me::reviewed(&pages, session, hospital_id).await?;
+                let ids: Vec<Uuid> = page
+                    .value
+                    .reviews
+                    .iter()
+                    .filter_map(|r| Uuid::parse_str(&r.id).ok())
+                    .collect();
+                let mine: HashSet<String> = pages
+                    .me
+                    .owned(session.member_id, &ids)
+                    .await?
+                    .into_iter()
+                    .map(|id| id.to_string())
+                    .collect();
+                Ok::<_, ApiError>((verified_here, reviewed, mine))
+            };
+            match members_part.await {
+                Ok(found) => (verified_here, reviewed, mine) = found,
+                // The member model or the event store is down: the page is shown as to any
+                // reader (the member's own commands could not run now anyway).
+                Err(error) if error.status() == StatusCode::SERVICE_UNAVAILABLE => {}
+                Err(error) => return Err(error),
+            }
         }
         let next_url = page.value.next_cursor.map(|next| {
             format!(

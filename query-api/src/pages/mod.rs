@@ -91,22 +91,30 @@ pub struct Viewer {
     pub chrome: Chrome,
     /// The reader's session, if they are signed in.
     pub session: Option<Session>,
+    /// Whether the reader sent a session cookie but their session could not be looked up
+    /// (Redis, which holds sessions, is unavailable). Public pages are shown signed out
+    /// meanwhile; a member's own pages answer `503`.
+    unknown: bool,
 }
 
 impl FromRequestParts<Pages> for Viewer {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, pages: &Pages) -> Result<Self, Self::Rejection> {
-        let session = match cookie(&parts.headers, &pages.me.session_cookie) {
-            Some(token) => pages.me.sessions.get(token).await.unwrap_or_else(|error| {
-                tracing::warn!(%error, "session lookup failed; showing the page signed out");
-                None
-            }),
-            None => None,
+        let (session, unknown) = match cookie(&parts.headers, &pages.me.session_cookie) {
+            Some(token) => {
+                let redis = pages.board.cache.health();
+                match redis.session(&pages.me.sessions, token).await {
+                    Ok(session) => (session, false),
+                    Err(_) => (None, true),
+                }
+            }
+            None => (None, false),
         };
         Ok(Self {
             chrome: Chrome::new(&parts.uri, &parts.headers, session.is_some()),
             session,
+            unknown,
         })
     }
 }
@@ -120,9 +128,14 @@ impl Viewer {
         }
     }
 
-    /// The signed-in session, or 401 `unauthenticated`.
+    /// The signed-in session; 401 `unauthenticated` without one, or 503
+    /// `service_unavailable` while sessions cannot be looked up.
     pub fn member(&self) -> Result<&Session, ApiError> {
-        self.session.as_ref().ok_or_else(ApiError::unauthenticated)
+        match (&self.session, self.unknown) {
+            (Some(session), _) => Ok(session),
+            (None, true) => Err(ApiError::still_unavailable()),
+            (None, false) => Err(ApiError::unauthenticated()),
+        }
     }
 }
 

@@ -315,6 +315,15 @@ impl Stack {
                 &config.command_api.session_cookie,
             )
             .kill_on_drop(true);
+        let limits = &config.command_api.rate_limits;
+        for (kind, limit) in [("POSTS", &limits.posts), ("COMMENTS", &limits.comments)] {
+            let setting = format!("WARD_COMMAND_API__RATE_LIMITS__{kind}");
+            command.env(format!("{setting}__COUNT"), limit.count.to_string());
+            command.env(
+                format!("{setting}__WINDOW_SECS"),
+                limit.window_secs.to_string(),
+            );
+        }
         for (name, secret) in [
             (
                 "WARD_COMMAND_API__AUTHOR_KEY",
@@ -450,20 +459,7 @@ impl Running {
     }
 
     async fn wait_live(&self) -> Result {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Ok(response) = reqwest::get(self.url("/livez")).await {
-                if response.status().is_success() {
-                    return Ok(());
-                }
-            }
-            anyhow::ensure!(
-                Instant::now() < deadline,
-                "{} never became live",
-                self.address
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_live(self.address).await
     }
 
     /// Stops the component gracefully and waits for it.
@@ -479,6 +475,101 @@ impl Running {
 impl Drop for Running {
     fn drop(&mut self) {
         self.shutdown.cancel();
+    }
+}
+
+/// Waits until the component at `address` answers `/livez`.
+async fn wait_live(address: SocketAddr) -> Result {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(response) = reqwest::get(format!("http://{address}/livez")).await {
+            if response.status().is_success() {
+                return Ok(());
+            }
+        }
+        anyhow::ensure!(Instant::now() < deadline, "{address} never became live");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Something answering HTTP: a component in this process, a child process, a gateway.
+pub trait Endpoint {
+    /// The URL of `path` there.
+    fn url(&self, path: &str) -> String;
+}
+
+impl Endpoint for Running {
+    fn url(&self, path: &str) -> String {
+        Running::url(self, path)
+    }
+}
+
+/// A component running as a child process of the test (`ward run --only <component>`).
+pub struct Process {
+    pub child: Child,
+    pub address: SocketAddr,
+}
+
+impl Process {
+    /// Kills the process with SIGKILL, as a crash would, and reaps it.
+    pub async fn kill(mut self) -> Result {
+        self.child.start_kill()?;
+        self.child.wait().await?;
+        Ok(())
+    }
+}
+
+/// The sum of metric `name`'s series at `endpoint`'s `/metrics` whose labels contain each of
+/// `labels` (e.g. `group="ward-board"`); 0 when there are none.
+pub async fn metric(endpoint: &impl Endpoint, name: &str, labels: &[&str]) -> Result<f64> {
+    let text = reqwest::get(endpoint.url("/metrics")).await?.text().await?;
+    Ok(text
+        .lines()
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let matches = (series == name || series.starts_with(&format!("{name}{{")))
+                && labels.iter().all(|label| series.contains(label));
+            matches.then(|| value.parse::<f64>().ok()).flatten()
+        })
+        .sum())
+}
+
+impl Endpoint for Process {
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+}
+
+/// An origin given by its base URL (`http://host:port`), such as a gateway's.
+pub struct Origin(pub String);
+
+impl Endpoint for Origin {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.0)
+    }
+}
+
+impl Stack {
+    /// Starts `component` (`command-api`, `query-api` or `projector`) as a child process on
+    /// a port of its own, with the extra `WARD_*` settings `env`, and waits until it is live.
+    pub async fn process(&self, component: &str, env: &[(&str, &str)]) -> Result<Process> {
+        let setting = match component {
+            "command-api" => "WARD_COMMAND_API__LISTEN",
+            "query-api" => "WARD_QUERY_API__LISTEN",
+            "projector" => "WARD_PROJECTOR__LISTEN",
+            other => anyhow::bail!("no component {other}"),
+        };
+        let address: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
+        let child = self
+            .ward_command()
+            .args(["run", "--only", component])
+            .env(setting, address.to_string())
+            .envs(env.iter().copied())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()?;
+        wait_live(address).await?;
+        Ok(Process { child, address })
     }
 }
 
@@ -509,7 +600,7 @@ where
 /// Creates a post as the member with `cookie`; returns its id.
 pub async fn create_post(
     client: &reqwest::Client,
-    api: &Running,
+    api: &impl Endpoint,
     cookie: &str,
     title: &str,
 ) -> Result<Uuid> {
@@ -1055,49 +1146,208 @@ pub async fn mysql_rows(pool: &sqlx::MySqlPool) -> Result<Vec<(String, Vec<(Stri
     Ok(rows)
 }
 
-/// A TCP proxy to Redis that a test can cut and restore, to play Redis going down for one
-/// stack without stopping the Redis every test shares: while cut, it drops every connection
-/// it carries and every new one at once (as a stopped server's port refuses them).
-pub struct RedisSwitch {
-    /// `redis://127.0.0.1:<port>` of the proxy.
-    pub url: String,
+/// A TCP proxy to one server (Redis, PostgreSQL, MariaDB) that a test can cut and restore,
+/// to play that server going down for one stack without stopping the server every test
+/// shares. While cut it carries nothing: the connections it carried are dropped and its port
+/// refuses new ones, as a stopped server's does; restored, it listens on the same port again.
+pub struct Switch {
+    /// Where the proxy listens.
+    pub address: SocketAddr,
     up: tokio::sync::watch::Sender<bool>,
 }
 
-impl RedisSwitch {
-    /// A proxy to the local Redis, up.
-    pub async fn start() -> Result<Self> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let url = format!("redis://{}", listener.local_addr()?);
+impl Switch {
+    /// A proxy to `target` (`host:port`), up.
+    pub async fn to(target: &str) -> Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?;
+        let target = target.to_owned();
         let (up, watch) = tokio::sync::watch::channel(true);
         tokio::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
-                let mut watch = watch.clone();
-                if !*watch.borrow() {
-                    continue; // dropped: the client sees the connection closed
+            let mut listener = Some(listener);
+            loop {
+                let mut state = watch.clone();
+                if state.wait_for(|up| *up).await.is_err() {
+                    return; // the switch is gone
                 }
-                tokio::spawn(async move {
-                    let Ok(mut server) = tokio::net::TcpStream::connect("127.0.0.1:6379").await
-                    else {
-                        return;
-                    };
+                let bound = match listener.take() {
+                    Some(listener) => listener,
+                    None => match TcpListener::bind(address).await {
+                        Ok(listener) => listener,
+                        Err(_) => {
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                            continue;
+                        }
+                    },
+                };
+                loop {
                     tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-                        _ = watch.wait_for(|up| !up) => {}
+                        accepted = bound.accept() => {
+                            let Ok((mut client, _)) = accepted else { continue };
+                            let (target, mut state) = (target.clone(), watch.clone());
+                            tokio::spawn(async move {
+                                let Ok(mut server) = TcpStream::connect(&target).await else {
+                                    return;
+                                };
+                                tokio::select! {
+                                    _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                                    _ = state.wait_for(|up| !up) => {}
+                                }
+                            });
+                        }
+                        cut = state.wait_for(|up| !up) => {
+                            if cut.is_err() {
+                                return;
+                            }
+                            break; // drops the listener: the port refuses connections
+                        }
                     }
-                });
+                }
             }
         });
-        Ok(Self { url, up })
+        Ok(Self { address, up })
     }
 
-    /// Redis "goes down": every connection through the proxy is dropped.
+    /// `url` (`redis://…`, `postgres://…`, `mysql://…`) with its host and port replaced by
+    /// the proxy's.
+    pub fn reroute(&self, url: &str) -> String {
+        let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let (authority, path) = rest.split_at(authority_end);
+        let user = authority
+            .rsplit_once('@')
+            .map_or(String::new(), |(user, _)| format!("{user}@"));
+        format!("{scheme}://{user}{}{path}", self.address)
+    }
+
+    /// The server "goes down": every connection through the proxy is dropped, and new ones
+    /// are refused.
     pub fn cut(&self) {
         self.up.send_replace(false);
     }
 
-    /// Redis is back.
+    /// The server is back (the proxy listens again within moments).
     pub fn restore(&self) {
         self.up.send_replace(true);
     }
+}
+
+/// Waits until the relay has published everything and every projection has applied it.
+pub async fn settle(stack: &Stack) -> Result {
+    use ward_projector::rebuild;
+    let events = stack.events_db().await?;
+    eventually(
+        Duration::from_secs(60),
+        "everything published and applied",
+        || async {
+            let outbox: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox")
+                .fetch_one(&events)
+                .await?;
+            if outbox > 0 {
+                return Ok(None);
+            }
+            for name in ["board", "hospital", "member"] {
+                if rebuild::status(&stack.config, name)
+                    .await?
+                    .iter()
+                    .any(|p| p.lag > 0)
+                {
+                    return Ok(None);
+                }
+            }
+            Ok(Some(()))
+        },
+    )
+    .await?;
+    // Applied includes the cache invalidation and the member projection's follow-ups.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    Ok(())
+}
+
+/// [`dump`] of each live read model: board, hospital, member.
+pub async fn dumps(config: &WardConfig) -> Result<Vec<(String, Vec<String>)>> {
+    let mut all = Vec::new();
+    for name in ["board", "hospital", "member"] {
+        all.push((
+            name.to_owned(),
+            dump(ward_projector::app::database(config, name)?).await?,
+        ));
+    }
+    Ok(all)
+}
+
+/// Every row of a read model's own tables (not its offsets), as text, sorted. Columns a
+/// database numbers by itself (AUTO_INCREMENT) are left out: they count arrivals; so are
+/// the member model's sealed payloads (`nonce`, `ciphertext`), which differ by their random
+/// nonces — compare their contents through the query API instead ([`own_pages`]).
+pub async fn dump(db: &DatabaseConfig) -> Result<Vec<String>> {
+    let mut rows = Vec::new();
+    if db.is_postgres() {
+        let pool = db.connect_postgres().await?;
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public' \
+             AND table_name NOT IN ('projector_offsets', 'projector_rejects', '_sqlx_migrations')",
+        )
+        .fetch_all(&pool)
+        .await?;
+        for table in tables {
+            let table_rows: Vec<String> =
+                sqlx::query_scalar(&format!("SELECT to_jsonb(t)::text FROM {table} t"))
+                    .fetch_all(&pool)
+                    .await?;
+            rows.extend(table_rows.into_iter().map(|r| format!("{table}: {r}")));
+        }
+    } else {
+        let pool = db.connect_mysql().await?;
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT CAST(table_name AS CHAR) FROM information_schema.tables WHERE table_schema = DATABASE() \
+             AND table_name NOT IN ('projector_offsets', 'projector_rejects', '_sqlx_migrations')",
+        )
+        .fetch_all(&pool)
+        .await?;
+        for table in tables {
+            let columns: Vec<String> = sqlx::query_scalar(
+                "SELECT CAST(column_name AS CHAR) FROM information_schema.columns \
+                 WHERE table_schema = DATABASE() AND table_name = ? AND extra NOT LIKE '%auto_increment%' \
+                 AND column_name NOT IN ('nonce', 'ciphertext') \
+                 ORDER BY ordinal_position",
+            )
+            .bind(&table)
+            .fetch_all(&pool)
+            .await?;
+            let values: Vec<String> = columns
+                .iter()
+                .map(|c| format!("IFNULL(HEX(`{c}`), '-')"))
+                .collect();
+            let table_rows: Vec<String> = sqlx::query_scalar(&format!(
+                "SELECT CAST(CONCAT_WS('|', {}) AS CHAR) FROM `{table}`",
+                values.join(", ")
+            ))
+            .fetch_all(&pool)
+            .await?;
+            rows.extend(table_rows.into_iter().map(|r| format!("{table}: {r}")));
+        }
+    }
+    rows.sort();
+    Ok(rows)
+}
+
+/// Each member's own pages (activity, affiliations, notifications), as the query API shows
+/// them to the members with `cookies`.
+pub async fn own_pages(reader: &Http, cookies: &[&String]) -> Result<Vec<serde_json::Value>> {
+    let mut pages = Vec::new();
+    for cookie in cookies {
+        for path in [
+            "/api/v1/me/activity?limit=100",
+            "/api/v1/me/affiliations",
+            "/api/v1/me/notifications?limit=100",
+        ] {
+            pages.push(
+                reader
+                    .ok(Some(cookie.as_str()), reqwest::Method::GET, path, None)
+                    .await?,
+            );
+        }
+    }
+    Ok(pages)
 }
