@@ -78,6 +78,9 @@ WARD_METRICS = {
     "ward_projector_lag",
     "ward_projector_events_applied_total",
     "ward_projector_assigned_partitions",
+    "ward_command_dependency_up",
+    "ward_query_dependency_up",
+    "ward_projector_dependency_up",
 }
 
 

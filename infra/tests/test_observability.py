@@ -31,7 +31,7 @@ def metric_names(expr: str) -> set[str]:
     names = set(re.findall(r"\b([a-z_][a-z0-9_]*)\s*(?=\{|\[|\)|$|\s(?:>|<|==|and|or|/))", expr))
     functions = {"sum", "max", "min", "rate", "histogram_quantile", "count", "absent", "by", "on",
                  "and", "or", "le", "topic", "partition", "group", "namespace", "route", "status",
-                 "pod", "container"}
+                 "pod", "container", "dependency"}
     return {n for n in names if n not in functions and not n.isdigit()}
 
 

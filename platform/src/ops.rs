@@ -38,6 +38,14 @@ pub type Check = Arc<dyn Fn() -> BoxFuture<'static, anyhow::Result<()>> + Send +
 /// How long one readiness check may take before it counts as failed.
 pub(crate) const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How long a request may take before it is answered `503 service_unavailable`: far longer
+/// than any healthy request (the longest, a read-your-writes wait, gives up after 2 s; a pool
+/// gives up acquiring after 5 s), so it only ends requests held by a stalled dependency — a
+/// database or Redis that stopped answering but keeps its connections open — which would
+/// otherwise hang until TCP gives up. The handler is dropped: an open transaction rolls back,
+/// and a retry with the same `Idempotency-Key` gets the first answer if the commit made it.
+pub const REQUEST_DEADLINE: Duration = Duration::from_secs(15);
+
 /// Whether a process can serve without a dependency ([module docs](self)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Need {
@@ -51,9 +59,17 @@ pub enum Need {
 pub struct OpsBuilder {
     registry: Registry,
     checks: Vec<(&'static str, Need, Check)>,
+    deadline: Duration,
 }
 
 impl OpsBuilder {
+    /// Answers requests still running after `deadline` with `503` instead of
+    /// [`REQUEST_DEADLINE`] (for tests).
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
     /// The registry to register this service's own metrics in.
     pub fn registry(&mut self) -> &mut Registry {
         &mut self.registry
@@ -72,7 +88,10 @@ impl OpsBuilder {
 
     /// Freezes the registry and checks.
     pub fn build(mut self) -> Ops {
-        let http = HttpMetrics::default();
+        let http = HttpMetrics {
+            deadline: self.deadline,
+            ..HttpMetrics::default()
+        };
         self.registry.register(
             "http_requests",
             "HTTP requests served, by route and status",
@@ -133,6 +152,7 @@ impl Ops {
         OpsBuilder {
             registry: Registry::with_prefix(service),
             checks: Vec::new(),
+            deadline: REQUEST_DEADLINE,
         }
     }
 
@@ -243,6 +263,8 @@ struct HttpLabels {
 struct HttpMetrics {
     requests: Family<HttpLabels, Counter>,
     latency: Family<HttpLabels, Histogram>,
+    /// [`REQUEST_DEADLINE`], or a test's own.
+    deadline: Duration,
 }
 
 impl Default for HttpMetrics {
@@ -252,6 +274,7 @@ impl Default for HttpMetrics {
             latency: Family::new_with_constructor(|| {
                 Histogram::new(exponential_buckets(0.000_25, 2.0, 16))
             }),
+            deadline: REQUEST_DEADLINE,
         }
     }
 }
@@ -264,7 +287,16 @@ async fn track(State(http): State<HttpMetrics>, request: Request, next: Next) ->
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let response = next.run(request).await;
+    let response = match tokio::time::timeout(http.deadline, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            let passed = format!(
+                "{method} {route} passed its deadline of {:?}",
+                http.deadline
+            );
+            crate::http::ApiError::unavailable(passed).into_response()
+        }
+    };
     let labels = HttpLabels {
         method,
         route,
@@ -331,6 +363,36 @@ mod tests {
                 Ok(())
             })
         })
+    }
+
+    #[tokio::test]
+    async fn a_request_held_past_the_deadline_is_answered_503_and_counted() -> anyhow::Result<()> {
+        let ops = Ops::builder("ward_test")
+            .deadline(Duration::from_millis(100))
+            .build();
+        let stalled = Router::new().route(
+            "/stalled",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                "never"
+            }),
+        );
+        let app = ops.instrument(stalled);
+        let started = Instant::now();
+        let request = Request::builder()
+            .uri("/stalled")
+            .body(axum::body::Body::empty())?;
+        let response = tower::ServiceExt::oneshot(app, request).await?;
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "5");
+        let labels = HttpLabels {
+            method: "GET".to_owned(),
+            route: "/stalled".to_owned(),
+            status: 503,
+        };
+        assert_eq!(ops.http.requests.get_or_create(&labels).get(), 1);
+        Ok(())
     }
 
     #[tokio::test]

@@ -66,7 +66,10 @@ struct Turns {
 
 impl Turns {
     fn new(urls: Vec<String>) -> anyhow::Result<Self> {
-        anyhow::ensure!(!urls.is_empty(), "the gateway needs at least one URL per API");
+        anyhow::ensure!(
+            !urls.is_empty(),
+            "the gateway needs at least one URL per API"
+        );
         Ok(Self {
             urls,
             next: AtomicUsize::new(0),
@@ -197,7 +200,12 @@ mod tests {
         let rounds: Vec<Vec<&str>> = (0..4).map(|_| turns.round().collect()).collect();
         assert_eq!(
             rounds,
-            [["a", "b", "c"], ["b", "c", "a"], ["c", "a", "b"], ["a", "b", "c"]]
+            [
+                ["a", "b", "c"],
+                ["b", "c", "a"],
+                ["c", "a", "b"],
+                ["a", "b", "c"]
+            ]
         );
         assert!(Turns::new(Vec::new()).is_err());
         Ok(())

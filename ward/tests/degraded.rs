@@ -350,6 +350,36 @@ async fn with_mariadb_down_hospital_reads_answer_503_and_boards_keep_working() -
     stack.finish().await
 }
 
+/// PostgreSQL stalled — paused, not stopped: its connections stay open and nothing answers —
+/// while a member posts: the post is answered `503 service_unavailable` by the request
+/// deadline at the latest, never held until TCP gives up; once PostgreSQL answers again, the
+/// command API accepts posts without a restart.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_postgresql_stalled_a_command_answers_503_by_the_deadline_and_recovers() -> Result {
+    let mut stack = Stack::new().await?;
+    let postgres = Switch::to("127.0.0.1:5432").await?;
+    stack.config.event_store.url = postgres.reroute(stack.config.event_store.url()).into();
+    let commands = stack.command_api().await?;
+    let cookie = stack.session().await?;
+    create_post(&reqwest::Client::new(), &commands, &cookie, "멈춤 전").await?;
+
+    postgres.freeze();
+    let patience = ward_platform::ops::REQUEST_DEADLINE + PROMPT;
+    let stalled = tokio::time::timeout(patience, post(&commands, &cookie, "멈춤 중"))
+        .await
+        .map_err(|_| anyhow::anyhow!("a post was held past {patience:?}"))??;
+    assert_eq!(stalled.status, 503, "{}", stalled.body);
+    assert_eq!(stalled.json()["error"], "service_unavailable");
+    assert!(stalled.retry_after.is_some());
+
+    postgres.restore();
+    eventually(WAIT, "posts accepted again", || async {
+        Ok((post(&commands, &cookie, "멈춤 후").await?.status == 201).then_some(()))
+    })
+    .await?;
+    stack.finish().await
+}
+
 /// PostgreSQL down (the event store and the board read model): commands and board answers
 /// that need it are a prompt 503 while hospital answers keep working; the command API is not
 /// ready. Once PostgreSQL is back commands are accepted again and the board catches up.

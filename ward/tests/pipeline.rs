@@ -443,7 +443,9 @@ async fn projector_processes_scale_one_three_one_while_posts_flow_and_nothing_st
                 if *stopped.borrow_and_update() {
                     break;
                 }
-                ids.insert(create_post(&client, &origin, &cookie, &format!("나눠 읽기 {n}")).await?);
+                ids.insert(
+                    create_post(&client, &origin, &cookie, &format!("나눠 읽기 {n}")).await?,
+                );
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             Ok::<_, anyhow::Error>(ids)
@@ -460,7 +462,10 @@ async fn projector_processes_scale_one_three_one_while_posts_flow_and_nothing_st
     for _ in 0..2 {
         processes.push(stack.process("projector", &small_batches).await?);
     }
-    eventually(Duration::from_secs(15), "three processes dealt in", || dealt(3)).await?;
+    eventually(Duration::from_secs(15), "three processes dealt in", || {
+        dealt(3)
+    })
+    .await?;
     eventually(Duration::from_secs(15), "even shares of three", || async {
         let mut shares = Vec::new();
         for process in &processes {
@@ -478,9 +483,11 @@ async fn projector_processes_scale_one_three_one_while_posts_flow_and_nothing_st
         process.kill().await?;
     }
     eventually(Duration::from_secs(30), "the dead dealt out", || dealt(1)).await?;
-    eventually(Duration::from_secs(15), "every share to the last", || async {
-        Ok((board_share(&processes[0]).await? == all).then_some(()))
-    })
+    eventually(
+        Duration::from_secs(15),
+        "every share to the last",
+        || async { Ok((board_share(&processes[0]).await? == all).then_some(())) },
+    )
     .await?;
     stop.send_replace(true);
     let mut ids = writer.await??;
@@ -572,7 +579,10 @@ async fn scaled_out_apis_behind_the_gateway_take_turns_and_survive_a_killed_proc
         assert_eq!(served, 10.0, "reads go to each query API in turn");
     }
     let leader = eventually(Duration::from_secs(10), "one relay leading", || async {
-        let states = [relay_leading(&commands[0]).await?, relay_leading(&commands[1]).await?];
+        let states = [
+            relay_leading(&commands[0]).await?,
+            relay_leading(&commands[1]).await?,
+        ];
         Ok((states.iter().sum::<f64>() == 1.0).then(|| usize::from(states[1] == 1.0)))
     })
     .await?;
@@ -582,9 +592,11 @@ async fn scaled_out_apis_behind_the_gateway_take_turns_and_survive_a_killed_proc
     for n in 30..60 {
         ids.insert(round(n).await?);
     }
-    eventually(Duration::from_secs(10), "the other relay leading", || async {
-        Ok((relay_leading(&commands[0]).await? == 1.0).then_some(()))
-    })
+    eventually(
+        Duration::from_secs(10),
+        "the other relay leading",
+        || async { Ok((relay_leading(&commands[0]).await? == 1.0).then_some(())) },
+    )
     .await?;
     let board = stack.board_db().await?;
     eventually(Duration::from_secs(30), "all 60 posts", || async {

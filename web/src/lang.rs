@@ -410,6 +410,11 @@ const ERRORS: &[(&str, &str, &str)] = &[
         "Too many requests; try again shortly.",
     ),
     (
+        "service_unavailable",
+        "일시적으로 서비스를 이용할 수 없습니다. 잠시 후 다시 시도하세요.",
+        "Ward is briefly unavailable; try again in a few seconds.",
+    ),
+    (
         "personal_data",
         "사람을 알아볼 수 있는 정보(전화번호, 주민등록번호, 이메일 등)가 들어 있습니다.",
         "The text contains personal data (a phone number, resident number, e-mail address…).",

@@ -1146,28 +1146,38 @@ pub async fn mysql_rows(pool: &sqlx::MySqlPool) -> Result<Vec<(String, Vec<(Stri
     Ok(rows)
 }
 
-/// A TCP proxy to one server (Redis, PostgreSQL, MariaDB) that a test can cut and restore,
-/// to play that server going down for one stack without stopping the server every test
-/// shares. While cut it carries nothing: the connections it carried are dropped and its port
-/// refuses new ones, as a stopped server's does; restored, it listens on the same port again.
+/// A TCP proxy to one server (Redis, PostgreSQL, MariaDB) that a test can cut, freeze and
+/// restore, to play that server going down or stalling for one stack without touching the
+/// server every test shares. While cut it carries nothing: the connections it carried are
+/// dropped and its port refuses new ones, as a stopped server's does; restored, it listens on
+/// the same port again. While frozen it keeps every connection and accepts new ones but
+/// passes no byte on, as a server paused with SIGSTOP does.
 pub struct Switch {
     /// Where the proxy listens.
     pub address: SocketAddr,
-    up: tokio::sync::watch::Sender<bool>,
+    flow: tokio::sync::watch::Sender<Flow>,
+}
+
+/// What a [`Switch`] does with the bytes it carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    Open,
+    Frozen,
+    Cut,
 }
 
 impl Switch {
-    /// A proxy to `target` (`host:port`), up.
+    /// A proxy to `target` (`host:port`), open.
     pub async fn to(target: &str) -> Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let address = listener.local_addr()?;
         let target = target.to_owned();
-        let (up, watch) = tokio::sync::watch::channel(true);
+        let (flow, watch) = tokio::sync::watch::channel(Flow::Open);
         tokio::spawn(async move {
             let mut listener = Some(listener);
             loop {
                 let mut state = watch.clone();
-                if state.wait_for(|up| *up).await.is_err() {
+                if state.wait_for(|flow| *flow != Flow::Cut).await.is_err() {
                     return; // the switch is gone
                 }
                 let bound = match listener.take() {
@@ -1183,19 +1193,21 @@ impl Switch {
                 loop {
                     tokio::select! {
                         accepted = bound.accept() => {
-                            let Ok((mut client, _)) = accepted else { continue };
-                            let (target, mut state) = (target.clone(), watch.clone());
+                            let Ok((client, _)) = accepted else { continue };
+                            let (target, state) = (target.clone(), watch.clone());
                             tokio::spawn(async move {
-                                let Ok(mut server) = TcpStream::connect(&target).await else {
+                                let Ok(server) = TcpStream::connect(&target).await else {
                                     return;
                                 };
+                                let (client_read, client_write) = client.into_split();
+                                let (server_read, server_write) = server.into_split();
                                 tokio::select! {
-                                    _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-                                    _ = state.wait_for(|up| !up) => {}
+                                    () = pipe(client_read, server_write, state.clone()) => {}
+                                    () = pipe(server_read, client_write, state) => {}
                                 }
                             });
                         }
-                        cut = state.wait_for(|up| !up) => {
+                        cut = state.wait_for(|flow| *flow == Flow::Cut) => {
                             if cut.is_err() {
                                 return;
                             }
@@ -1205,7 +1217,7 @@ impl Switch {
                 }
             }
         });
-        Ok(Self { address, up })
+        Ok(Self { address, flow })
     }
 
     /// `url` (`redis://…`, `postgres://…`, `mysql://…`) with its host and port replaced by
@@ -1223,12 +1235,43 @@ impl Switch {
     /// The server "goes down": every connection through the proxy is dropped, and new ones
     /// are refused.
     pub fn cut(&self) {
-        self.up.send_replace(false);
+        self.flow.send_replace(Flow::Cut);
     }
 
-    /// The server is back (the proxy listens again within moments).
+    /// The server "stalls": connections stay open, and nothing passes either way.
+    pub fn freeze(&self) {
+        self.flow.send_replace(Flow::Frozen);
+    }
+
+    /// The server is back (after a cut, on the same port; after a freeze, with what it held).
     pub fn restore(&self) {
-        self.up.send_replace(true);
+        self.flow.send_replace(Flow::Open);
+    }
+}
+
+/// Copies `from` to `to` until either side closes or the switch is cut; while it is frozen,
+/// holds what it read.
+async fn pipe(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mut state: tokio::sync::watch::Receiver<Flow>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buffer = vec![0; 16 * 1024];
+    loop {
+        let read = tokio::select! {
+            read = from.read(&mut buffer) => read,
+            _ = state.wait_for(|flow| *flow == Flow::Cut) => return,
+        };
+        let Ok(read @ 1..) = read else { return };
+        let flow = state
+            .wait_for(|flow| *flow != Flow::Frozen)
+            .await
+            .map(|flow| *flow)
+            .ok();
+        if flow != Some(Flow::Open) || to.write_all(&buffer[..read]).await.is_err() {
+            return;
+        }
     }
 }
 
