@@ -124,11 +124,23 @@ pub struct Rebuilt {
     pub elapsed: Duration,
 }
 
+/// Whether the topics hold the log the live read model was built from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Log {
+    /// The same log: a rebuild must reach at least as far as the live read model has applied,
+    /// since a shorter log means the broker misreports it.
+    Kept,
+    /// The topics were recreated and refilled (`ward events republish`, docs/operations.md):
+    /// the live read model's offsets count records of the lost log and set no floor.
+    Replaced,
+}
+
 /// Builds projection `name` from offset 0 into its `_next` database, beside the live one,
 /// until it has caught up; `progress(applied, total)` is called as it goes.
 pub async fn rebuild(
     config: &WardConfig,
     name: &str,
+    log: Log,
     progress: impl Fn(i64, i64),
 ) -> anyhow::Result<Rebuilt> {
     let started = Instant::now();
@@ -143,7 +155,10 @@ pub async fn rebuild(
     // less would replace it with a read model that lost events (a broker misreporting the
     // end of its topics, say).
     let live_status = status_of(config, name, live, &live_group(config, name)).await?;
-    let floor: i64 = live_status.iter().filter_map(|s| s.applied).sum();
+    let floor: i64 = match log {
+        Log::Kept => live_status.iter().filter_map(|s| s.applied).sum(),
+        Log::Replaced => 0,
+    };
     let mut partitions: Vec<(String, i32)> = live_status
         .into_iter()
         .map(|s| (s.topic, s.partition))

@@ -222,6 +222,10 @@ enum ProjectorCommand {
         /// Switch readers to the rebuilt read model when it has caught up.
         #[arg(long)]
         switch: bool,
+        /// The topics were recreated and refilled by `ward events republish`: the live read
+        /// model's offsets refer to the lost log, so the rebuild is not held to them.
+        #[arg(long)]
+        replaced_log: bool,
     },
     /// Put a rebuilt read model (<database>_next) in the live one's place; the live one is
     /// kept as <database>_previous.
@@ -398,12 +402,21 @@ async fn projector(config: &WardConfig, command: ProjectorCommand) -> anyhow::Re
             }
             Ok(())
         }
-        ProjectorCommand::Rebuild { projection, switch } => {
+        ProjectorCommand::Rebuild {
+            projection,
+            switch,
+            replaced_log,
+        } => {
+            let log = if replaced_log {
+                rebuild::Log::Replaced
+            } else {
+                rebuild::Log::Kept
+            };
             let bar = indicatif::ProgressBar::new(0);
             if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
                 bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
             }
-            let rebuilt = rebuild::rebuild(config, &projection, |done, total| {
+            let rebuilt = rebuild::rebuild(config, &projection, log, |done, total| {
                 bar.set_length(u64::try_from(total).unwrap_or(0));
                 bar.set_position(u64::try_from(done).unwrap_or(0));
             })

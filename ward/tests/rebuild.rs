@@ -107,7 +107,7 @@ async fn a_rebuilt_board_equals_the_live_one_and_takes_its_place_without_losing_
     assert!(status.iter().all(|p| p.lag == 0), "{status:?}");
 
     // Rebuild beside the live read model: the same rows.
-    let rebuilt = rebuild::rebuild(&stack.config, "board", |_, _| {}).await?;
+    let rebuilt = rebuild::rebuild(&stack.config, "board", rebuild::Log::Kept, |_, _| {}).await?;
     assert!(rebuilt.records >= 16, "{rebuilt:?}");
     let live = stack.config.board_db.clone();
     let next = rebuild::next_database(&live)?;
@@ -238,7 +238,7 @@ async fn a_mysql_read_model_is_rebuilt_and_switched_atomically() -> Result {
     // A rebuild without consumers is refused before it builds anything.
     let mut config = stack.config.clone();
     config.projector.rebuild_consumers = 0;
-    let refused = rebuild::rebuild(&config, "hospital", |_, _| {}).await;
+    let refused = rebuild::rebuild(&config, "hospital", rebuild::Log::Kept, |_, _| {}).await;
     assert!(
         refused.is_err_and(|e| e.to_string().contains("rebuild_consumers is 0")),
         "zero consumers refused"
@@ -249,7 +249,7 @@ async fn a_mysql_read_model_is_rebuilt_and_switched_atomically() -> Result {
     );
     // Two consumers share the partitions (the board test runs the default three).
     config.projector.rebuild_consumers = 2;
-    rebuild::rebuild(&config, "hospital", |_, _| {}).await?;
+    rebuild::rebuild(&config, "hospital", rebuild::Log::Kept, |_, _| {}).await?;
     register_hospital(&stack, "재건병원 늦게", "서울", HospitalKind::General).await?;
     rebuild::switch(&stack.config, "hospital").await?;
     eventually(
@@ -308,7 +308,7 @@ async fn a_comment_whose_key_does_not_open_it_is_rejected_and_not_counted() -> R
         .execute(&stack.events_db().await?)
         .await?;
 
-    rebuild::rebuild(&stack.config, "board", |_, _| {}).await?;
+    rebuild::rebuild(&stack.config, "board", rebuild::Log::Kept, |_, _| {}).await?;
     let next = rebuild::next_database(&stack.config.board_db)?
         .connect_postgres()
         .await?;
@@ -342,5 +342,44 @@ async fn a_comment_whose_key_does_not_open_it_is_rejected_and_not_counted() -> R
         .fetch_one(&board)
         .await?;
     assert_eq!(live, 2, "the live model still serves");
+    stack.finish().await
+}
+
+/// After the log was lost and republished, the live read model's offsets count records of the
+/// lost log (a record the relay had published twice, twice): a rebuild held to them refuses —
+/// its guard against a broker that does not report the whole log — and one told that the log
+/// was replaced (`ward projector rebuild --replaced-log`) builds from what the topics hold.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rebuild_is_held_to_the_live_offsets_unless_the_log_was_replaced() -> Result {
+    let stack = Stack::new().await?;
+    let (commands, projector, _queries) = stack.start_all().await?;
+    let cookie = stack.session().await?;
+    let client = reqwest::Client::new();
+    let mut ids = std::collections::HashSet::new();
+    for n in 0..5 {
+        ids.insert(create_post(&client, &commands, &cookie, &format!("다시 세운 글 {n}")).await?);
+    }
+    let board = stack.board_db().await?;
+    eventually(Duration::from_secs(20), "five posts", || async {
+        Ok((board_count(&board).await? >= 5).then_some(()))
+    })
+    .await?;
+    projector.stop().await?;
+    // The lost log was longer than the one the topics hold now.
+    sqlx::query("UPDATE projector_offsets SET next_offset = next_offset + 3")
+        .execute(&board)
+        .await?;
+
+    let held = rebuild::rebuild(&stack.config, "board", rebuild::Log::Kept, |_, _| {}).await;
+    assert!(
+        held.is_err_and(|e| e.to_string().contains("does not report the whole log")),
+        "held to the live offsets"
+    );
+    rebuild::rebuild(&stack.config, "board", rebuild::Log::Replaced, |_, _| {}).await?;
+    let next = rebuild::next_database(&stack.config.board_db)?
+        .connect_postgres()
+        .await?;
+    assert_board_holds_exactly(&next, &ids).await?;
+    next.close().await;
     stack.finish().await
 }

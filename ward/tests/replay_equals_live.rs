@@ -154,7 +154,7 @@ async fn case(ops: Vec<Op>) -> Result {
         .collect();
     let pages = own_pages(&reader, &cookies).await?;
     for name in ["board", "hospital", "member"] {
-        rebuild::rebuild(&stack.config, name, |_, _| {}).await?;
+        rebuild::rebuild(&stack.config, name, rebuild::Log::Kept, |_, _| {}).await?;
         let db = rebuild::next_database(ward_projector::app::database(&stack.config, name)?)?;
         let rebuilt = dump(&db).await?;
         let expected = &live
