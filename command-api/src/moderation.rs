@@ -303,6 +303,7 @@ async fn run(
 #[serde(deny_unknown_fields)]
 pub struct SuspendBody {
     /// How long, in days (1–365).
+    #[schema(minimum = 1, maximum = 365)]
     days: u32,
 }
 

@@ -12,16 +12,22 @@ use crate::sealed::EventText;
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Ratings {
     /// Overall.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 5))]
     pub overall: u8,
     /// Work environment.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 5))]
     pub work_environment: u8,
     /// Pay and benefits.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 5))]
     pub pay_benefits: u8,
     /// Management.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 5))]
     pub management: u8,
     /// Care quality and patient safety.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 5))]
     pub care_quality: u8,
     /// Work-life balance.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 5))]
     pub work_life_balance: u8,
 }
 
