@@ -11,7 +11,8 @@
 //!   each request's scheduled start), weighted target mixes, [`load::LoadReport`].
 //! - [`reference`]: a minimal axum server answering a fixed page, on its own threads.
 //! - [`scenarios`]: [`scenarios::reads`] against the reference, [`scenarios::commands`]
-//!   against `pgbench`, [`scenarios::visibility`] from `201` to readable.
+//!   against `pgbench`, [`scenarios::visibility`] from `201` to readable, and
+//!   [`scenarios::chaos`]: random faults under load, then the invariants.
 //! - [`memory`]: peak and current resident memory of watched processes.
 //! - `table`: the Markdown tables reports print as.
 

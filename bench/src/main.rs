@@ -8,9 +8,10 @@ use anyhow::{ensure, Context};
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 use ward_bench::memory::{reset_peak_rss, MemoryReport, Watch};
+use ward_bench::scenarios::chaos::installation::Servers;
 use ward_bench::scenarios::{
-    self, parse_sessions, CommandsConfig, ReadsConfig, VisibilityConfig, DEV_COMMAND_URL,
-    DEV_QUERY_URL,
+    self, parse_sessions, ChaosConfig, CommandsConfig, ReadsConfig, VisibilityConfig,
+    DEV_COMMAND_URL, DEV_QUERY_URL,
 };
 
 #[derive(Parser)]
@@ -41,6 +42,9 @@ enum Scenario {
     Commands(CommandsArgs),
     /// How soon a new post can be read through the query API.
     Visibility(VisibilityArgs),
+    /// Random faults under load on an installation of its own, then the invariants; exits
+    /// non-zero if one failed.
+    Chaos(ChaosArgs),
 }
 
 #[derive(Args)]
@@ -109,6 +113,53 @@ struct VisibilityArgs {
     /// A quick functional check: at most 10 posts a second for one second.
     #[arg(long)]
     smoke: bool,
+}
+
+#[derive(Args)]
+struct ChaosArgs {
+    /// Requests per second (commands and reads), in an open loop.
+    #[arg(long, default_value_t = 20.0)]
+    rate: f64,
+    /// Seconds of load; faults are played meanwhile, one after another.
+    #[arg(long, default_value_t = 720.0)]
+    duration: f64,
+    /// Draws the faults and the mix of requests (random when omitted; printed at the start).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// A short functional run: at most 8 requests a second for 40 s, a handful of faults.
+    #[arg(long)]
+    smoke: bool,
+    /// The `ward` binary to run (default: the one beside this program, else `ward` on PATH).
+    #[arg(long)]
+    ward_bin: Option<PathBuf>,
+    /// The `tansu` binary.
+    #[arg(long, env = "WARD_TANSU_BIN", default_value = "tansu")]
+    tansu_bin: PathBuf,
+    /// Restart the machine's real PostgreSQL, MariaDB and Redis instead of cutting their
+    /// proxies. Only on an otherwise idle machine: everything using them sees it.
+    #[arg(long)]
+    real_restarts: bool,
+    /// Projector processes per projection.
+    #[arg(long, default_value_t = 1)]
+    projectors: usize,
+    /// Members writing (the first is the moderator).
+    #[arg(long, default_value_t = 60)]
+    members: usize,
+    /// Hospitals claimed and reviewed.
+    #[arg(long, default_value_t = 30)]
+    hospitals: usize,
+    /// PostgreSQL, for creating and dropping the run's databases.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    pg_url: String,
+    /// MariaDB, likewise.
+    #[arg(long, default_value = "mysql://root@127.0.0.1:3306/mysql")]
+    mysql_url: String,
+    /// Redis.
+    #[arg(long, default_value = "redis://127.0.0.1:6379")]
+    redis_url: String,
+    /// Keep the run's folder (the processes' logs) even when every invariant held.
+    #[arg(long)]
+    keep_logs: bool,
 }
 
 /// Members to write as.
@@ -206,7 +257,44 @@ async fn main() -> anyhow::Result<()> {
             let report = scenarios::visibility(config).await?;
             finish("visibility", report, &cli.watches, cli.json)
         }
+        Scenario::Chaos(args) => {
+            let seed = args.seed.unwrap_or_else(rand::random);
+            let ward_bin = args.ward_bin.unwrap_or_else(beside_this_program);
+            let config = ChaosConfig {
+                ward_bin,
+                tansu_bin: args.tansu_bin,
+                rate: args.rate,
+                duration: seconds(args.duration)?,
+                seed,
+                smoke: args.smoke,
+                real_restarts: args.real_restarts,
+                servers: Servers {
+                    postgres: args.pg_url,
+                    mariadb: args.mysql_url,
+                    redis: args.redis_url,
+                },
+                members: args.members,
+                hospitals: args.hospitals,
+                projectors_per_projection: args.projectors,
+                keep_logs: args.keep_logs,
+            };
+            let report = scenarios::chaos(config).await?;
+            let passed = report.passed();
+            finish("chaos", report, &cli.watches, cli.json)?;
+            anyhow::ensure!(passed, "an invariant failed (seed {seed})");
+            Ok(())
+        }
     }
+}
+
+/// `ward` beside this program (both are built into the same target folder), else `ward` on
+/// PATH.
+fn beside_this_program() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.join("ward")))
+        .filter(|ward| ward.exists())
+        .unwrap_or_else(|| PathBuf::from("ward"))
 }
 
 /// Prints `report` and the watched processes' memory; writes both to `json` if given.

@@ -1,9 +1,12 @@
 //! The benchmark scenarios of issue #8, each against a running Ward and each with its own
-//! reference measured in the same run.
+//! reference measured in the same run; and the chaos run of issue #20 ([`chaos`]), which sets
+//! up a Ward of its own.
 //!
 //! Members are not created here: the caller passes session tokens (`ward dev-session`,
 //! `ward seed`), one member each, so that per-member rate limits spread over many members.
+//! (The chaos run makes its own with `ward seed`.)
 
+pub mod chaos;
 pub mod commands;
 pub mod pgbench;
 pub mod reads;
@@ -11,6 +14,7 @@ pub mod visibility;
 
 use std::time::Duration;
 
+pub use chaos::{chaos, ChaosConfig, ChaosReport};
 pub use commands::{commands, CommandsConfig, CommandsReport, CommandsStep};
 pub use reads::{reads, sample_ids, ReadsConfig, ReadsReport};
 pub use visibility::{visibility, VisibilityConfig, VisibilityReport};
