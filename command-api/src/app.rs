@@ -108,7 +108,11 @@ pub async fn run(
         .check("event_store", sql_check(pool.clone()))
         .check("redis", redis_check(redis.clone()))
         // Without the broker commands are still accepted into the outbox: ready, degraded.
-        .check_for("kafka", Need::Degrading, kafka::broker_check(&config.kafka)?)
+        .check_for(
+            "kafka",
+            Need::Degrading,
+            kafka::broker_check(&config.kafka)?,
+        )
         .build();
 
     let state = AppState {

@@ -258,11 +258,9 @@ where
     S: EventStore<A>,
 {
     match error {
-        AggregateError::UserError(ref refusal) if claimed && duplicate(refusal) => Ok(store
-            .load_events(id)
-            .await
-            .map_err(api_error)?
-            .len()),
+        AggregateError::UserError(ref refusal) if claimed && duplicate(refusal) => {
+            Ok(store.load_events(id).await.map_err(api_error)?.len())
+        }
         error => Err(api_error(error)),
     }
 }
