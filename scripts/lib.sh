@@ -97,13 +97,13 @@ ensure_nextest() {
 
 # The API fuzzer (ward/tests/api_fuzz.rs): schemathesis as scripts/fuzz/requirements.txt pins
 # it, in a virtual environment of its own, rebuilt when that file changes (as
-# infra/tests/run.sh does for its checks). The test finds it at $WARD_SCHEMATHESIS.
+# infra/tests/run.sh does for its checks). The test finds it at $SCHEMATHESIS_BIN.
 ensure_schemathesis() {
   local venv="${XDG_CACHE_HOME:-$HOME/.cache}/ward/fuzz-venv"
   local requirements=scripts/fuzz/requirements.txt
   local want; want="$(sha256sum "$requirements" | cut -d' ' -f1)"
-  export WARD_SCHEMATHESIS="$venv/bin/schemathesis"
-  if [[ -x "$WARD_SCHEMATHESIS" && "$(cat "$venv/.requirements.sha256" 2>/dev/null)" = "$want" ]]; then
+  export SCHEMATHESIS_BIN="$venv/bin/schemathesis"
+  if [[ -x "$SCHEMATHESIS_BIN" && "$(cat "$venv/.requirements.sha256" 2>/dev/null)" = "$want" ]]; then
     return 0
   fi
   say "installing the API fuzzer (schemathesis, pinned) into $venv"

@@ -26,9 +26,9 @@ use ward_domain::member::Role;
 /// How long one schemathesis run may take before the test gives up on it.
 const RUN_LIMIT: Duration = Duration::from_secs(600);
 
-/// The schemathesis executable: `$WARD_SCHEMATHESIS`, or where `ensure_schemathesis` puts it.
+/// The schemathesis executable: `$SCHEMATHESIS_BIN`, or where `ensure_schemathesis` puts it.
 fn schemathesis() -> Result<PathBuf> {
-    let path = match std::env::var_os("WARD_SCHEMATHESIS") {
+    let path = match std::env::var_os("SCHEMATHESIS_BIN") {
         Some(path) => PathBuf::from(path),
         None => {
             let cache = std::env::var_os("XDG_CACHE_HOME")
