@@ -1319,60 +1319,12 @@ pub async fn dumps(config: &WardConfig) -> Result<Vec<(String, Vec<String>)>> {
     Ok(all)
 }
 
-/// Every row of a read model's own tables (not its offsets), as text, sorted. Columns a
-/// database numbers by itself (AUTO_INCREMENT) are left out: they count arrivals; so are
-/// the member model's sealed payloads (`nonce`, `ciphertext`), which differ by their random
-/// nonces — compare their contents through the query API instead ([`own_pages`]).
+/// Every row of a read model's own tables (not its offsets), as text, sorted: the chaos
+/// harness's comparison, [`ward_bench::scenarios::chaos::checks::dump`]. It leaves out the
+/// member model's sealed payloads, which differ by their random nonces — compare their
+/// contents through the query API instead ([`own_pages`]).
 pub async fn dump(db: &DatabaseConfig) -> Result<Vec<String>> {
-    let mut rows = Vec::new();
-    if db.is_postgres() {
-        let pool = db.connect_postgres().await?;
-        let tables: Vec<String> = sqlx::query_scalar(
-            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public' \
-             AND table_name NOT IN ('projector_offsets', 'projector_rejects', '_sqlx_migrations')",
-        )
-        .fetch_all(&pool)
-        .await?;
-        for table in tables {
-            let table_rows: Vec<String> =
-                sqlx::query_scalar(&format!("SELECT to_jsonb(t)::text FROM {table} t"))
-                    .fetch_all(&pool)
-                    .await?;
-            rows.extend(table_rows.into_iter().map(|r| format!("{table}: {r}")));
-        }
-    } else {
-        let pool = db.connect_mysql().await?;
-        let tables: Vec<String> = sqlx::query_scalar(
-            "SELECT CAST(table_name AS CHAR) FROM information_schema.tables WHERE table_schema = DATABASE() \
-             AND table_name NOT IN ('projector_offsets', 'projector_rejects', '_sqlx_migrations')",
-        )
-        .fetch_all(&pool)
-        .await?;
-        for table in tables {
-            let columns: Vec<String> = sqlx::query_scalar(
-                "SELECT CAST(column_name AS CHAR) FROM information_schema.columns \
-                 WHERE table_schema = DATABASE() AND table_name = ? AND extra NOT LIKE '%auto_increment%' \
-                 AND column_name NOT IN ('nonce', 'ciphertext') \
-                 ORDER BY ordinal_position",
-            )
-            .bind(&table)
-            .fetch_all(&pool)
-            .await?;
-            let values: Vec<String> = columns
-                .iter()
-                .map(|c| format!("IFNULL(HEX(`{c}`), '-')"))
-                .collect();
-            let table_rows: Vec<String> = sqlx::query_scalar(&format!(
-                "SELECT CAST(CONCAT_WS('|', {}) AS CHAR) FROM `{table}`",
-                values.join(", ")
-            ))
-            .fetch_all(&pool)
-            .await?;
-            rows.extend(table_rows.into_iter().map(|r| format!("{table}: {r}")));
-        }
-    }
-    rows.sort();
-    Ok(rows)
+    ward_bench::scenarios::chaos::checks::dump(db).await
 }
 
 /// Each member's own pages (activity, affiliations, notifications), as the query API shows
