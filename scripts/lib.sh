@@ -32,6 +32,18 @@ ensure_services() {
   say "PostgreSQL, MariaDB or Redis did not come up"; return 1
 }
 
+# CI keeps its build cache between runs (scripts/test). A cache that has grown until the disk
+# is nearly full is dropped, so the run builds from scratch instead of failing with ENOSPC.
+ensure_disk_space() {
+  local dir="$1" min_gib="${2:-12}"
+  [ -d "$dir" ] || return 0
+  local free_kib; free_kib=$(df -Pk "$dir" | awk 'NR==2 {print $4}')
+  if [ "$free_kib" -lt $((min_gib * 1024 * 1024)) ]; then
+    say "less than ${min_gib} GiB free: dropping the build cache $dir"
+    rm -rf "$dir"
+  fi
+}
+
 # Installs Debian packages: apt_install "what they are for" package...
 apt_install() {
   local why="$1"; shift
@@ -95,7 +107,7 @@ ensure_nextest() {
   cargo install cargo-nextest --locked
 }
 
-# The API fuzzer (ward/tests/api_fuzz.rs): schemathesis as scripts/fuzz/requirements.txt pins
+# The API fuzzer (ward/tests/it/api_fuzz.rs): schemathesis as scripts/fuzz/requirements.txt pins
 # it, in a virtual environment of its own, rebuilt when that file changes (as
 # infra/tests/run.sh does for its checks). The test finds it at $SCHEMATHESIS_BIN.
 ensure_schemathesis() {

@@ -6,8 +6,13 @@
 //! lock on a connection of its own. If the leader dies its connection closes, the lock is
 //! released and another replica's relay, which retries every second, takes over.
 //!
-//! Delivery is at-least-once: a crash between the broker's acknowledgement and the `DELETE`
-//! publishes a row again. Consumers therefore skip events whose sequence they already applied.
+//! A crash, a cut connection or a lost leadership between the broker's acknowledgement and
+//! the `DELETE` leaves published rows in the outbox. So a relay that becomes leader first reads
+//! the tails of the topics the outbox is headed for and deletes, without publishing them again,
+//! the rows whose events are already there ([`Relay::already_published`]). What is left is a
+//! narrow at-least-once window (a deposed leader whose sends were still in flight when another
+//! took over, ADR 0001); consumers therefore still skip events whose sequence they already
+//! applied.
 //!
 //! After each acknowledged batch the relay announces on Redis where each partition it appended
 //! to now ends ([`kafka::Appended`]), so projectors that paused caught-up partitions fetch the
@@ -17,7 +22,7 @@
 //! lock ([`try_lock`], [`release`]), the [`producer`], the envelope ([`EventRow::envelope`])
 //! and [`send`] — so that its records are the relay's.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -53,6 +58,7 @@ pub struct Relay {
     backlog: Gauge,
     leader: Gauge,
     published: Counter,
+    skipped: Counter,
 }
 
 impl Relay {
@@ -73,6 +79,7 @@ impl Relay {
             backlog: Gauge::default(),
             leader: Gauge::default(),
             published: Counter::default(),
+            skipped: Counter::default(),
         };
         registry.register(
             "outbox_backlog",
@@ -88,6 +95,11 @@ impl Relay {
             "outbox_published",
             "Outbox rows published and acknowledged",
             relay.published.clone(),
+        );
+        registry.register(
+            "outbox_already_published",
+            "Outbox rows a new leader found on their topic already and deleted without publishing them again",
+            relay.skipped.clone(),
         );
         relay
     }
@@ -124,6 +136,7 @@ impl Relay {
         let producer = producer(&self.kafka)?;
         let mut listener = PgListener::connect_with(&self.pool).await?;
         listener.listen(CHANNEL).await?;
+        let mut published_before = self.already_published().await?;
         let mut deleted = 0;
         loop {
             // Still the leader? A broken lock connection means the lock is gone.
@@ -131,7 +144,7 @@ impl Relay {
                 .execute(&mut lock)
                 .await
                 .context("lost the leader lock connection")?;
-            let published = self.publish_batch(&producer).await?;
+            let published = self.publish_batch(&producer, &mut published_before).await?;
             // The outbox is a queue: every published row leaves a dead tuple at the front of
             // the index the next batch is read from in order. Until a vacuum removes them each
             // read walks past all of them (10 ms a batch after a million rows), and
@@ -162,9 +175,52 @@ impl Relay {
         Ok(())
     }
 
-    /// Publishes the oldest rows; deletes those the broker acknowledged, up to the first
-    /// failure, so the rows left behind stay in order for the next attempt.
-    async fn publish_batch(&self, producer: &FutureProducer) -> anyhow::Result<usize> {
+    /// The ids of the events among the last [`BATCH`] records of every partition of the
+    /// topics the outbox holds rows for: where the rows a previous leader published but did
+    /// not delete are. Only the leader publishes, and it deletes each batch before reading the
+    /// next, so such rows belong to one batch, whose records are the last of their partitions.
+    async fn already_published(&self) -> anyhow::Result<HashSet<uuid::Uuid>> {
+        let types: Vec<String> = sqlx::query_scalar("SELECT DISTINCT aggregate_type FROM outbox")
+            .fetch_all(&self.pool)
+            .await
+            .context("reading the outbox's aggregate types")?;
+        if types.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let topics = types
+            .iter()
+            .map(|t| kafka::topic_for(&self.kafka, t))
+            .collect();
+        let tails = kafka::watermarks(&self.kafka, topics)
+            .await?
+            .into_iter()
+            .map(|mut mark| {
+                mark.low = mark.low.max(mark.high - BATCH);
+                mark
+            })
+            .collect();
+        #[derive(serde::Deserialize)]
+        struct Id {
+            event_id: uuid::Uuid,
+        }
+        let records = kafka::read(&self.kafka, tails)
+            .await
+            .context("reading the topics' tails")?;
+        Ok(records
+            .iter()
+            .filter_map(|value| serde_json::from_slice::<Id>(value.as_deref()?).ok())
+            .map(|id| id.event_id)
+            .collect())
+    }
+
+    /// Publishes the oldest rows, but for those in `published_before` (which it deletes
+    /// without publishing); deletes those the broker acknowledged, up to the first failure, so
+    /// the rows left behind stay in order for the next attempt.
+    async fn publish_batch(
+        &self,
+        producer: &FutureProducer,
+        published_before: &mut HashSet<uuid::Uuid>,
+    ) -> anyhow::Result<usize> {
         let rows: Vec<OutboxRow> = sqlx::query_as(
             "SELECT id, event_id, aggregate_type, aggregate_id, sequence, event_type, \
                     event_version, payload, metadata, occurred_at \
@@ -178,15 +234,23 @@ impl Relay {
             self.backlog.set(0);
             return Ok(0);
         }
-        let sent = send(producer, &self.kafka, rows.iter().map(|row| &row.event)).await?;
-        let acknowledged: Vec<i64> = rows[..sent.acknowledged].iter().map(|r| r.id).collect();
+        let (on_topics, to_send): (Vec<&OutboxRow>, Vec<&OutboxRow>) = rows
+            .iter()
+            .partition(|row| published_before.remove(&row.event.event_id));
+        let sent = send(producer, &self.kafka, to_send.iter().map(|row| &row.event)).await?;
+        let acknowledged: Vec<i64> = on_topics
+            .iter()
+            .chain(&to_send[..sent.acknowledged])
+            .map(|r| r.id)
+            .collect();
         self.announce(sent.ends).await;
         sqlx::query("DELETE FROM outbox WHERE id = ANY($1)")
             .bind(&acknowledged)
             .execute(&self.pool)
             .await
             .context("deleting published outbox rows")?;
-        self.published.inc_by(acknowledged.len() as u64);
+        self.skipped.inc_by(on_topics.len() as u64);
+        self.published.inc_by(sent.acknowledged as u64);
         // The id range left, read from the ends of the primary key: `count(*)` scans the
         // whole table, which under a backlog of a million rows took longer than publishing.
         // Ids of rolled-back transactions are never used, so this may overcount a little.

@@ -449,6 +449,11 @@ pub struct ProjectorConfig {
     /// `/readyz` fails when a process has read no partition for this many seconds although
     /// it should (1 to 3 600).
     pub unassigned_grace_secs: u64,
+    /// A partition with records to read that a consumer has not advanced for this many
+    /// seconds is sought again (and fails `/readyz` after twice as long); a process whose read
+    /// model has not answered its consumer for this long leaves the deal until it does
+    /// (2 to 3 600).
+    pub stall_secs: u64,
 }
 
 impl Default for ProjectorConfig {
@@ -464,6 +469,7 @@ impl Default for ProjectorConfig {
             removal_epoch_secs: 600,
             member_ttl_ms: 6_000,
             unassigned_grace_secs: 30,
+            stall_secs: 15,
         }
     }
 }

@@ -161,6 +161,65 @@ fn fetch_watermarks(config: &KafkaConfig, topics: &[String]) -> anyhow::Result<V
     Ok(marks)
 }
 
+/// The values of the records of each partition in `ranges`, from its `low` up to its `high`
+/// (a range may start after the partition's first record), in each partition's order. Reads
+/// outside any consumer group: it commits nothing and disturbs no projector.
+pub async fn read(
+    config: &KafkaConfig,
+    ranges: Vec<Watermarks>,
+) -> anyhow::Result<Vec<Option<Vec<u8>>>> {
+    let config = config.clone();
+    tokio::task::spawn_blocking(move || read_blocking(&config, &ranges)).await?
+}
+
+fn read_blocking(
+    config: &KafkaConfig,
+    ranges: &[Watermarks],
+) -> anyhow::Result<Vec<Option<Vec<u8>>>> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::{Message, Offset, TopicPartitionList};
+    let consumer: BaseConsumer = client_config(config)
+        .set("group.id", format!("ward-read-{}", Uuid::new_v4()))
+        .set("enable.auto.commit", "false")
+        .create()?;
+    let mut assignment = TopicPartitionList::new();
+    // (topic, partition) → the offset after the last record to read.
+    let mut ends = BTreeMap::new();
+    for range in ranges.iter().filter(|r| r.high > r.low) {
+        assignment.add_partition_offset(
+            &range.topic,
+            range.partition,
+            Offset::Offset(range.low),
+        )?;
+        ends.insert((range.topic.clone(), range.partition), range.high);
+    }
+    if ends.is_empty() {
+        return Ok(Vec::new());
+    }
+    consumer.assign(&assignment)?;
+    let mut values = Vec::new();
+    while !ends.is_empty() {
+        let Some(message) = consumer.poll(Duration::from_secs(30)) else {
+            anyhow::bail!(
+                "the broker sent nothing for 30 s with records of {} partitions still to read",
+                ends.len()
+            );
+        };
+        let message = message?;
+        let position = (message.topic().to_owned(), message.partition());
+        let Some(&end) = ends.get(&position) else {
+            continue;
+        };
+        if message.offset() < end {
+            values.push(message.payload().map(<[u8]>::to_vec));
+        }
+        if message.offset() + 1 >= end {
+            ends.remove(&position);
+        }
+    }
+    Ok(values)
+}
+
 /// librdkafka settings common to every client of `config`'s broker.
 pub fn client_config(config: &KafkaConfig) -> ClientConfig {
     let mut client = ClientConfig::new();

@@ -231,11 +231,20 @@ pub async fn build(
     })
 }
 
-/// `projector.member_ttl_ms` and `projector.unassigned_grace_secs`, checked.
-pub fn sharing(config: &WardConfig) -> anyhow::Result<(Duration, Duration)> {
-    let (ttl, grace) = (
+/// How projector processes share partitions and judge stalls: `projector.member_ttl_ms`,
+/// `unassigned_grace_secs` and `stall_secs`, checked.
+pub struct Sharing {
+    pub member_ttl: Duration,
+    pub unassigned_grace: Duration,
+    pub stall: Duration,
+}
+
+/// The [`Sharing`] settings of `config`, checked.
+pub fn sharing(config: &WardConfig) -> anyhow::Result<Sharing> {
+    let (ttl, grace, stall) = (
         config.projector.member_ttl_ms,
         config.projector.unassigned_grace_secs,
+        config.projector.stall_secs,
     );
     anyhow::ensure!(
         (1_000..=600_000).contains(&ttl),
@@ -245,7 +254,15 @@ pub fn sharing(config: &WardConfig) -> anyhow::Result<(Duration, Duration)> {
         (1..=3_600).contains(&grace),
         "projector.unassigned_grace_secs is {grace}; it must be 1 to 3600"
     );
-    Ok((Duration::from_millis(ttl), Duration::from_secs(grace)))
+    anyhow::ensure!(
+        (2..=3_600).contains(&stall),
+        "projector.stall_secs is {stall}; it must be 2 to 3600"
+    );
+    Ok(Sharing {
+        member_ttl: Duration::from_millis(ttl),
+        unassigned_grace: Duration::from_secs(grace),
+        stall: Duration::from_secs(stall),
+    })
 }
 
 /// `projector.watermark_check_ms`, checked.
@@ -272,7 +289,7 @@ pub async fn run(
     )?;
     let watermark_check = watermark_check(config)?;
     let removal_epoch = removal_epoch(config)?;
-    let (member_ttl, unassigned_grace) = sharing(config)?;
+    let sharing = sharing(config)?;
     migrate(config).await?;
     // Content keys live in the event store; in production this is a read-only role.
     let event_store = config.event_store.connect_postgres().await?;
@@ -297,11 +314,18 @@ pub async fn run(
         beats: Some(Beats {
             redis: redis_client(&config.redis)?,
             prefix: config.redis.key_prefix.clone(),
-            ttl: member_ttl,
+            ttl: sharing.member_ttl,
+            stall: sharing.stall,
         }),
+        stall: sharing.stall,
         health: Health::default(),
     };
-    ops = ops.check("partitions", settings.health.check(unassigned_grace));
+    ops = ops.check(
+        "partitions",
+        settings
+            .health
+            .check(sharing.unassigned_grace, sharing.stall),
+    );
     let mut consumers = Vec::new();
     for name in names {
         let (projection, check) =
@@ -328,6 +352,7 @@ pub async fn run(
             shutdown.clone(),
         ));
     }
+    let consumers = tokio::spawn(watch(consumers, shutdown.clone()));
     let ops = ops.build();
     tracing::info!(address = %listener.local_addr()?, "projector operational endpoints listening");
     let served = shutdown::serve(
@@ -337,8 +362,84 @@ pub async fn run(
     )
     .await;
     shutdown.cancel();
-    for consumer in consumers {
-        consumer.await??;
-    }
+    consumers.await??;
     served
+}
+
+/// Waits for every consumer. The first to end before `shutdown` — with an error, a panic or
+/// none — stops the process, so that its supervisor starts it anew: a process must not stay
+/// up, and ready, with one of its projections gone.
+async fn watch(
+    consumers: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let mut running = tokio::task::JoinSet::new();
+    for consumer in consumers {
+        running.spawn(consumer);
+    }
+    let mut failure = None;
+    while let Some(ended) = running.join_next().await {
+        let ended = match ended {
+            Ok(Ok(result)) => result,
+            Ok(Err(panic)) | Err(panic) => Err(anyhow::anyhow!("a consumer panicked: {panic}")),
+        };
+        if !shutdown.is_cancelled() {
+            let error = ended
+                .err()
+                .unwrap_or_else(|| anyhow::anyhow!("a consumer stopped"));
+            tracing::error!(error = format!("{error:#}"), "stopping the projector");
+            shutdown.cancel();
+            failure.get_or_insert(error);
+        } else if let Err(error) = ended {
+            failure.get_or_insert(error);
+        }
+    }
+    failure.map_or(Ok(()), Err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn running_until(shutdown: &CancellationToken) -> tokio::task::JoinHandle<anyhow::Result<()>> {
+        let shutdown = shutdown.clone();
+        tokio::task::spawn_blocking(move || {
+            while !shutdown.is_cancelled() {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Ok(())
+        })
+    }
+
+    #[tokio::test]
+    async fn a_consumer_that_panics_or_stops_stops_the_process() {
+        for ending in ["panic", "error", "return"] {
+            let shutdown = CancellationToken::new();
+            let ends = tokio::task::spawn_blocking(move || match ending {
+                "panic" => panic!("a projection's bug"),
+                "error" => anyhow::bail!("the broker refused the consumer"),
+                _ => Ok(()),
+            });
+            let outcome = watch(
+                vec![running_until(&shutdown), ends, running_until(&shutdown)],
+                shutdown.clone(),
+            )
+            .await;
+            assert!(shutdown.is_cancelled(), "{ending}: the process stops");
+            assert!(outcome.is_err(), "{ending}: and says why");
+        }
+    }
+
+    #[tokio::test]
+    async fn consumers_that_end_at_shutdown_stop_the_process_cleanly() {
+        let shutdown = CancellationToken::new();
+        let watching = tokio::spawn(watch(
+            vec![running_until(&shutdown), running_until(&shutdown)],
+            shutdown.clone(),
+        ));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!watching.is_finished());
+        shutdown.cancel();
+        assert!(watching.await.is_ok_and(|outcome| outcome.is_ok()));
+    }
 }

@@ -6,7 +6,7 @@
 //! `Handle::block_on`, which is allowed on a blocking thread. Partitions read to their end are
 //! paused, and resumed from other threads when records are appended ([`crate::follow`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -85,9 +85,11 @@ pub struct ConsumerMetrics {
     applied: Family<GroupLabels, Counter>,
     paused: Family<GroupLabels, Gauge>,
     assigned: Family<GroupLabels, Gauge>,
+    reseeks: Family<GroupLabels, Counter>,
+    group_stalled: Family<GroupLabels, Gauge>,
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
 struct PartitionLabels {
     group: String,
     topic: String,
@@ -123,6 +125,16 @@ impl ConsumerMetrics {
             "Partitions this process reads: its share of the group's (ADR 0015)",
             metrics.assigned.clone(),
         );
+        registry.register(
+            "stall_reseeks",
+            "Times a consumer sought its partitions again because one with records to read had not advanced for projector.stall_secs",
+            metrics.reseeks.clone(),
+        );
+        registry.register(
+            "group_stalled_partitions",
+            "Partitions of the group (any process's) whose stored offset has stood behind the topic's end for twice projector.stall_secs",
+            metrics.group_stalled.clone(),
+        );
         metrics
     }
 }
@@ -152,6 +164,9 @@ pub struct ConsumerSettings {
     pub beats: Option<membership::Beats>,
     /// Where each group's share is reported for readiness.
     pub health: membership::Health,
+    /// After how long a partition that does not advance is sought again
+    /// (`projector.stall_secs`).
+    pub stall: Duration,
 }
 
 /// Runs `projection` on a blocking thread until `shutdown` is cancelled; then finishes the
@@ -207,6 +222,9 @@ fn consume<P: Projection>(
     // The partitions to read: fixed (a rebuild), or this process's share, dealt anew at
     // every beat; never the broker's consumer group (ADR 0015).
     let helpers = shutdown.child_token();
+    // Whichever way this thread ends, a panic included, its dealer leaves the deal with it:
+    // a process must not beat for partitions that nothing reads.
+    let _helpers_stop = helpers.clone().drop_guard();
     let mut dealer = None;
     match &settings.partitions {
         Some(partitions) => {
@@ -261,7 +279,9 @@ fn consume<P: Projection>(
     let mut progress = Progress {
         follow,
         verified: None,
+        sought: None,
     };
+    let share = dealer.as_ref().map(|(share, _)| share.clone());
     let mut bump = CacheBump::default();
     'batches: while !shutdown.is_cancelled() {
         if let Some((redis, prefix)) = &settings.cache {
@@ -283,11 +303,23 @@ fn consume<P: Projection>(
             }
             assigned.set(i64::try_from(share.len()).unwrap_or(i64::MAX));
         }
-        if progress.verify_due() {
+        if progress.verify_due(settings.stall) {
             // Every few seconds, even when idle: is the read model still where we are? A
             // database swapped by a rebuild or restored from a backup may be behind.
             let behind = match handle.block_on(projection.stored_offsets(&group)) {
-                Ok(stored) => progress.behind(&stored),
+                Ok(stored) => {
+                    if let Some(share) = &share {
+                        membership::read_model_answered(share);
+                        let stalled = membership::judge_group(share, &stored, settings.stall);
+                        metrics
+                            .group_stalled
+                            .get_or_create(&GroupLabels {
+                                group: group.clone(),
+                            })
+                            .set(i64::try_from(stalled).unwrap_or(i64::MAX));
+                    }
+                    progress.behind(&stored)
+                }
                 Err(error) => {
                     tracing::debug!(
                         group,
@@ -303,6 +335,24 @@ fn consume<P: Projection>(
                 continue;
             }
         }
+        let stalled_since = follow::lock(&progress.follow).stalled_since();
+        if let Some(share) = &share {
+            membership::report_stall(share, stalled_since);
+        }
+        if progress.seek_stalled(stalled_since, settings.stall) {
+            tracing::warn!(
+                group,
+                "a partition with records to read has not advanced; seeking again"
+            );
+            metrics
+                .reseeks
+                .get_or_create(&GroupLabels {
+                    group: group.clone(),
+                })
+                .inc();
+            reseek(&consumer, &group);
+            continue;
+        }
         follow::pause_caught_up(&consumer, &progress.follow);
         let batch = poll_batch(&consumer, settings.batch_size);
         if batch.is_empty() {
@@ -311,6 +361,9 @@ fn consume<P: Projection>(
         // Retry until the read model takes the batch: skipping it would lose events.
         loop {
             let Err(error) = handle.block_on(projection.apply(&group, &batch)) else {
+                if let Some(share) = &share {
+                    membership::read_model_answered(share);
+                }
                 break;
             };
             if let Some(gap) = error.downcast_ref::<Gap>() {
@@ -328,6 +381,11 @@ fn consume<P: Projection>(
             if shutdown.is_cancelled() {
                 // Not committed: the batch is read again after the restart.
                 break 'batches;
+            }
+            if share.as_ref().is_some_and(membership::has_change) {
+                // The share changed (this process left the deal, or others joined): drop the
+                // batch; the new assignment reads from the stored offsets.
+                continue 'batches;
             }
             std::thread::sleep(Duration::from_secs(1));
         }
@@ -464,19 +522,34 @@ pub fn next_offsets(batch: &[Record]) -> Vec<StoredOffset> {
 struct Progress {
     follow: Shared,
     verified: Option<Instant>,
+    /// When the consumer last sought its partitions again because one stalled.
+    sought: Option<Instant>,
 }
 
 impl Progress {
-    /// How often the consumer checks the read model's offsets.
+    /// How often the consumer checks the read model's offsets, at most.
     const EVERY: Duration = Duration::from_secs(5);
 
-    /// Whether it is time to check the read model's offsets again.
-    fn verify_due(&mut self) -> bool {
-        if self.verified.is_some_and(|at| at.elapsed() < Self::EVERY) {
+    /// Whether it is time to check the read model's offsets again: every [`Self::EVERY`],
+    /// and at least three times per `stall`, so that a sound read model answers well within it.
+    fn verify_due(&mut self, stall: Duration) -> bool {
+        let every = Self::EVERY.min(stall / 3);
+        if self.verified.is_some_and(|at| at.elapsed() < every) {
             return false;
         }
         self.verified = Some(Instant::now());
         true
+    }
+
+    /// Whether to seek again because a partition has stalled (since `stalled_since`) for
+    /// `stall`, at most once per `stall`.
+    fn seek_stalled(&mut self, stalled_since: Option<Instant>, stall: Duration) -> bool {
+        let due = stalled_since.is_some_and(|since| since.elapsed() > stall)
+            && self.sought.is_none_or(|at| at.elapsed() > stall);
+        if due {
+            self.sought = Some(Instant::now());
+        }
+        due
     }
 
     /// Whether the read model stores, for a partition this consumer is assigned, an offset
@@ -513,6 +586,7 @@ fn watch_ends<C: ConsumerContext + 'static>(
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let client: Option<BaseConsumer> = kafka::client_config(&kafka).create().ok();
+        let mut reported = BTreeSet::new();
         while !shutdown.is_cancelled() {
             let keys = follow::lock(&follow).keys();
             if let (Some(client), false) = (&client, keys.is_empty()) {
@@ -522,6 +596,7 @@ fn watch_ends<C: ConsumerContext + 'static>(
                 }
             }
             let known = follow::lock(&follow);
+            let mut now_reported = BTreeSet::new();
             for ((topic, partition), lag) in known.lags() {
                 let labels = PartitionLabels {
                     group: group.clone(),
@@ -529,8 +604,14 @@ fn watch_ends<C: ConsumerContext + 'static>(
                     partition: *partition,
                 };
                 metrics.lag.get_or_create(&labels).set(lag);
+                now_reported.insert(labels);
             }
             drop(known);
+            // A partition dealt to another process is its lag to report, not a stale one here.
+            for gone in reported.difference(&now_reported) {
+                metrics.lag.remove(gone);
+            }
+            reported = now_reported;
             // Sleep in short steps so neither shutdown nor a new assignment waits.
             let until = Instant::now() + every;
             while Instant::now() < until && !shutdown.is_cancelled() {

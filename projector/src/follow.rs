@@ -13,10 +13,15 @@
 //!
 //! Pausing a partition in librdkafka drops what it had fetched beyond the last record handed
 //! to the application and resumes fetching right after that record, so nothing is skipped.
+//!
+//! A running partition with records to read that does not advance is **stalled**
+//! ([`Follow::stalled_since`]): the consumer seeks it again, and readiness reports it if that
+//! does not help. The chaos runs saw librdkafka stop handing out one partition's records after
+//! a broker restart, while the partition was assigned and not paused.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use prometheus_client::metrics::gauge::Gauge;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
@@ -39,6 +44,8 @@ struct Partition {
     end: Option<i64>,
     /// Whether the consumer paused it.
     paused: bool,
+    /// Since when it has been running at `next` (assigned, resumed or last advanced).
+    since: Instant,
 }
 
 /// The consumer's assigned partitions: where it is in each, where each is known to end, and
@@ -68,17 +75,21 @@ impl Follow {
     }
 
     /// A new assignment, each partition running from its offset. What is known of where a
-    /// partition ends survives a seek.
+    /// partition ends survives a seek, and so does how long it has stood at its offset.
     pub fn assign(&mut self, assignment: Vec<(Key, i64)>) {
         let old = std::mem::take(&mut self.partitions);
+        let now = Instant::now();
         self.partitions = assignment
             .into_iter()
             .map(|(key, next)| {
-                let end = old.get(&key).and_then(|p| p.end);
+                let before = old.get(&key);
                 let partition = Partition {
                     next,
-                    end,
+                    end: before.and_then(|p| p.end),
                     paused: false,
+                    since: before
+                        .filter(|p| p.next == next && !p.paused)
+                        .map_or(now, |p| p.since),
                 };
                 (key, partition)
             })
@@ -98,6 +109,7 @@ impl Follow {
         for stored in next_offsets(batch) {
             if let Some(p) = self.partitions.get_mut(&(stored.topic, stored.partition)) {
                 p.next = stored.next_offset;
+                p.since = Instant::now();
                 p.end = Some(p.end.map_or(p.next, |end| end.max(p.next)));
             }
         }
@@ -127,6 +139,7 @@ impl Follow {
             p.end = Some(p.end.map_or(end, |known| known.max(end)));
             if p.paused && p.next < end {
                 p.paused = false;
+                p.since = Instant::now();
                 keys.push(key);
             }
         }
@@ -139,6 +152,7 @@ impl Follow {
         for key in keys {
             if let Some(p) = self.partitions.get_mut(key) {
                 p.paused = paused;
+                p.since = Instant::now();
             }
         }
         self.report();
@@ -152,6 +166,16 @@ impl Follow {
     /// Each assigned partition's next offset.
     pub fn positions(&self) -> impl Iterator<Item = (&Key, i64)> {
         self.partitions.iter().map(|(key, p)| (key, p.next))
+    }
+
+    /// Since when the longest-stalled partition has been running with records to read and
+    /// not advanced, if one has: what the consumer and readiness judge stalls by.
+    pub fn stalled_since(&self) -> Option<Instant> {
+        self.partitions
+            .values()
+            .filter(|p| !p.paused && p.end.is_some_and(|end| end > p.next))
+            .map(|p| p.since)
+            .min()
     }
 
     /// Whether every assigned partition is paused: the consumer fetches nothing.
@@ -393,6 +417,32 @@ mod tests {
         follow.learn([(key(1), 1)]);
         assert!(!follow.idle());
         assert!(!following(&[]).idle());
+    }
+
+    #[test]
+    fn a_partition_stalls_only_while_it_runs_behind_its_end_without_advancing() {
+        let mut follow = following(&[(0, 0), (1, 0)]);
+        assert_eq!(follow.stalled_since(), None, "ends unknown");
+        follow.learn([(key(0), 0), (key(1), 2)]);
+        let behind = follow.stalled_since();
+        assert!(behind.is_some(), "partition 1 has records to read");
+        std::thread::sleep(Duration::from_millis(5));
+        // Seeking again to the same offset does not restart the clock: the stall goes on.
+        follow.assign(vec![(key(0), 0), (key(1), 0)]);
+        assert_eq!(follow.stalled_since(), behind);
+        follow.advance(&[record(1, 0)]);
+        assert!(follow.stalled_since() > behind);
+        follow.advance(&[record(1, 1)]);
+        assert_eq!(follow.stalled_since(), None, "read to its end");
+        follow.learn([(key(0), 1)]);
+        follow.caught_up();
+        assert!(
+            follow.stalled_since().is_some(),
+            "partition 0 now runs behind"
+        );
+        follow.advance(&[record(0, 0)]);
+        follow.caught_up();
+        assert_eq!(follow.stalled_since(), None, "paused at its end");
     }
 
     #[test]

@@ -31,6 +31,7 @@ pub mod hospital;
 pub mod member;
 pub mod membership;
 pub mod rebuild;
+pub mod stalls;
 pub mod store;
 #[cfg(test)]
 mod testing;

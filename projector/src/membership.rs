@@ -2,12 +2,25 @@
 //! consumer group (ADR 0015): each process beats in Redis, every process deals the sorted
 //! partitions round-robin over the sorted live processes, and each reads its own share.
 //! The read model's offset check fences the moment two processes read one partition.
+//!
+//! Every process also watches the whole group ([`GroupStalls`]): a partition whose stored
+//! offset has stood behind its end for twice [`Beats::stall`] fails `/readyz` of every process,
+//! and after four times as long the member it is dealt to is dealt out, so that the deal
+//! starts again without it (a live member beats itself back in and seeks its share anew).
+//!
+//! A process beats only while its consumer is sound: its read model answered within
+//! [`Beats::stall`] ([`read_model_answered`]). A process whose consumer hangs on a dead
+//! connection, or whose read model is out of its reach, leaves the deal, so that the others
+//! read its partitions, and comes back when its read model answers again.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
+
+use crate::consumer::StoredOffset;
+use crate::stalls::GroupStalls;
 use tokio_util::sync::CancellationToken;
 use ward_platform::config::KafkaConfig;
 use ward_platform::kafka;
@@ -41,6 +54,9 @@ pub struct Beats {
     pub prefix: String,
     /// How long a silent member stays in the deal (`projector.member_ttl_ms`).
     pub ttl: Duration,
+    /// How long the consumer may go without an answer from its read model before the
+    /// process leaves the deal (`projector.stall_secs`).
+    pub stall: Duration,
 }
 
 /// The partitions of `all` that the member at `position` of `members` reads: sorted by
@@ -71,6 +87,12 @@ pub struct Share {
     /// Live members and partitions at the last beat, for the readiness message.
     members: usize,
     partitions: usize,
+    /// When the consumer's read model last answered (or the consumer started).
+    answered: Option<Instant>,
+    /// Since when a partition of the share has had records to read and not advanced.
+    stalled_since: Option<Instant>,
+    /// The whole group's partitions, as the stored offsets and the topics' ends show them.
+    group: GroupStalls,
 }
 
 /// The share, shared between the dealer thread, the consumer thread and readiness.
@@ -92,6 +114,30 @@ pub fn take_change(share: &Shared) -> Option<Vec<Partition>> {
     share.wanted.clone()
 }
 
+/// Whether the share changed since the consumer last took it (without taking it).
+pub fn has_change(share: &Shared) -> bool {
+    lock(share).changed
+}
+
+/// The consumer's read model answered (a batch applied, or its offsets read): the process
+/// may stay in the deal.
+pub fn read_model_answered(share: &Shared) {
+    lock(share).answered = Some(Instant::now());
+}
+
+/// Reports since when a partition of the share has stalled ([`crate::follow::Follow::stalled_since`]).
+pub fn report_stall(share: &Shared, since: Option<Instant>) {
+    lock(share).stalled_since = since;
+}
+
+/// Judges the group's stored offsets ([`GroupStalls::judge`]); how many of its partitions
+/// have stalled for twice `stall`.
+pub fn judge_group(share: &Shared, stored: &[StoredOffset], stall: Duration) -> usize {
+    let mut share = lock(share);
+    share.group.judge(stored);
+    share.group.stalled(stall * 2).len()
+}
+
 /// Every group's share in this process, for `/readyz`.
 #[derive(Clone, Default)]
 pub struct Health(Arc<Mutex<HashMap<String, Shared>>>);
@@ -106,8 +152,10 @@ impl Health {
     }
 
     /// A readiness check that fails while a group's share has been empty for longer than
-    /// `grace` although the group has fewer live processes than partitions.
-    pub fn check(&self, grace: Duration) -> ward_platform::ops::Check {
+    /// `grace` although the group has fewer live processes than partitions; while its read
+    /// model has not answered for `stall`; and while a partition of its share has stalled for
+    /// twice `stall` (seeking it again did not help).
+    pub fn check(&self, grace: Duration, stall: Duration) -> ward_platform::ops::Check {
         let groups = self.0.clone();
         Arc::new(move || {
             let groups = groups.clone();
@@ -117,6 +165,28 @@ impl Health {
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
                 for (group, share) in groups.iter() {
                     let share = lock(share);
+                    if let Some(at) = share.answered.filter(|at| at.elapsed() > stall) {
+                        anyhow::bail!(
+                            "{group}: the read model has not answered the consumer for {} s; \
+                             this process left the deal",
+                            at.elapsed().as_secs()
+                        );
+                    }
+                    if let Some(since) = share.stalled_since.filter(|s| s.elapsed() > stall * 2) {
+                        anyhow::bail!(
+                            "{group}: a partition with records to read has not advanced for {} s",
+                            since.elapsed().as_secs()
+                        );
+                    }
+                    if let Some(((topic, partition), since)) =
+                        share.group.stalled(stall * 2).into_iter().next()
+                    {
+                        anyhow::bail!(
+                            "{group}: {topic} partition {partition} has had records to read for \
+                             {} s that no process applied",
+                            since.elapsed().as_secs()
+                        );
+                    }
                     if let Some(since) = share.starved_since.filter(|s| s.elapsed() > grace) {
                         anyhow::bail!(
                             "{group}: no partition for {} s while {} processes share {} partitions",
@@ -143,6 +213,7 @@ pub fn spawn(
     shutdown: CancellationToken,
 ) -> (Shared, std::thread::JoinHandle<()>) {
     let share: Shared = Arc::default();
+    lock(&share).answered = Some(Instant::now());
     let published = share.clone();
     let thread = std::thread::spawn(move || {
         let me = uuid::Uuid::new_v4().to_string();
@@ -153,22 +224,62 @@ pub fn spawn(
         let mut redis: Option<redis::Connection> = None;
         let mut partitions: Vec<Partition> = Vec::new();
         let mut read_at: Option<Instant> = None;
+        let mut out = false;
         while !shutdown.is_cancelled() {
+            let sound = beats.as_ref().is_none_or(|b| !unsound(&published, b.stall));
+            if sound == out {
+                out = !sound;
+                if out {
+                    tracing::warn!(group, "the read model does not answer; leaving the deal");
+                } else {
+                    tracing::info!(group, "the read model answers again; back in the deal");
+                }
+            }
             if read_at.is_none_or(|at| at.elapsed() > METADATA_EVERY) || partitions.is_empty() {
                 if let Some(found) = client.as_ref().and_then(|c| read_partitions(c, &topics)) {
                     partitions = found;
                     read_at = Some(Instant::now());
                 }
             }
+            if let (Some(client), false) = (&client, partitions.is_empty()) {
+                if let Ok(ends) = crate::follow::latest_offsets(client, &partitions) {
+                    lock(&published).group.learn_ends(ends);
+                }
+            }
             let members = match (&beats, &key) {
-                (Some(beats), Some(key)) => match beat(beats, &mut redis, key, &me) {
-                    Ok(members) => Some(members),
-                    Err(error) => {
-                        tracing::debug!(group, %error, "beating in Redis");
-                        redis = None;
-                        None
+                (Some(beats), Some(key)) if out => {
+                    // Out of the deal until the read model answers again: the others take
+                    // this process's partitions once they see it gone.
+                    match leave(beats, &mut redis, key, &me) {
+                        Ok(()) => Some(Vec::new()),
+                        Err(error) => {
+                            tracing::debug!(group, %error, "leaving the deal");
+                            redis = None;
+                            Some(Vec::new())
+                        }
                     }
-                },
+                }
+                (Some(beats), Some(key)) => {
+                    match beat(beats, &mut redis, key, &me).and_then(|members| {
+                        deal_out_stalled(
+                            beats,
+                            &mut redis,
+                            key,
+                            &me,
+                            &members,
+                            &partitions,
+                            &published,
+                        )
+                        .map(|()| members)
+                    }) {
+                        Ok(members) => Some(members),
+                        Err(error) => {
+                            tracing::debug!(group, %error, "beating in Redis");
+                            redis = None;
+                            None
+                        }
+                    }
+                }
                 _ => Some(vec![me.clone()]),
             };
             if !partitions.is_empty() {
@@ -181,9 +292,7 @@ pub fn spawn(
             }
         }
         if let (Some(beats), Some(key)) = (&beats, &key) {
-            let left = connection(beats, &mut redis)
-                .and_then(|c| redis::cmd("ZREM").arg(key).arg(&me).query::<()>(c));
-            if let Err(error) = left {
+            if let Err(error) = leave(beats, &mut redis, key, &me) {
                 tracing::debug!(group, %error, "leaving the deal");
             }
         }
@@ -191,11 +300,21 @@ pub fn spawn(
     (share, thread)
 }
 
+/// Whether the consumer's read model has not answered for `stall`.
+fn unsound(share: &Shared, stall: Duration) -> bool {
+    lock(share).answered.is_some_and(|at| at.elapsed() > stall)
+}
+
 /// Publishes this process's share of `partitions` among `members` (`None`: Redis did not
-/// answer, keep the share, or read everything if there is none yet).
+/// answer, keep the share, or read everything if there is none yet; empty: this process left
+/// the deal, it reads nothing).
 fn publish(share: &Shared, partitions: &[Partition], members: Option<&[String]>, me: &str) {
     let mut share = lock(share);
     let wanted = match members {
+        Some([]) => {
+            share.members = 0;
+            Vec::new()
+        }
         Some(members) => {
             let mut members = members.to_vec();
             if !members.iter().any(|m| m == me) {
@@ -247,6 +366,59 @@ fn connection<'c>(
     redis
         .as_mut()
         .ok_or_else(|| redis::RedisError::from((redis::ErrorKind::IoError, "no connection")))
+}
+
+/// Deals out the members of `members` to whom a partition is dealt that has stalled for four
+/// times `beats.stall`, but for this process (which seeks its own stalled partitions itself).
+fn deal_out_stalled(
+    beats: &Beats,
+    redis: &mut Option<redis::Connection>,
+    key: &str,
+    me: &str,
+    members: &[String],
+    partitions: &[Partition],
+    share: &Shared,
+) -> redis::RedisResult<()> {
+    let stalled = lock(share).group.stalled(beats.stall * 4);
+    let mut sorted: Vec<&Partition> = partitions.iter().collect();
+    sorted.sort();
+    for (partition, since) in stalled {
+        let Some(index) = sorted.iter().position(|p| **p == partition) else {
+            continue;
+        };
+        let Some(owner) = members.get(index % members.len().max(1)) else {
+            continue;
+        };
+        if owner == me {
+            continue;
+        }
+        tracing::warn!(
+            deal = key,
+            topic = partition.0,
+            partition = partition.1,
+            stalled_secs = since.elapsed().as_secs(),
+            "a partition has not advanced; dealing out the member it is dealt to"
+        );
+        redis::cmd("ZREM")
+            .arg(key)
+            .arg(owner)
+            .query::<()>(connection(beats, redis)?)?;
+        lock(share).group.forgive(&partition);
+    }
+    Ok(())
+}
+
+/// Takes this process out of the deal.
+fn leave(
+    beats: &Beats,
+    redis: &mut Option<redis::Connection>,
+    key: &str,
+    me: &str,
+) -> redis::RedisResult<()> {
+    redis::cmd("ZREM")
+        .arg(key)
+        .arg(me)
+        .query(connection(beats, redis)?)
 }
 
 /// One beat; the live members, sorted.

@@ -190,6 +190,7 @@ pub async fn rebuild(
         partitions: None,
         beats: None,
         health: crate::membership::Health::default(),
+        stall: app::sharing(config)?.stall,
     };
     let projection = Arc::new(projection);
     let stop = CancellationToken::new();

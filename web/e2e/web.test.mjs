@@ -1,5 +1,5 @@
 // Ward in a real browser: Debian's Chromium driven by playwright-core, against `ward run`
-// started by ward/tests/web_e2e.rs, which passes:
+// started by ward/tests/it/web_e2e.rs, which passes:
 //   E2E_URL         the single origin (the gateway), e.g. http://127.0.0.1:41234
 //   E2E_HOSPITAL   a hospital id whose staff e-mail domain is E2E_DOMAIN
 //   E2E_DOMAIN     that domain
