@@ -2,51 +2,28 @@
 //! (Work-email verification arrives with sign-in.)
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::Json;
-use cqrs_es::{AggregateContext, EventStore};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 use utoipa::ToSchema;
-use uuid::Uuid;
-use ward_domain::affiliation::{ClaimCommand, ClaimError, RejectReason, Tenure};
+use ward_domain::affiliation::{AffiliationClaim, ClaimCommand, ClaimError, RejectReason, Tenure};
 use ward_domain::member::JobCategory;
 use ward_platform::http::{ApiError, ApiJson, CorrelationId};
 
 use crate::app::AppState;
+use crate::create::{Create, Planned, Record, Requester};
 use crate::execute::{api_error, execute};
-use crate::idempotency::{created_before, Answer};
 use crate::members::{now, Actor};
 use crate::openapi::{
     Changed, Created, ErrorBody, IdempotencyKey, Internal, MalformedJson,
     MalformedJsonOrIdempotencyKey, PayloadTooLarge, RateLimited, Unauthenticated,
     UnsupportedMediaType,
 };
+use crate::proofs::{claim_id, open_hospital};
 
 /// The item type of claims in the member index.
 const CLAIM: &str = "claim";
-
-fn id(text: &str, code: &'static str, what: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(text).map_err(|_| ApiError::not_found(code, format!("there is no such {what}")))
-}
-
-/// The hospital `hospital`, if it is in the catalogue and open.
-pub async fn open_hospital(state: &AppState, hospital: &str) -> Result<Uuid, ApiError> {
-    let hospital = id(hospital, "hospital_not_found", "hospital")?;
-    let mut context = state
-        .hospitals
-        .load_aggregate(&hospital.to_string())
-        .await
-        .map_err(api_error)?;
-    if !context.aggregate().is_open() {
-        return Err(ApiError::not_found(
-            "hospital_not_found",
-            "there is no such open hospital",
-        ));
-    }
-    Ok(hospital)
-}
 
 /// The body of `POST /api/v1/hospitals/{id}/claims`.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -94,59 +71,46 @@ pub async fn submit(
 ) -> Result<Response, ApiError> {
     let hospital = open_hospital(&state, &hospital).await?;
     let request = serde_json::to_vec(&(hospital, &claim)).map_err(ApiError::internal)?;
-    let (state, correlation) = (&state, &correlation);
-    state
-        .idempotency
-        .run(actor.member, &headers, &request, |_, claimed| {
-            let limit = state.rate_limits.claims;
-            state
-                .rate_limiter
-                .within("claim", actor.member, limit, async move {
-                    let id = state.post_services.author_key.derive_id(
-                        "affiliation",
-                        hospital,
-                        actor.member,
-                    );
-                    // The claim in the member's index, for withdrawal and the member's own
-                    // pages; a re-submission of the same claim (same derived id) is there.
-                    let indexed = if state.member_items.has(actor.member, CLAIM, id).await? {
-                        None
-                    } else {
-                        Some(state.member_items.record(actor.member, CLAIM, id).await?)
-                    };
-                    let command = ClaimCommand::Submit {
-                        hospital_id: hospital,
-                        job_category: claim.job_category,
-                        tenure: claim.tenure,
-                        now: now(),
-                    };
-                    let version =
-                        match execute(&*state.claims, &(), &id.to_string(), command, correlation)
-                            .await
-                        {
-                            Ok(version) => version,
-                            Err(error) => {
-                                if let Some(indexed) = indexed {
-                                    state.member_items.forget(indexed).await?;
-                                }
-                                created_before(
-                                    &*state.claims,
-                                    &id.to_string(),
-                                    claimed,
-                                    error,
-                                    |e| *e == ClaimError::AlreadyOpen,
-                                )
-                                .await?
-                            }
-                        };
-                    Ok(Answer {
-                        status: StatusCode::CREATED.as_u16(),
-                        body: json!({"id": id, "version": version}),
-                        location: Some(format!("/api/v1/claims/{id}")),
-                    })
-                })
-        })
-        .await
+    let member = actor.member;
+    let id = state
+        .post_services
+        .author_key
+        .derive_id("affiliation", hospital, member);
+    Create::<AffiliationClaim, _> {
+        limit: ("claim", state.rate_limits.claims),
+        store: &*state.claims,
+        services: &(),
+        // In the member's index, for withdrawal and the member's own pages.
+        record: Record::Listed { kind: CLAIM },
+        exists: |refusal| *refusal == ClaimError::AlreadyOpen,
+    }
+    .run(
+        Requester {
+            state: &state,
+            member,
+            headers: &headers,
+            correlation: &correlation,
+        },
+        &request,
+        |_| id,
+        |id, _| {
+            Ok(Planned {
+                aggregate_id: id.to_string(),
+                command: ClaimCommand::Submit {
+                    hospital_id: hospital,
+                    job_category: claim.job_category,
+                    tenure: claim.tenure,
+                    now: now(),
+                },
+                location: Some(format!("/api/v1/claims/{id}")),
+            })
+        },
+        |id, version| Created {
+            id: id.to_string(),
+            version,
+        },
+    )
+    .await
 }
 
 /// `POST /api/v1/claims/{id}/approval`: a moderator verifies a claim.
@@ -174,9 +138,9 @@ pub async fn approve(
     actor: Actor,
     correlation: CorrelationId,
     Path(claim): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Changed>, ApiError> {
     actor.moderator_only()?;
-    let claim = id(&claim, "claim_not_found", "claim")?;
+    let claim = claim_id(&claim)?;
     let command = crate::claim_queue::approval(&state, &actor, claim).await?;
     let version = execute(
         &*state.claims,
@@ -187,7 +151,7 @@ pub async fn approve(
     )
     .await
     .map_err(api_error)?;
-    Ok(Json(json!({"id": claim, "version": version})))
+    Ok(Json(Changed::of(claim, version)))
 }
 
 /// The body of `POST /api/v1/claims/{id}/rejection`.
@@ -228,9 +192,9 @@ pub async fn reject(
     correlation: CorrelationId,
     Path(claim): Path<String>,
     ApiJson(rejection): ApiJson<Rejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Changed>, ApiError> {
     actor.moderator_only()?;
-    let claim = id(&claim, "claim_not_found", "claim")?;
+    let claim = claim_id(&claim)?;
     let command = ClaimCommand::Reject {
         reason: rejection.reason,
     };
@@ -243,7 +207,7 @@ pub async fn reject(
     )
     .await
     .map_err(api_error)?;
-    Ok(Json(json!({"id": claim, "version": version})))
+    Ok(Json(Changed::of(claim, version)))
 }
 
 /// `POST /api/v1/claims/{id}/revocation`: a moderator revokes a verified claim (e.g. the
@@ -270,9 +234,9 @@ pub async fn revoke(
     actor: Actor,
     correlation: CorrelationId,
     Path(claim): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Changed>, ApiError> {
     actor.moderator_only()?;
-    let claim = id(&claim, "claim_not_found", "claim")?;
+    let claim = claim_id(&claim)?;
     let version = execute(
         &*state.claims,
         &(),
@@ -282,5 +246,5 @@ pub async fn revoke(
     )
     .await
     .map_err(api_error)?;
-    Ok(Json(json!({"id": claim, "version": version})))
+    Ok(Json(Changed::of(claim, version)))
 }

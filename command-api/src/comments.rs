@@ -1,37 +1,30 @@
 //! The comment endpoints: comment or reply, edit, delete, accept an answer.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::Json;
-use cqrs_es::AggregateError;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 use utoipa::ToSchema;
 use uuid::Uuid;
 use ward_domain::post::{
-    AcceptAnswer, AddComment, DeleteComment, EditComment, PostCommand, PostError,
+    AcceptAnswer, AddComment, DeleteComment, EditComment, Post, PostCommand, PostError,
 };
 use ward_platform::http::{ApiError, ApiJson, CorrelationId};
 
 use crate::app::AppState;
-use crate::execute::execute;
-use crate::idempotency::{created_before, Answer};
+use crate::create::{text_key, Create, Planned, Record, Requester};
+use crate::execute::change;
 use crate::members::Actor;
 use crate::openapi::{
     Changed, CommentCreated, ErrorBody, IdempotencyKey, Internal, MalformedJson,
     MalformedJsonOrIdempotencyKey, PayloadTooLarge, RateLimited, Unauthenticated,
     UnsupportedMediaType,
 };
-use crate::posts::{post_id, run};
+use crate::proofs::{comment_id, post_id};
 
 /// The key table's item type for comments.
 const COMMENT: &str = "comment";
-
-fn comment_id(id: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(id)
-        .map_err(|_| ApiError::not_found("comment_not_found", "there is no such comment"))
-}
 
 /// The body of `POST /api/v1/posts/{id}/comments`.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -82,53 +75,46 @@ pub async fn create(
     let post = post_id(&post)?;
     let request = serde_json::to_vec(&(post, &new)).map_err(ApiError::internal)?;
     let member = actor.member;
-    let (state, correlation) = (&state, &correlation);
-    state
-        .idempotency
-        .run(member, &headers, &request, |id, claimed| {
-            state
-                .rate_limiter
-                .within("comment", member, state.rate_limits.comments, async move {
-                    let (content_key, indexed) =
-                        state.member_items.record_new(member, COMMENT, id).await?;
-                    let command = PostCommand::Comment(AddComment {
-                        post_id: post,
-                        comment_id: id,
-                        author: member,
-                        parent_id: new.parent_id,
-                        body: new.body,
-                        content_key,
-                    });
-                    let version = match execute(
-                        &*state.posts,
-                        &state.post_services,
-                        &post.to_string(),
-                        command,
-                        correlation,
-                    )
-                    .await
-                    {
-                        Ok(version) => version,
-                        Err(error) => {
-                            state.member_items.forget(indexed).await?;
-                            if !matches!(error, AggregateError::UserError(PostError::AlreadyExists))
-                            {
-                                state.content_keys.discard(COMMENT, id).await?;
-                            }
-                            created_before(&*state.posts, &post.to_string(), claimed, error, |e| {
-                                *e == PostError::AlreadyExists
-                            })
-                            .await?
-                        }
-                    };
-                    Ok(Answer {
-                        status: StatusCode::CREATED.as_u16(),
-                        body: json!({"id": id, "post_id": post, "version": version}),
-                        location: Some(format!("/api/v1/posts/{post}/comments/{id}")),
-                    })
-                })
-        })
-        .await
+    Create::<Post, _> {
+        limit: ("comment", state.rate_limits.comments),
+        store: &*state.posts,
+        services: &state.post_services,
+        record: Record::Text {
+            kind: COMMENT,
+            keep_key: false,
+        },
+        exists: |refusal| *refusal == PostError::AlreadyExists,
+    }
+    .run(
+        Requester {
+            state: &state,
+            member,
+            headers: &headers,
+            correlation: &correlation,
+        },
+        &request,
+        |key| key,
+        |id, content_key| {
+            Ok(Planned {
+                aggregate_id: post.to_string(),
+                command: PostCommand::Comment(AddComment {
+                    post_id: post,
+                    comment_id: id,
+                    author: member,
+                    parent_id: new.parent_id,
+                    body: new.body,
+                    content_key: text_key(content_key)?,
+                }),
+                location: Some(format!("/api/v1/posts/{post}/comments/{id}")),
+            })
+        },
+        |id, version| CommentCreated {
+            id,
+            post_id: post,
+            version,
+        },
+    )
+    .await
 }
 
 /// The body of `PATCH /api/v1/posts/{id}/comments/{comment}`.
@@ -171,7 +157,7 @@ pub async fn edit(
     correlation: CorrelationId,
     Path((post, comment)): Path<(String, String)>,
     ApiJson(edit): ApiJson<CommentEdit>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Changed>, ApiError> {
     let (post, comment) = (post_id(&post)?, comment_id(&comment)?);
     let content_key = state.content_keys.existing(COMMENT, comment).await?;
     let command = PostCommand::EditComment(EditComment {
@@ -182,7 +168,14 @@ pub async fn edit(
         content_key,
     });
     let limit = state.rate_limits.edits;
-    let edited = run(&state, &correlation, post, command);
+    let aggregate = post.to_string();
+    let edited = change(
+        &*state.posts,
+        &state.post_services,
+        &aggregate,
+        command,
+        &correlation,
+    );
     state
         .rate_limiter
         .within("edit", actor.member, limit, edited)
@@ -216,7 +209,7 @@ pub async fn delete(
     actor: Actor,
     correlation: CorrelationId,
     Path((post, comment)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Changed>, ApiError> {
     let (post, comment) = (post_id(&post)?, comment_id(&comment)?);
     let command = PostCommand::DeleteComment(DeleteComment {
         post_id: post,
@@ -224,7 +217,14 @@ pub async fn delete(
         actor: actor.member,
         as_moderator: actor.moderator,
     });
-    run(&state, &correlation, post, command).await
+    change(
+        &*state.posts,
+        &state.post_services,
+        &post.to_string(),
+        command,
+        &correlation,
+    )
+    .await
 }
 
 /// The body of `PUT /api/v1/posts/{id}/accepted-answer`.
@@ -265,12 +265,19 @@ pub async fn accept(
     correlation: CorrelationId,
     Path(post): Path<String>,
     ApiJson(accepted): ApiJson<Accepted>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Changed>, ApiError> {
     let post = post_id(&post)?;
     let command = PostCommand::AcceptAnswer(AcceptAnswer {
         post_id: post,
         comment_id: accepted.comment_id,
         actor: actor.member,
     });
-    run(&state, &correlation, post, command).await
+    change(
+        &*state.posts,
+        &state.post_services,
+        &post.to_string(),
+        command,
+        &correlation,
+    )
+    .await
 }

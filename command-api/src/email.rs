@@ -36,7 +36,8 @@ use crate::app::AppState;
 use crate::execute::{api_error, execute};
 use crate::members::{now, Actor};
 use crate::openapi::{
-    ErrorBody, Internal, MalformedJson, PayloadTooLarge, Unauthenticated, UnsupportedMediaType,
+    Changed, ErrorBody, Internal, MalformedJson, PayloadTooLarge, Unauthenticated,
+    UnsupportedMediaType,
 };
 
 /// A code is valid this long.
@@ -446,7 +447,7 @@ pub async fn confirm_code(
     correlation: CorrelationId,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<EmailCode>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Changed>, ApiError> {
     let (claim, _) = own_open_claim(&state, &actor, &id).await?;
     let keys = keys(&state, claim);
     let mut redis = state.redis.clone();
@@ -526,7 +527,7 @@ pub async fn confirm_code(
         .del(&[&keys.code, &keys.attempts])
         .await
         .map_err(ApiError::internal)?;
-    Ok(Json(json!({"id": claim, "version": version})))
+    Ok(Json(Changed::of(claim, version)))
 }
 
 #[cfg(test)]

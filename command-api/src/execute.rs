@@ -5,10 +5,33 @@
 use std::collections::HashMap;
 
 use axum::http::StatusCode;
+use axum::Json;
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, AggregateContext, AggregateError, EventStore};
 use ward_domain::rule::{BrokenRule, Refusal};
 use ward_platform::http::{ApiError, CorrelationId};
+
+use crate::openapi::Changed;
+
+/// Runs `command` on the aggregate `id` ([`execute`]); answers its id and new version.
+pub async fn change<A, S>(
+    store: &S,
+    services: &A::Services,
+    id: &str,
+    command: A::Command,
+    correlation: &CorrelationId,
+) -> Result<Json<Changed>, ApiError>
+where
+    A: Aggregate,
+    A::Command: Clone,
+    A::Error: BrokenRule,
+    S: EventStore<A>,
+{
+    let version = execute(store, services, id, command, correlation)
+        .await
+        .map_err(api_error)?;
+    Ok(Json(Changed::of(id, version)))
+}
 
 /// How often a command is retried when another command changed the aggregate between its
 /// load and its commit (a hot thread takes many comments at once).

@@ -28,6 +28,7 @@ use ward_web::{error_page, Chrome};
 
 use crate::app::AppState;
 use crate::members::Actor;
+use crate::openapi::Changed;
 use crate::{claims, comments, email, members, moderation, posts, reviews};
 
 /// The header the page script sends to get JSON answers.
@@ -187,8 +188,8 @@ fn answer(chrome: &Chrome, inline: bool, result: Result<Done, ApiError>) -> Resp
     }
 }
 
-/// The `{"id", "version"}` (and more) an endpoint answered.
-async fn read(response: Response) -> Result<Value, ApiError> {
+/// The id and version a create answered (an idempotent create answers a stored response).
+async fn read(response: Response) -> Result<Changed, ApiError> {
     let bytes = axum::body::to_bytes(response.into_body(), 64 * 1024)
         .await
         .map_err(ApiError::internal)?;
@@ -196,14 +197,12 @@ async fn read(response: Response) -> Result<Value, ApiError> {
 }
 
 /// `?v=kind:id:version` for the page that shows an aggregate after a command.
-fn version_of(kind: &str, answer: &Value) -> String {
-    let id = answer["id"].as_str().unwrap_or_default();
-    let version = answer["version"].as_u64().unwrap_or_default();
-    format!("v={kind}:{id}:{version}")
+fn version_of(kind: &str, done: &Changed) -> String {
+    format!("v={kind}:{}:{}", done.id, done.version)
 }
 
-fn post_page(id: &str, answer: &Value) -> String {
-    format!("/posts/{id}?{}", version_of("post", answer))
+fn post_page(id: &str, done: &Changed) -> String {
+    format!("/posts/{id}?{}", version_of("post", done))
 }
 
 /// The badge choice of the post form: nothing, the job category, or a hospital.
@@ -237,8 +236,7 @@ async fn create_post(
         )
         .await?;
         let created = read(response).await?;
-        let id = created["id"].as_str().unwrap_or_default().to_owned();
-        Ok(Done::to(post_page(&id, &created)))
+        Ok(Done::to(post_page(&created.id, &created)))
     }
     .await;
     form.finish(result)
@@ -320,10 +318,9 @@ async fn create_comment(
         )
         .await?;
         let created = read(response).await?;
-        let comment = created["id"].as_str().unwrap_or_default().to_owned();
-        let version = created["version"].as_u64().unwrap_or_default();
         Ok(Done::to(format!(
-            "/posts/{id}?v=post:{id}:{version}#c-{comment}"
+            "/posts/{id}?v=post:{id}:{}#c-{}",
+            created.version, created.id
         )))
     }
     .await;
@@ -346,8 +343,7 @@ async fn delete_comment(
             Path((id.clone(), comment)),
         )
         .await?;
-        let version = done["version"].as_u64().unwrap_or_default();
-        Ok(Done::to(format!("/posts/{id}?v=post:{id}:{version}")))
+        Ok(Done::to(post_page(&id, &done)))
     }
     .await;
     form.finish(result)
@@ -371,8 +367,7 @@ async fn accept_answer(
             ApiJson(accepted),
         )
         .await?;
-        let version = done["version"].as_u64().unwrap_or_default();
-        Ok(Done::to(format!("/posts/{id}?v=post:{id}:{version}")))
+        Ok(Done::to(post_page(&id, &done)))
     }
     .await;
     form.finish(result)
@@ -420,10 +415,10 @@ async fn write_review(
         )
         .await?;
         let created = read(response).await?;
-        let id = created["id"].as_str().unwrap_or_default().to_owned();
         Ok(Done::to(format!(
-            "/hospitals/{hospital}?{}#r-{id}",
-            version_of("review", &created)
+            "/hospitals/{hospital}?{}#r-{}",
+            version_of("review", &created),
+            created.id
         )))
     }
     .await;
@@ -498,9 +493,9 @@ async fn submit_claim(
         )
         .await?;
         let created = read(response).await?;
-        let id = created["id"].as_str().unwrap_or_default().to_owned();
         Ok(Done::to(format!(
-            "/me/claims/{id}?{}",
+            "/me/claims/{}?{}",
+            created.id,
             version_of("affiliation", &created)
         )))
     }

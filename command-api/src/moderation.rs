@@ -3,7 +3,7 @@
 //! automatically; moderators hide and restore. Moderators are never named in events.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::Json;
 use cqrs_es::{AggregateContext, AggregateError, EventStore};
@@ -12,14 +12,14 @@ use serde_json::{json, Value};
 use utoipa::ToSchema;
 use uuid::Uuid;
 use ward_domain::moderation::{
-    aggregate_id, Hide, ModerationCommand, ModerationError, Report, ReportReason, Restore,
-    TargetKind,
+    aggregate_id, Hide, Moderation, ModerationCommand, ModerationError, Report, ReportReason,
+    Restore, TargetKind,
 };
 use ward_platform::http::{ApiError, ApiJson, CorrelationId};
 
 use crate::app::AppState;
-use crate::execute::{api_error, execute};
-use crate::idempotency::{created_before, Answer};
+use crate::create::{Create, Planned, Record, Requester};
+use crate::execute::{api_error, change};
 use crate::members::{reports_count, Actor};
 use crate::openapi::{
     Changed, Created, ErrorBody, IdempotencyKey, Internal, MalformedJson,
@@ -121,50 +121,43 @@ pub async fn report(
     // Fresh, unverified accounts are recorded but do not hide anything (no sybil hiding).
     let counts = reports_count(&state, &actor).await?;
     let request = serde_json::to_vec(&report).map_err(ApiError::internal)?;
-    let (state, correlation) = (&state, &correlation);
-    state
-        .idempotency
-        .run(actor.member, &headers, &request, |_, claimed| {
-            state.rate_limiter.within(
-                "report",
-                actor.member,
-                state.rate_limits.reports,
-                async move {
-                    let id = aggregate_id(report.kind, report.target_id);
-                    let command = ModerationCommand::Report(Report {
-                        kind: report.kind,
-                        target_id: report.target_id,
-                        reporter: actor.member,
-                        reason: report.reason,
-                        note: report.note,
-                        counts,
-                    });
-                    let version = match execute(
-                        &*state.moderation,
-                        &state.moderation_services,
-                        &id,
-                        command,
-                        correlation,
-                    )
-                    .await
-                    {
-                        Ok(version) => version,
-                        Err(error) => {
-                            created_before(&*state.moderation, &id, claimed, error, |e| {
-                                *e == ModerationError::AlreadyReported
-                            })
-                            .await?
-                        }
-                    };
-                    Ok(Answer {
-                        status: StatusCode::CREATED.as_u16(),
-                        body: json!({"id": id, "version": version}),
-                        location: None,
-                    })
-                },
-            )
-        })
-        .await
+    let case = aggregate_id(report.kind, report.target_id);
+    Create::<Moderation, _> {
+        limit: ("report", state.rate_limits.reports),
+        store: &*state.moderation,
+        services: &state.moderation_services,
+        record: Record::Nothing,
+        exists: |refusal| *refusal == ModerationError::AlreadyReported,
+    }
+    .run(
+        Requester {
+            state: &state,
+            member: actor.member,
+            headers: &headers,
+            correlation: &correlation,
+        },
+        &request,
+        |key| key,
+        |_, _| {
+            Ok(Planned {
+                aggregate_id: case.clone(),
+                command: ModerationCommand::Report(Report {
+                    kind: report.kind,
+                    target_id: report.target_id,
+                    reporter: actor.member,
+                    reason: report.reason,
+                    note: report.note,
+                    counts,
+                }),
+                location: None,
+            })
+        },
+        |_, version| Created {
+            id: case.clone(),
+            version,
+        },
+    )
+    .await
 }
 
 fn target(kind: &str, target_id: &str) -> Result<(TargetKind, Uuid), ApiError> {
@@ -215,7 +208,7 @@ pub async fn hide(
     correlation: CorrelationId,
     Path((kind, target_id)): Path<(String, String)>,
     ApiJson(body): ApiJson<HideBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Changed>, ApiError> {
     actor.moderator_only()?;
     let (kind, target_id) = target(&kind, &target_id)?;
     let command = ModerationCommand::Hide(Hide {
@@ -224,7 +217,14 @@ pub async fn hide(
         reason: body.reason,
         note: body.note,
     });
-    run(&state, &correlation, kind, target_id, command).await
+    change(
+        &*state.moderation,
+        &state.moderation_services,
+        &aggregate_id(kind, target_id),
+        command,
+        &correlation,
+    )
+    .await
 }
 
 /// The body of `POST /api/v1/moderation/{kind}/{id}/restore`.
@@ -267,7 +267,7 @@ pub async fn restore(
     correlation: CorrelationId,
     Path((kind, target_id)): Path<(String, String)>,
     ApiJson(body): ApiJson<RestoreBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Changed>, ApiError> {
     actor.moderator_only()?;
     let (kind, target_id) = target(&kind, &target_id)?;
     let command = ModerationCommand::Restore(Restore {
@@ -275,27 +275,14 @@ pub async fn restore(
         target_id,
         note: body.note,
     });
-    run(&state, &correlation, kind, target_id, command).await
-}
-
-async fn run(
-    state: &AppState,
-    correlation: &CorrelationId,
-    kind: TargetKind,
-    target_id: Uuid,
-    command: ModerationCommand,
-) -> Result<Json<Value>, ApiError> {
-    let id = aggregate_id(kind, target_id);
-    let version = execute(
+    change(
         &*state.moderation,
         &state.moderation_services,
-        &id,
+        &aggregate_id(kind, target_id),
         command,
-        correlation,
+        &correlation,
     )
     .await
-    .map_err(api_error)?;
-    Ok(Json(json!({"id": id, "version": version})))
 }
 
 /// The body of `POST /api/v1/moderation/{kind}/{id}/suspend-author`.

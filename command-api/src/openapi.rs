@@ -9,7 +9,7 @@
 //! ([`Unavailable`]).
 
 use axum::Json;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToResponse, ToSchema};
 
 use crate::{claims, comments, moderation, posts, reviews};
@@ -107,13 +107,23 @@ pub struct CommentCreated {
 }
 
 /// `200` to a change: the changed aggregate and its new version.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Changed {
     /// The aggregate's id: the post's for posts and comments, the claim's, the review's, or
     /// the moderation case's (`<kind>:<target id>`).
     pub id: String,
     /// The aggregate's version after the command: a consistency token for reads.
     pub version: u64,
+}
+
+impl Changed {
+    /// The answer for the aggregate `id` at `version`.
+    pub fn of(id: impl std::fmt::Display, version: usize) -> Self {
+        Self {
+            id: id.to_string(),
+            version: u64::try_from(version).unwrap_or(u64::MAX),
+        }
+    }
 }
 
 /// The answer to a withdrawal.

@@ -1,13 +1,12 @@
 //! The post endpoints: create, edit, delete, like and unlike.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::Json;
 use cqrs_es::persist::{EventUpcaster, SemanticVersionEventUpcaster};
-use cqrs_es::{Aggregate, AggregateError};
+use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 use utoipa::ToSchema;
 use uuid::Uuid;
 use ward_domain::post::{
@@ -17,8 +16,8 @@ use ward_domain::post::{
 use ward_platform::http::{ApiError, ApiJson, CorrelationId};
 
 use crate::app::AppState;
-use crate::execute::{api_error, execute};
-use crate::idempotency::{created_before, Answer};
+use crate::create::{text_key, Create, Planned, Record, Requester};
+use crate::execute::change;
 use crate::labels::Place;
 use crate::members::Actor;
 use crate::openapi::{
@@ -26,31 +25,7 @@ use crate::openapi::{
     MalformedJsonOrIdempotencyKey, PayloadTooLarge, RateLimited, Unauthenticated,
     UnsupportedMediaType,
 };
-use crate::reviews::insider;
-
-/// A post's id from the path; an id that is not a UUID names no post.
-pub fn post_id(id: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(id).map_err(|_| ApiError::not_found("post_not_found", "there is no such post"))
-}
-
-/// Runs `command` on the post `id`; answers `{"id", "version"}`.
-pub async fn run(
-    state: &AppState,
-    correlation: &CorrelationId,
-    id: Uuid,
-    command: PostCommand,
-) -> Result<Json<Value>, ApiError> {
-    let version = execute::<Post, _>(
-        &*state.posts,
-        &state.post_services,
-        &id.to_string(),
-        command,
-        correlation,
-    )
-    .await
-    .map_err(api_error)?;
-    Ok(Json(json!({"id": id, "version": version})))
-}
+use crate::proofs::{insider, post_id};
 
 /// The body of `POST /api/v1/posts`.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -146,56 +121,46 @@ pub async fn create(
     let request = serde_json::to_vec(&new).map_err(ApiError::internal)?;
     let badge = badge(&state, &actor, new.badge.as_ref()).await?;
     let member = actor.member;
-    let (state, correlation) = (&state, &correlation);
-    state
-        .idempotency
-        .run(member, &headers, &request, |id, claimed| {
-            state
-                .rate_limiter
-                .within("post", member, state.rate_limits.posts, async move {
-                    let (content_key, indexed) = state
-                        .member_items
-                        .record_new(member, Post::TYPE, id)
-                        .await?;
-                    let command = PostCommand::Create(CreatePost {
-                        post_id: id,
-                        author: member,
-                        board: new.board,
-                        title: new.title,
-                        body: new.body,
-                        content_key,
-                        badge,
-                    });
-                    let version = match execute::<Post, _>(
-                        &*state.posts,
-                        &state.post_services,
-                        &id.to_string(),
-                        command,
-                        correlation,
-                    )
-                    .await
-                    {
-                        Ok(version) => version,
-                        Err(error) => {
-                            state.member_items.forget(indexed).await?;
-                            if !matches!(error, AggregateError::UserError(PostError::AlreadyExists))
-                            {
-                                state.content_keys.discard(Post::TYPE, id).await?;
-                            }
-                            created_before(&*state.posts, &id.to_string(), claimed, error, |e| {
-                                *e == PostError::AlreadyExists
-                            })
-                            .await?
-                        }
-                    };
-                    Ok(Answer {
-                        status: StatusCode::CREATED.as_u16(),
-                        body: json!({"id": id, "version": version}),
-                        location: Some(format!("/api/v1/posts/{id}")),
-                    })
-                })
-        })
-        .await
+    Create::<Post, _> {
+        limit: ("post", state.rate_limits.posts),
+        store: &*state.posts,
+        services: &state.post_services,
+        record: Record::Text {
+            kind: Post::TYPE,
+            keep_key: false,
+        },
+        exists: |refusal| *refusal == PostError::AlreadyExists,
+    }
+    .run(
+        Requester {
+            state: &state,
+            member,
+            headers: &headers,
+            correlation: &correlation,
+        },
+        &request,
+        |key| key,
+        |id, content_key| {
+            Ok(Planned {
+                aggregate_id: id.to_string(),
+                command: PostCommand::Create(CreatePost {
+                    post_id: id,
+                    author: member,
+                    board: new.board,
+                    title: new.title,
+                    body: new.body,
+                    content_key: text_key(content_key)?,
+                    badge,
+                }),
+                location: Some(format!("/api/v1/posts/{id}")),
+            })
+        },
+        |id, version| Created {
+            id: id.to_string(),
+            version,
+        },
+    )
+    .await
 }
 
 /// The body of `PATCH /api/v1/posts/{id}`.
@@ -238,7 +203,7 @@ pub async fn edit(
     correlation: CorrelationId,
     Path(id): Path<String>,
     ApiJson(edit): ApiJson<PostEdit>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Changed>, ApiError> {
     let id = post_id(&id)?;
     let content_key = state.content_keys.existing(Post::TYPE, id).await?;
     let command = PostCommand::Edit(EditPost {
@@ -249,7 +214,14 @@ pub async fn edit(
         content_key,
     });
     let limit = state.rate_limits.edits;
-    let edited = run(&state, &correlation, id, command);
+    let aggregate = id.to_string();
+    let edited = change(
+        &*state.posts,
+        &state.post_services,
+        &aggregate,
+        command,
+        &correlation,
+    );
     state
         .rate_limiter
         .within("edit", actor.member, limit, edited)
@@ -282,14 +254,21 @@ pub async fn delete(
     actor: Actor,
     correlation: CorrelationId,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Changed>, ApiError> {
     let id = post_id(&id)?;
     let command = PostCommand::Delete(DeletePost {
         post_id: id,
         actor: actor.member,
         as_moderator: actor.moderator,
     });
-    run(&state, &correlation, id, command).await
+    change(
+        &*state.posts,
+        &state.post_services,
+        &id.to_string(),
+        command,
+        &correlation,
+    )
+    .await
 }
 
 /// `PUT /api/v1/posts/{id}/like`.
@@ -318,7 +297,7 @@ pub async fn like(
     actor: Actor,
     correlation: CorrelationId,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Changed>, ApiError> {
     vote(&state, &actor, &correlation, &id, PostCommand::Like).await
 }
 
@@ -348,7 +327,7 @@ pub async fn unlike(
     actor: Actor,
     correlation: CorrelationId,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Changed>, ApiError> {
     vote(&state, &actor, &correlation, &id, PostCommand::Unlike).await
 }
 
@@ -359,16 +338,18 @@ async fn vote(
     correlation: &CorrelationId,
     id: &str,
     command: fn(Vote) -> PostCommand,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Changed>, ApiError> {
     let id = post_id(id)?;
-    let voted = run(
-        state,
-        correlation,
-        id,
+    let aggregate = id.to_string();
+    let voted = change(
+        &*state.posts,
+        &state.post_services,
+        &aggregate,
         command(Vote {
             post_id: id,
             member: actor.member,
         }),
+        correlation,
     );
     let limit = state.rate_limits.likes;
     state

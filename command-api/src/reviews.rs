@@ -2,35 +2,28 @@
 //! hospital); the author edits; author or moderator deletes; other members mark it helpful.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::Json;
-use cqrs_es::{Aggregate, AggregateContext, AggregateError, EventStore};
+use cqrs_es::{Aggregate, AggregateContext, EventStore};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 use utoipa::ToSchema;
 use uuid::Uuid;
 use ward_domain::review::{
-    DeleteReview, EditReview, InsiderProof, MarkHelpful, Ratings, Review, ReviewCommand,
-    ReviewError, WriteReview,
+    DeleteReview, EditReview, MarkHelpful, Ratings, Review, ReviewCommand, ReviewError, WriteReview,
 };
 use ward_platform::http::{ApiError, ApiJson, CorrelationId};
 
 use crate::app::AppState;
-use crate::claims::open_hospital;
-use crate::execute::{api_error, execute};
-use crate::idempotency::{created_before, Answer};
+use crate::create::{text_key, Create, Planned, Record, Requester};
+use crate::execute::change;
 use crate::members::Actor;
 use crate::openapi::{
     Changed, Created, ErrorBody, IdempotencyKey, Internal, MalformedJson,
     MalformedJsonOrIdempotencyKey, PayloadTooLarge, RateLimited, Unauthenticated,
     UnsupportedMediaType,
 };
-
-fn review_id(text: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(text)
-        .map_err(|_| ApiError::not_found("review_not_found", "there is no such review"))
-}
+use crate::proofs::{insider, insider_proof, open_hospital, review_id};
 
 /// What a review says: the body of `POST /api/v1/hospitals/{id}/reviews` and of
 /// `PATCH /api/v1/reviews/{id}`.
@@ -44,45 +37,6 @@ pub struct ReviewBody {
     #[serde(default)]
     advice: Option<String>,
     would_recommend: bool,
-}
-
-/// The insider proof of `actor` for `hospital`: their verified claim, read from the claim
-/// aggregate (write-side state), or 403 `not_insider`.
-pub(crate) async fn insider(
-    state: &AppState,
-    actor: &Actor,
-    hospital: Uuid,
-) -> Result<InsiderProof, ApiError> {
-    insider_proof(state, actor, hospital)
-        .await?
-        .ok_or_else(|| api_error(AggregateError::UserError(ReviewError::NotInsider)))
-}
-
-/// What `actor`'s claim to `hospital` says, if it is verified.
-async fn insider_proof(
-    state: &AppState,
-    actor: &Actor,
-    hospital: Uuid,
-) -> Result<Option<InsiderProof>, ApiError> {
-    let claim = state
-        .post_services
-        .author_key
-        .derive_id("affiliation", hospital, actor.member);
-    let mut context = state
-        .claims
-        .load_aggregate(&claim.to_string())
-        .await
-        .map_err(ApiError::internal)?;
-    let claim = context.aggregate();
-    Ok(
-        match (claim.is_verified(), claim.job_category(), claim.tenure()) {
-            (true, Some(job_category), Some(tenure)) => Some(InsiderProof {
-                job_category,
-                tenure,
-            }),
-            _ => None,
-        },
-    )
 }
 
 /// Whether `actor` is, now, a verified insider of the hospital that `review` is about — the
@@ -145,89 +99,62 @@ pub async fn write(
     let hospital = open_hospital(&state, &hospital).await?;
     let insider = insider(&state, &actor, hospital).await?;
     let request = serde_json::to_vec(&(hospital, &review)).map_err(ApiError::internal)?;
-    let (state, correlation) = (&state, &correlation);
-    state
-        .idempotency
-        .run(actor.member, &headers, &request, |_, claimed| {
-            state.rate_limiter.within(
-                "review",
-                actor.member,
-                state.rate_limits.reviews,
-                async move {
-                    let id =
-                        state
-                            .post_services
-                            .author_key
-                            .derive_id("review", hospital, actor.member);
-                    // The label is decided now, from the counts now, once (docs/privacy.md).
-                    let label_shown = state
-                        .labels
-                        .label_shown(hospital, insider.job_category, insider.tenure)
-                        .await?;
-                    let (content_key, indexed) = state
-                        .member_items
-                        .record_new(actor.member, Review::TYPE, id)
-                        .await?;
-                    let command = ReviewCommand::Write(WriteReview {
-                        review_id: id,
-                        hospital_id: hospital,
-                        author: actor.member,
-                        insider,
-                        label_shown,
-                        ratings: review.ratings,
-                        title: review.title,
-                        pros: review.pros,
-                        cons: review.cons,
-                        advice: review.advice,
-                        would_recommend: review.would_recommend,
-                        content_key,
-                    });
-                    // A refused review keeps the key: it may belong to an earlier, live review.
-                    let version = match execute(
-                        &*state.reviews,
-                        &state.review_services,
-                        &id.to_string(),
-                        command,
-                        correlation,
-                    )
-                    .await
-                    {
-                        Ok(version) => version,
-                        Err(error) => {
-                            state.member_items.forget(indexed).await?;
-                            created_before(&*state.reviews, &id.to_string(), claimed, error, |e| {
-                                *e == ReviewError::AlreadyWritten
-                            })
-                            .await?
-                        }
-                    };
-                    Ok(Answer {
-                        status: StatusCode::CREATED.as_u16(),
-                        body: json!({"id": id, "version": version}),
-                        location: Some(format!("/api/v1/reviews/{id}")),
-                    })
-                },
-            )
-        })
-        .await
-}
-
-async fn run(
-    state: &AppState,
-    correlation: &CorrelationId,
-    id: Uuid,
-    command: ReviewCommand,
-) -> Result<Json<Value>, ApiError> {
-    let version = execute(
-        &*state.reviews,
-        &state.review_services,
-        &id.to_string(),
-        command,
-        correlation,
+    let member = actor.member;
+    // The label is decided now, from the counts now, once (docs/privacy.md).
+    let label_shown = state
+        .labels
+        .label_shown(hospital, insider.job_category, insider.tenure)
+        .await?;
+    let id = state
+        .post_services
+        .author_key
+        .derive_id("review", hospital, member);
+    Create::<Review, _> {
+        limit: ("review", state.rate_limits.reviews),
+        store: &*state.reviews,
+        services: &state.review_services,
+        // A refused review keeps the key: it may belong to an earlier, live review.
+        record: Record::Text {
+            kind: Review::TYPE,
+            keep_key: true,
+        },
+        exists: |refusal| *refusal == ReviewError::AlreadyWritten,
+    }
+    .run(
+        Requester {
+            state: &state,
+            member,
+            headers: &headers,
+            correlation: &correlation,
+        },
+        &request,
+        |_| id,
+        |id, content_key| {
+            Ok(Planned {
+                aggregate_id: id.to_string(),
+                command: ReviewCommand::Write(WriteReview {
+                    review_id: id,
+                    hospital_id: hospital,
+                    author: member,
+                    insider,
+                    label_shown,
+                    ratings: review.ratings,
+                    title: review.title,
+                    pros: review.pros,
+                    cons: review.cons,
+                    advice: review.advice,
+                    would_recommend: review.would_recommend,
+                    content_key: text_key(content_key)?,
+                }),
+                location: Some(format!("/api/v1/reviews/{id}")),
+            })
+        },
+        |id, version| Created {
+            id: id.to_string(),
+            version,
+        },
     )
     .await
-    .map_err(api_error)?;
-    Ok(Json(json!({"id": id, "version": version})))
 }
 
 /// `PATCH /api/v1/reviews/{id}`: the author changes the review, while still a verified
@@ -263,7 +190,7 @@ pub async fn edit(
     correlation: CorrelationId,
     Path(id): Path<String>,
     ApiJson(review): ApiJson<ReviewBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Changed>, ApiError> {
     let id = review_id(&id)?;
     let content_key = state.content_keys.existing(Review::TYPE, id).await?;
     let command = ReviewCommand::Edit(EditReview {
@@ -279,7 +206,14 @@ pub async fn edit(
         content_key,
     });
     let limit = state.rate_limits.edits;
-    let edited = run(&state, &correlation, id, command);
+    let aggregate = id.to_string();
+    let edited = change(
+        &*state.reviews,
+        &state.review_services,
+        &aggregate,
+        command,
+        &correlation,
+    );
     state
         .rate_limiter
         .within("edit", actor.member, limit, edited)
@@ -312,14 +246,21 @@ pub async fn delete(
     actor: Actor,
     correlation: CorrelationId,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Changed>, ApiError> {
     let id = review_id(&id)?;
     let command = ReviewCommand::Delete(DeleteReview {
         review_id: id,
         actor: actor.member,
         as_moderator: actor.moderator,
     });
-    run(&state, &correlation, id, command).await
+    change(
+        &*state.reviews,
+        &state.review_services,
+        &id.to_string(),
+        command,
+        &correlation,
+    )
+    .await
 }
 
 /// `PUT /api/v1/reviews/{id}/helpful`: another member marks the review helpful, once.
@@ -347,16 +288,17 @@ pub async fn helpful(
     actor: Actor,
     correlation: CorrelationId,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Changed>, ApiError> {
     let id = review_id(&id)?;
-    run(
-        &state,
-        &correlation,
-        id,
+    change(
+        &*state.reviews,
+        &state.review_services,
+        &id.to_string(),
         ReviewCommand::MarkHelpful(MarkHelpful {
             review_id: id,
             voter: actor.member,
         }),
+        &correlation,
     )
     .await
 }

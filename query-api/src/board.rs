@@ -17,9 +17,10 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 use ward_platform::http::{ApiError, ApiQuery, ErrorBody};
 
-use crate::cache::Cache;
+use crate::cache::{self, Cache};
 use crate::consistency::{Freshness, Waits, Wanted};
 use crate::cursor::{self, Time};
+use crate::sql::like_escaped;
 
 /// Boards that exist (the same list as the domain's `Board`).
 const BOARDS: [&str; 2] = ["free", "qna"];
@@ -442,7 +443,7 @@ pub async fn list(
         }
     };
     let freshness = state.freshness(wanted).await?;
-    let what = format!("posts:{board}:{sort}:{limit}:{}", after.unwrap_or(""));
+    let what = cache::key("posts", &(&board, sort, limit, after))?;
     let load = async {
         let keyset = if bind.is_start() { "TRUE" } else { keyset };
         let sql = format!(
@@ -511,16 +512,6 @@ impl Keyset {
     }
 }
 
-/// Escapes `%`, `_` and `\` for a `LIKE` pattern.
-fn like_escape(text: &str) -> String {
-    text.chars()
-        .flat_map(|c| match c {
-            '%' | '_' | '\\' => vec!['\\', c],
-            c => vec![c],
-        })
-        .collect()
-}
-
 /// `GET /api/v1/posts?q&board&limit&cursor`: published posts whose title or body contains
 /// `q` (2 to 100 characters, any script: Korean substrings of two syllables match), newest
 /// first.
@@ -567,21 +558,17 @@ pub async fn search(
     }
     let limit = cursor::limit(params.limit)?;
     let after: Option<(Time, Uuid)> = cursor::decode(params.cursor.as_deref())?;
-    let what = format!(
-        "search:{}:{limit}:{}:{q}",
-        params.board.as_deref().unwrap_or(""),
-        params.cursor.as_deref().unwrap_or("")
-    );
+    let what = cache::key("search", &(&params.board, limit, &params.cursor, q))?;
     let load = async {
         let sql = format!(
             "SELECT {POST_COLUMNS}, left(p.body, $2) AS body FROM board_posts p \
              WHERE {LISTED} AND ($3::text IS NULL OR p.board = $3) \
-             AND (coalesce(p.title, '') || ' ' || coalesce(p.body, '')) ILIKE '%' || $1 || '%' \
+             AND (coalesce(p.title, '') || ' ' || coalesce(p.body, '')) ILIKE '%' || $1 || '%' ESCAPE '!' \
              AND ($4::timestamptz IS NULL OR (p.created_at, p.id) < ($4, $5)) \
              ORDER BY p.created_at DESC, p.id DESC LIMIT $6"
         );
         let rows: Vec<PostRow> = sqlx::query_as(&sql)
-            .bind(like_escape(q))
+            .bind(like_escaped(q))
             .bind(EXCERPT_CHARS)
             .bind(params.board.as_deref())
             .bind(after.map(|a| a.0))
@@ -747,7 +734,7 @@ pub async fn moderation_log(
 ) -> Result<Response, ApiError> {
     let limit = cursor::limit(params.limit)?;
     let after: Option<(Time, Uuid, i64)> = cursor::decode(params.cursor.as_deref())?;
-    let what = format!("log:{limit}:{}", params.cursor.as_deref().unwrap_or(""));
+    let what = cache::key("log", &(limit, &params.cursor))?;
     let load = async {
         let entries: Vec<LogEntry> = sqlx::query_as(
             "SELECT seq, target_kind, target_id, action, cause, reason, note, occurred_at \
@@ -774,14 +761,4 @@ pub async fn moderation_log(
         .answer(SERVICE, &what, Freshness::Any, load)
         .await?;
     Ok(answer.public(&headers, Freshness::Any))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn like_wildcards_in_search_text_are_escaped() {
-        assert_eq!(like_escape("50%_a\\b 간호"), "50\\%\\_a\\\\b 간호");
-    }
 }

@@ -136,6 +136,13 @@ pub struct Answer {
     body: Vec<u8>,
 }
 
+/// The cache key of a request: what it asks for, and every parameter that shapes the answer,
+/// as JSON, so that no parameter can run into the next whatever text it holds.
+pub fn key(what: &str, parameters: &impl Serialize) -> Result<String, ApiError> {
+    let parameters = serde_json::to_string(parameters).map_err(ApiError::internal)?;
+    Ok(format!("{what}:{parameters}"))
+}
+
 impl Answer {
     /// Serialises `value`.
     pub fn json<T: Serialize>(value: &T) -> Result<Self, ApiError> {

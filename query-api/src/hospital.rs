@@ -30,9 +30,10 @@ use uuid::Uuid;
 use ward_platform::http::{ApiError, ApiQuery, ErrorBody};
 
 use crate::anonymity::Band;
-use crate::cache::Cache;
+use crate::cache::{self, Cache};
 use crate::consistency::{Freshness, Waits, Wanted};
 use crate::cursor::{self, Time};
+use crate::sql::like_escaped;
 
 /// What the hospital handlers use.
 #[derive(Clone)]
@@ -149,14 +150,6 @@ fn known(
     }
 }
 
-/// A key naming a request completely, for the cache.
-fn cache_key<T: Serialize>(what: &str, request: &T) -> Result<String, ApiError> {
-    Ok(format!(
-        "{what}:{}",
-        serde_json::to_string(request).map_err(ApiError::internal)?
-    ))
-}
-
 // ---------------------------------------------------------------------------------------
 // Search
 
@@ -240,19 +233,6 @@ pub struct HospitalPage {
     pub next_cursor: Option<String>,
 }
 
-/// `text` for `LIKE ... ESCAPE '!'`: its `%`, `_` and `!` match themselves. (`!` rather than
-/// the default `\`, whose meaning depends on the server's `NO_BACKSLASH_ESCAPES` mode.)
-fn like_escaped(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '!') {
-            escaped.push('!');
-        }
-        escaped.push(c);
-    }
-    escaped
-}
-
 /// An optional text filter of 1..=`max` characters after trimming, else 422 `code`.
 fn text_filter(
     value: Option<String>,
@@ -307,7 +287,7 @@ pub async fn search(
     let limit = cursor::limit(search.limit)?;
     let after: Option<Uuid> = cursor::decode(search.cursor.as_deref())?;
     let freshness = state.freshness(wanted).await?;
-    let what = cache_key("search", &(&q, &sido, &sigungu, &kind, limit, after))?;
+    let what = cache::key("search", &(&q, &sido, &sigungu, &kind, limit, after))?;
     let load = async {
         // The position after the hospital a cursor names; short cursors whatever the name.
         let after = match after {
@@ -827,7 +807,7 @@ pub async fn reviews(
         cursor::decode(filter.cursor.as_deref())?.map(|(t, i)| After::New(t, i))
     };
     let freshness = state.freshness(wanted).await?;
-    let what = cache_key(
+    let what = cache::key(
         "reviews",
         &(&id, helpful, &job_category, &tenure, limit, &after),
     )?;
@@ -958,12 +938,6 @@ pub async fn review(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn like_wildcards_in_the_search_text_match_themselves() {
-        assert_eq!(like_escaped("세브"), "세브");
-        assert_eq!(like_escaped("100%_!"), "100!%!_!!");
-    }
 
     #[test]
     fn averages_and_percentages_round_half_up() {

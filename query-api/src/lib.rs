@@ -26,5 +26,6 @@ pub mod hospital;
 pub mod me;
 pub mod openapi;
 pub mod pages;
+pub mod sql;
 
 pub use app::run;

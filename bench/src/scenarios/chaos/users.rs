@@ -716,6 +716,11 @@ fn judge(kind: Kind, answer: Option<(u16, Option<Value>)>, ambiguous: bool) -> V
                 version: None,
             })
         }
+        // Signed out (a Redis restart loses every session, docs/operations.md): the answer
+        // says nothing of an earlier try whose answer was lost, which may have run.
+        401 if ambiguous => Verdict::Done(Fate::Unknown {
+            last: format!("401 {code} after a lost answer"),
+        }),
         _ => Verdict::Done(Fate::Refused { status, code }),
     }
 }
@@ -765,6 +770,15 @@ mod tests {
                 false
             ),
             Verdict::Done(Fate::Refused { status: 422, .. })
+        ));
+        let signed_out = answer(401, json!({"error": "unauthenticated"}));
+        assert!(matches!(
+            judge(Kind::Comment, signed_out.clone(), true),
+            Verdict::Done(Fate::Unknown { .. })
+        ));
+        assert!(matches!(
+            judge(Kind::Comment, signed_out, false),
+            Verdict::Done(Fate::Refused { status: 401, .. })
         ));
         let liked_twice = answer(409, json!({"error": "post_already_liked"}));
         assert!(matches!(
