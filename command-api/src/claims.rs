@@ -85,12 +85,7 @@ pub async fn submit(
         exists: |refusal| *refusal == ClaimError::AlreadyOpen,
     }
     .run(
-        Requester {
-            state: &state,
-            member,
-            headers: &headers,
-            correlation: &correlation,
-        },
+        Requester::new(&state, member, &headers, &correlation),
         &request,
         |_| id,
         |id, _| {

@@ -86,12 +86,7 @@ pub async fn create(
         exists: |refusal| *refusal == PostError::AlreadyExists,
     }
     .run(
-        Requester {
-            state: &state,
-            member,
-            headers: &headers,
-            correlation: &correlation,
-        },
+        Requester::new(&state, member, &headers, &correlation),
         &request,
         |key| key,
         |id, content_key| {

@@ -61,6 +61,23 @@ pub struct Requester<'a> {
     pub correlation: &'a CorrelationId,
 }
 
+impl<'a> Requester<'a> {
+    /// `member`'s request, with its headers and correlation id.
+    pub fn new(
+        state: &'a AppState,
+        member: MemberId,
+        headers: &'a HeaderMap,
+        correlation: &'a CorrelationId,
+    ) -> Self {
+        Self {
+            state,
+            member,
+            headers,
+            correlation,
+        }
+    }
+}
+
 /// The command of a create, planned once the item's id and content key are known.
 pub struct Planned<C> {
     /// The aggregate the command runs on: the item's own, or a comment's post.

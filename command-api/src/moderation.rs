@@ -130,12 +130,7 @@ pub async fn report(
         exists: |refusal| *refusal == ModerationError::AlreadyReported,
     }
     .run(
-        Requester {
-            state: &state,
-            member: actor.member,
-            headers: &headers,
-            correlation: &correlation,
-        },
+        Requester::new(&state, actor.member, &headers, &correlation),
         &request,
         |key| key,
         |_, _| {

@@ -121,12 +121,7 @@ pub async fn write(
         exists: |refusal| *refusal == ReviewError::AlreadyWritten,
     }
     .run(
-        Requester {
-            state: &state,
-            member,
-            headers: &headers,
-            correlation: &correlation,
-        },
+        Requester::new(&state, member, &headers, &correlation),
         &request,
         |_| id,
         |id, content_key| {
