@@ -109,8 +109,12 @@ pub struct AuthorRef(pub String);
 mod tests {
     use super::*;
 
+    #[expect(
+        clippy::expect_used,
+        reason = "a 32-byte key is long enough: AuthorKey::new cannot fail"
+    )]
     fn key() -> AuthorKey {
-        AuthorKey::new(&[7; 32]).unwrap_or_else(|_| unreachable!())
+        AuthorKey::new(&[7; 32]).expect("a 32-byte key")
     }
 
     #[test]

@@ -11,8 +11,12 @@ use crate::text::{PersonalData, TextError};
 
 type ModerationTest = TestFramework<Moderation>;
 
+#[expect(
+    clippy::expect_used,
+    reason = "a 32-byte key is long enough: AuthorKey::new cannot fail"
+)]
 fn key() -> AuthorKey {
-    AuthorKey::new(&[3; 32]).unwrap_or_else(|_| unreachable!())
+    AuthorKey::new(&[3; 32]).expect("a 32-byte key")
 }
 
 fn services() -> ModerationServices {

@@ -9,9 +9,13 @@ use crate::text::{PersonalData, TextError};
 
 type PostTest = TestFramework<Post>;
 
+#[expect(
+    clippy::expect_used,
+    reason = "a 32-byte key is long enough: AuthorKey::new cannot fail"
+)]
 fn services() -> PostServices {
     PostServices {
-        author_key: AuthorKey::new(&[1; 32]).unwrap_or_else(|_| unreachable!()),
+        author_key: AuthorKey::new(&[1; 32]).expect("a 32-byte key"),
     }
 }
 

@@ -10,9 +10,13 @@ use crate::text::{PersonalData, TextError};
 
 type ReviewTest = TestFramework<Review>;
 
+#[expect(
+    clippy::expect_used,
+    reason = "a 32-byte key is long enough: AuthorKey::new cannot fail"
+)]
 fn services() -> ReviewServices {
     ReviewServices {
-        author_key: AuthorKey::new(&[2; 32]).unwrap_or_else(|_| unreachable!()),
+        author_key: AuthorKey::new(&[2; 32]).expect("a 32-byte key"),
     }
 }
 
