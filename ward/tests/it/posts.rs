@@ -23,7 +23,7 @@ async fn delete_post(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn deleting_a_post_shreds_its_content_in_the_log_and_every_read_model() -> Result {
-    let mut stack = Stack::new().await?;
+    let stack = Stack::new().await?;
     let (commands, _projector, queries) = stack.start_all().await?;
     let client = reqwest::Client::new();
     let (author, other) = (stack.session().await?, stack.session().await?);
@@ -116,14 +116,15 @@ async fn deleting_a_post_shreds_its_content_in_the_log_and_every_read_model() ->
     sqlx::query("DELETE FROM outbox")
         .execute(&keys_only)
         .await?;
-    stack.config.board_db = stack
-        .config
+    // Into `<board>_next`, which `finish` drops with the test's own databases.
+    let mut replay = stack.config.clone();
+    replay.board_db = replay
         .board_db
-        .with_database(&format!("ward_t_{}_rebuilt", stack.id))?;
-    stack.config.projector.group_prefix = "rebuild-".to_owned();
-    ward::migrate(&stack.config).await?;
-    let rebuilt = stack.config.board_db.connect_postgres().await?;
-    let _replay = stack.projector().await?;
+        .with_database(&format!("{}_next", replay.board_db.database_name()))?;
+    replay.projector.group_prefix = "rebuild-".to_owned();
+    ward::migrate(&replay).await?;
+    let rebuilt = replay.board_db.connect_postgres().await?;
+    let _replay = stack.projector_with(replay).await?;
     let row = eventually(Duration::from_secs(10), "the replayed post", || async {
         let row: Option<(String, Option<String>, Option<String>)> = sqlx::query_as(
             "SELECT state, title, body FROM board_posts WHERE id = $1 AND version = 2",
@@ -135,24 +136,7 @@ async fn deleting_a_post_shreds_its_content_in_the_log_and_every_read_model() ->
     })
     .await?;
     assert_eq!(row, ("deleted".to_owned(), None, None));
-    let rebuilt_name = stack
-        .config
-        .board_db
-        .url()
-        .rsplit('/')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
     drop(rebuilt);
-    let admin =
-        ward_platform::config::DatabaseConfig::new("postgres://postgres@127.0.0.1:5432/postgres")
-            .connect_postgres()
-            .await?;
-    sqlx::query(&format!(
-        "DROP DATABASE IF EXISTS \"{rebuilt_name}\" WITH (FORCE)"
-    ))
-    .execute(&admin)
-    .await?;
     stack.finish().await
 }
 
