@@ -32,6 +32,10 @@ pub type Partition = (String, i32);
 pub const BEAT: Duration = Duration::from_secs(1);
 /// How often the topics' partitions are read from the broker again.
 const METADATA_EVERY: Duration = Duration::from_secs(30);
+/// How often the dealer asks where every partition of the group ends, for [`GroupStalls`]:
+/// stalls are judged over twice `projector.stall_secs`, so a coarser look than the consumer's
+/// own (every second, for its share) is enough.
+const GROUP_ENDS_EVERY: Duration = Duration::from_secs(5);
 
 /// One beat: adds or refreshes `ARGV[1]` at Redis's own time (ms), prunes members silent for
 /// `ARGV[2]` ms, keeps the set a while after the last beat, and lists the live members.
@@ -225,6 +229,7 @@ pub fn spawn(
         let mut partitions: Vec<Partition> = Vec::new();
         let mut read_at: Option<Instant> = None;
         let mut out = false;
+        let mut ends_at: Option<Instant> = None;
         while !shutdown.is_cancelled() {
             let sound = beats.as_ref().is_none_or(|b| !unsound(&published, b.stall));
             if sound == out {
@@ -241,9 +246,11 @@ pub fn spawn(
                     read_at = Some(Instant::now());
                 }
             }
-            if let (Some(client), false) = (&client, partitions.is_empty()) {
+            let ends_due = ends_at.is_none_or(|at| at.elapsed() >= GROUP_ENDS_EVERY);
+            if let (Some(client), false, true) = (&client, partitions.is_empty(), ends_due) {
                 if let Ok(ends) = crate::follow::latest_offsets(client, &partitions) {
                     lock(&published).group.learn_ends(ends);
+                    ends_at = Some(Instant::now());
                 }
             }
             let members = match (&beats, &key) {
